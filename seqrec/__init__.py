@@ -1,0 +1,19 @@
+"""seqrec: read whole multi-digit numbers from one image, no segmentation step."""
+from __future__ import annotations
+
+from .data.strips import StripConfig, Strips, make_strips
+
+__version__ = "0.1.0"
+__all__ = ["make_strips", "Strips", "StripConfig", "Recognizer", "train", "__version__"]
+
+
+def __getattr__(name):  # heavy imports (Lightning, Hydra) only when asked for
+    if name == "Recognizer":
+        from .recognizer import Recognizer
+
+        return Recognizer
+    if name == "train":
+        from .train import train
+
+        return train
+    raise AttributeError(f"module 'seqrec' has no attribute {name!r}")
