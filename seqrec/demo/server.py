@@ -1,0 +1,760 @@
+"""``seqrec demo``: a local web app that reads a whole drawn (or photographed) number.
+
+Server stack: the standard library's :class:`http.server.ThreadingHTTPServer` -- no new
+dependency, nothing fetched at run time (the page is plain HTML/JS/CSS shipped in
+``seqrec/demo/static``), and plenty for one person's local demo.
+
+HTTP API (all answers are JSON; errors are ``{"error": "..."}`` with a 4xx/5xx status):
+
+``GET /api/models``
+    ``{"models": [{"name", "source"}], "default", "max_upload_bytes", "save_dir"}``
+``POST /api/predict[?model=NAME&invert=auto|1|0&fit=1|0]``
+    Body: the image itself (``Content-Type: image/png``, ``image/jpeg``, ... or
+    ``application/octet-stream``), or ``multipart/form-data`` with a file field ``image``
+    and optional text fields ``model``, ``invert``, ``fit``.  Answers
+    ``{"text", "confidence", "digits": [{"digit", "confidence"}], "model",
+    "strip": "data:image/png;base64,...", "input_size": [H, W], "inverted", "elapsed_ms"}``
+    where ``strip`` is exactly what the model received (white ink on black).
+``POST /api/save?label=DIGITS[&model=NAME]``
+    Same body as ``/api/predict`` plus a ``label`` (query or form field: ASCII digits
+    only, 1-32 of them).  Preprocesses the image exactly as for prediction and appends it
+    to the dataset folder (``--save-dir``, default ``./seqrec_samples``)::
+
+        <save_dir>/images/<uuid4 hex>.png   # H x W grayscale strip, white ink on black
+        <save_dir>/labels.csv               # header "filename,label"; one row per sample,
+                                            # filename relative to images/, label a digit string
+
+    The server picks every file name; nothing from the request reaches a path.
+
+Safety: binds 127.0.0.1 unless told otherwise; bodies over ``max_upload_bytes`` (5 MB)
+get 413; images are opened header-first and refused (413) above ``max_pixels`` before
+any pixel is decoded; non-images get 415, corrupt ones 400; requests from another web
+origin (or, on loopback, with a foreign ``Host``) get 403; model calls run one at a time
+under a lock, everything else is per-request state.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import csv
+import email.message
+import io
+import ipaddress
+import json
+import os
+import re
+import sys
+import threading
+import time
+import uuid
+import warnings
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable, Mapping
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+from PIL import Image, ImageFilter, ImageOps
+
+PRETRAINED = ("ctc", "multihead", "multilabel")
+DEFAULT_MAX_UPLOAD = 5 * 1024 * 1024
+DEFAULT_MAX_PIXELS = 40_000_000  # a 40 MP photo; decoding is refused above this
+DEFAULT_SIZE = (28, 140)
+ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")
+LABEL_RE = re.compile(r"[0-9]{1,32}")
+MAX_WORK_SIDE = 1600  # photos are reduced to this before cleaning
+DRAIN_LIMIT = 64 * 1024 * 1024  # read (and drop) oversized bodies up to this, to answer 413 cleanly
+STATIC_FILES = {  # URL path -> (file in seqrec/demo/static, content type); nothing else is served
+    "/": ("index.html", "text/html; charset=utf-8"),
+    "/index.html": ("index.html", "text/html; charset=utf-8"),
+    "/static/app.js": ("app.js", "text/javascript; charset=utf-8"),
+    "/static/style.css": ("style.css", "text/css; charset=utf-8"),
+}
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+class DemoError(Exception):
+    """A request the server refuses; becomes ``{"error": message}`` with ``status``."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = int(status)
+        self.message = message
+
+
+# --------------------------------------------------------------------------- images
+
+
+def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Open an uploaded image safely: header first, size check, then decode."""
+    if not data:
+        raise DemoError(400, "empty body: send a PNG or JPEG image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise DemoError(413, f"image refused as a decompression bomb: {e}") from None
+    except Exception:
+        raise DemoError(
+            415, f"not a readable image; send one of: {', '.join(f.lower() for f in ALLOWED_FORMATS)}"
+        ) from None
+    w, h = im.size
+    if w < 1 or h < 1:
+        raise DemoError(400, f"image has no pixels ({w}x{h})")
+    if w * h > max_pixels:
+        raise DemoError(413, f"image is {w}x{h} = {w * h:,} pixels; the limit is {max_pixels:,} pixels")
+    if im.format == "JPEG":  # decode photos at reduced scale straight away
+        im.draft(im.mode if im.mode in ("L", "RGB") else None, (MAX_WORK_SIDE, MAX_WORK_SIDE))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im.load()
+        im = ImageOps.exif_transpose(im)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise DemoError(413, f"image refused as a decompression bomb: {e}") from None
+    except Exception as e:
+        raise DemoError(400, f"could not decode the {im.format or 'image'} data: {e}") from None
+    return im
+
+
+def to_gray(im: Image.Image) -> np.ndarray:
+    """Grayscale float32 in [0, 255]. Transparent pixels become a background that
+    contrasts with the opaque (ink) pixels, whatever colour the ink is."""
+    has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
+    if has_alpha:
+        rgba = im.convert("RGBA")
+        alpha = np.asarray(rgba.getchannel("A"), np.float32) / 255.0
+        gray = np.asarray(rgba.convert("L"), np.float32)
+        if alpha.min() < 0.98:
+            opaque = alpha > 0.5
+            ink = float(gray[opaque].mean()) if opaque.any() else 255.0
+            background = 0.0 if ink > 127 else 255.0
+            gray = gray * alpha + background * (1.0 - alpha)
+        return gray
+    if im.mode not in ("L", "RGB"):
+        im = im.convert("RGB")
+    return np.asarray(im.convert("L"), np.float32)
+
+
+def _border(gray: np.ndarray) -> np.ndarray:
+    h, w = gray.shape
+    k = max(1, min(h, w) // 50)
+    return np.concatenate([gray[:k].ravel(), gray[-k:].ravel(), gray[:, :k].ravel(), gray[:, -k:].ravel()])
+
+
+def _resize(x: np.ndarray, size: tuple[int, int], resample=Image.BOX) -> np.ndarray:
+    """Resize a float image to (w, h) = ``size``."""
+    return np.asarray(Image.fromarray(x.astype(np.float32), "F").resize(size, resample), np.float32)
+
+
+def _clean(ink: np.ndarray) -> np.ndarray:
+    """Ink in [0, 1] from white-on-black grayscale: subtract an uneven background (a
+    morphological opening on a small copy), stretch, and drop faint noise."""
+    h, w = ink.shape
+    level = float(np.median(ink))
+    if np.mean(np.abs(ink - level) < 6) > 0.6:  # flat background (a drawing, a clean scan): keep soft edges
+        hi = float(ink.max())
+        return np.clip((ink - level) / (hi - level), 0.0, 1.0) if hi - level >= 8 else np.zeros_like(ink)
+    f = max(1, int(np.ceil(max(h, w) / 256)))
+    small = _resize(ink, (max(1, w // f), max(1, h // f)))
+    k = max(3, (min(small.shape) // 5) | 1)  # wider than any stroke, so only background survives
+    pil = Image.fromarray(small, "F")
+    background = pil.filter(ImageFilter.MinFilter(k)).filter(ImageFilter.MaxFilter(k))
+    background = _resize(np.asarray(background, np.float32), (w, h), Image.BILINEAR)
+    residual = np.clip(ink - background, 0, None)
+    hi = float(np.percentile(residual, 99.9)) if residual.size > 1000 else float(residual.max())
+    hi = max(hi, float(residual.max()) * 0.5)
+    if hi < 8:  # nothing that looks like ink
+        return np.zeros_like(residual)
+    lo = 0.2 * hi
+    return np.clip((residual - lo) / (hi - lo), 0.0, 1.0)
+
+
+def _ink_bbox(x: np.ndarray, trim: float = 0.002) -> tuple[int, int, int, int] | None:
+    """Box (y0, y1, x0, x1) holding the ink mass, ignoring ``trim`` of it on each side
+    (so a lone speck far from the number does not stretch the box)."""
+    total = float(x.sum())
+    if total <= 0:
+        return None
+
+    def span(profile):
+        c = np.cumsum(profile) / total
+        lo = int(np.searchsorted(c, trim))
+        hi = int(np.searchsorted(c, 1.0 - trim)) + 1
+        return lo, max(hi, lo + 1)
+
+    y0, y1 = span(x.sum(axis=1))
+    x0, x1 = span(x.sum(axis=0))
+    return y0, y1, x0, x1
+
+
+def _stroke_width(mask: np.ndarray) -> float:
+    """Median length of ink runs along rows and columns, the smaller of the two."""
+    out = []
+    for m in (mask, mask.T):
+        p = np.pad(m.astype(np.int8), ((0, 0), (1, 1)))
+        d = np.diff(p, axis=1)
+        runs = np.nonzero(d == -1)[1] - np.nonzero(d == 1)[1]
+        out.append(float(np.median(runs)) if runs.size else 0.0)
+    return min(out)
+
+
+def prepare_strip(
+    image: Image.Image | np.ndarray, size: tuple[int, int] = DEFAULT_SIZE, invert: bool | None = None, fit: bool = True
+) -> tuple[np.ndarray, bool]:
+    """Turn a drawing, scan or photo into a ``size`` = (H, W) uint8 strip, white ink on
+    black, laid out like the training strips: the ink box scaled to ~20/28 of the height
+    (or to the width, if the number is long), centred, strokes ~2.5 px wide.
+    ``invert=None`` guesses polarity from the border (a light border means dark ink).
+    With ``fit=False`` the whole image is only resized. Returns (strip, inverted)."""
+    H, W = size
+    gray = to_gray(image) if isinstance(image, Image.Image) else np.asarray(image, np.float32)
+    if gray.ndim != 2:
+        raise DemoError(400, f"expected a 2-D grayscale image, got shape {gray.shape}")
+    if gray.max() <= 1.0 and gray.dtype.kind == "f" and not isinstance(image, Image.Image):
+        gray = gray * 255.0
+    h, w = gray.shape
+    if max(h, w) > MAX_WORK_SIDE:
+        s = MAX_WORK_SIDE / max(h, w)
+        gray = _resize(gray, (max(1, round(w * s)), max(1, round(h * s))))
+    inverted = bool(np.median(_border(gray)) > 127) if invert is None else bool(invert)
+    if inverted:
+        gray = 255.0 - gray
+    if not fit:
+        out = _resize(gray, (W, H), Image.LANCZOS)
+        return np.clip(out, 0, 255).round().astype(np.uint8), inverted
+    ink = _clean(gray)
+    box = _ink_bbox(ink)
+    strip = np.zeros((H, W), np.float32)
+    if box is None:
+        return strip.astype(np.uint8), inverted
+    y0, y1, x0, x1 = box
+    crop = ink[y0:y1, x0:x1]
+    ch, cw = crop.shape
+    target_h = H * 20 / 28
+    margin = round(H * 4 / 28)
+    s = min(target_h / ch, (W - 2 * margin) / cw)
+    # go through a 4x intermediate, where stroke width is normalised, then area-average down
+    m = 4
+    mid_w, mid_h = max(1, round(cw * s * m)), max(1, round(ch * s * m))
+    mid = _resize(crop, (mid_w, mid_h), Image.BOX if s * m < 1 else Image.BILINEAR)
+    peak = float(mid.max())
+    if peak > 0:
+        mid = np.clip(mid / peak, 0, 1)
+        sw = _stroke_width(mid > 0.5)
+        want = 2.5 * m
+        if 0 < sw < want - 1.5:
+            k = int(round(want - sw)) | 1
+            mid = np.asarray(Image.fromarray(mid, "F").filter(ImageFilter.MaxFilter(min(k, 15))), np.float32)
+        elif sw > 1.7 * want:
+            k = int(round(sw - want)) | 1
+            mid = np.asarray(Image.fromarray(mid, "F").filter(ImageFilter.MinFilter(min(k, 15))), np.float32)
+    fw, fh = max(1, round(cw * s)), max(1, round(ch * s))
+    small = _resize(mid, (fw, fh), Image.BOX)
+    if small.max() > 0:  # saturate stroke cores as MNIST does (resampling leaves them grey)
+        small = np.clip(small / np.percentile(small[small > 0.1 * small.max()], 75), 0, 1)
+    fh, fw = small.shape
+    top, left = (H - fh) // 2, (W - fw) // 2
+    strip[top : top + fh, left : left + fw] = small[: H - max(top, 0), : W - max(left, 0)]
+    return (strip * 255).round().astype(np.uint8), inverted
+
+
+def png_data_url(strip: np.ndarray) -> str:
+    buf = io.BytesIO()
+    Image.fromarray(strip, "L").save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _as_strip(t) -> np.ndarray:
+    """First image of a preprocess() result ((N,1,H,W) in [0,1]) as uint8 (H, W)."""
+    if hasattr(t, "detach"):
+        t = t.detach().cpu().numpy()
+    a = np.asarray(t, np.float32)
+    while a.ndim > 2:
+        a = a[0]
+    return (np.clip(a, 0, 1) * 255).round().astype(np.uint8)
+
+
+# --------------------------------------------------------------------------- models
+
+
+class Models:
+    """Named recognizers, each given as an object with ``predict``/``preprocess`` or as a
+    zero-argument factory that builds one; factories run on first use."""
+
+    def __init__(self, recognizers: Mapping[str, Any], default: str | None = None, sources: Mapping[str, str] | None = None):
+        if not recognizers:
+            raise ValueError("need at least one recognizer")
+        self._entries = dict(recognizers)
+        self.default = default if default is not None else next(iter(self._entries))
+        if self.default not in self._entries:
+            raise ValueError(f"default model {self.default!r} is not among {list(self._entries)}")
+        self.sources = dict(sources or {})
+        self._loaded: dict[str, tuple[Any, tuple[int, int]]] = {}
+        self._load_lock = threading.Lock()
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._entries)
+
+    def get(self, name: str | None) -> tuple[str, Any, tuple[int, int]]:
+        name = name or self.default
+        if name not in self._entries:
+            raise DemoError(400, f"unknown model {name!r}; available: {', '.join(self._entries)}")
+        with self._load_lock:
+            if name not in self._loaded:
+                obj = self._entries[name]
+                try:
+                    rec = obj if hasattr(obj, "predict") else obj()
+                    size = _input_size(rec)
+                except DemoError:
+                    raise
+                except Exception as e:
+                    raise DemoError(503, f"model {name!r} could not be loaded: {type(e).__name__}: {e}") from None
+                self._loaded[name] = (rec, size)
+            rec, size = self._loaded[name]
+        return name, rec, size
+
+
+def _input_size(rec) -> tuple[int, int]:
+    """(H, W) of the strips a recognizer takes."""
+    for attr in ("input_size", "image_size"):
+        v = getattr(rec, attr, None)
+        if isinstance(v, (tuple, list)) and len(v) == 2:
+            return int(v[0]), int(v[1])
+    h, w = getattr(rec, "height", None), getattr(rec, "width", None)
+    if isinstance(h, int) and isinstance(w, int):
+        return h, w
+    probe = rec.preprocess(np.zeros(DEFAULT_SIZE, np.uint8), invert=False)
+    shape = tuple(getattr(probe, "shape", ()))
+    return (int(shape[-2]), int(shape[-1])) if len(shape) >= 2 else DEFAULT_SIZE
+
+
+# --------------------------------------------------------------------------- app
+
+
+def _flag(value: str | None, name: str) -> bool | None:
+    if value is None or value.strip().lower() in ("", "auto", "none"):
+        return None
+    v = value.strip().lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off"):
+        return False
+    raise DemoError(400, f"{name} must be auto, 1 or 0, got {value!r}")
+
+
+def validate_label(label: str | None) -> str:
+    label = (label or "").strip()
+    if not LABEL_RE.fullmatch(label):
+        shown = label if len(label) <= 40 else label[:40] + "..."
+        raise DemoError(400, f"label must be the number's digits, 1-32 of 0-9 (like 4071), got {shown!r}")
+    return label
+
+
+class DemoApp:
+    """What the HTTP handler calls: per-request work plus the two shared locks."""
+
+    def __init__(self, models: Models, save_dir: str | os.PathLike, max_upload_bytes: int = DEFAULT_MAX_UPLOAD,
+                 max_pixels: int = DEFAULT_MAX_PIXELS):
+        self.models = models
+        self.save_dir = Path(save_dir).expanduser().resolve()
+        self.max_upload_bytes = int(max_upload_bytes)
+        self.max_pixels = int(max_pixels)
+        self.infer_lock = threading.Lock()  # one model call at a time
+        self.save_lock = threading.Lock()  # one append to labels.csv at a time
+
+    def info(self) -> dict:
+        return {
+            "models": [{"name": n, "source": self.models.sources.get(n, "custom")} for n in self.models.names],
+            "default": self.models.default,
+            "max_upload_bytes": self.max_upload_bytes,
+            "save_dir": str(self.save_dir),
+        }
+
+    def _strip(self, image_bytes: bytes, fields: Mapping[str, str]):
+        name, rec, size = self.models.get(fields.get("model"))
+        im = decode_image(image_bytes, self.max_pixels)
+        strip, inverted = prepare_strip(im, size, invert=_flag(fields.get("invert"), "invert"),
+                                        fit=_flag(fields.get("fit"), "fit") is not False)
+        return name, rec, size, strip, inverted, im.size
+
+    def predict(self, image_bytes: bytes, fields: Mapping[str, str]) -> dict:
+        t0 = time.perf_counter()
+        name, rec, size, strip, inverted, source_size = self._strip(image_bytes, fields)
+        try:
+            with self.infer_lock:
+                seen = _as_strip(rec.preprocess(strip, invert=False))
+                pred = rec.predict(strip, invert=False, return_confidence=True)[0]
+        except Exception as e:
+            raise DemoError(500, f"model {name!r} failed: {type(e).__name__}: {e}") from None
+        text = str(pred.text)
+        confs = [float(c) for c in (getattr(pred, "digit_confidences", None) or [])]
+        digits = [{"digit": d, "confidence": confs[i] if i < len(confs) else None} for i, d in enumerate(text)]
+        return {
+            "text": text,
+            "confidence": float(pred.confidence),
+            "digits": digits,
+            "model": name,
+            "strip": png_data_url(seen),
+            "input_size": list(seen.shape),
+            "inverted": inverted,
+            "source_size": list(source_size),
+            "elapsed_ms": round((time.perf_counter() - t0) * 1000, 1),
+        }
+
+    def save(self, image_bytes: bytes, fields: Mapping[str, str]) -> dict:
+        label = validate_label(fields.get("label"))
+        name, rec, size, strip, inverted, _ = self._strip(image_bytes, fields)
+        with self.infer_lock:
+            seen = _as_strip(rec.preprocess(strip, invert=False))
+        filename = uuid.uuid4().hex + ".png"  # chosen here, never taken from the request
+        images = self.save_dir / "images"
+        with self.save_lock:
+            images.mkdir(parents=True, exist_ok=True)
+            tmp = images / (filename + ".part")
+            Image.fromarray(seen, "L").save(tmp, format="PNG")
+            os.replace(tmp, images / filename)
+            labels = self.save_dir / "labels.csv"
+            new = not labels.exists() or labels.stat().st_size == 0
+            with open(labels, "a", newline="", encoding="utf-8") as f:
+                w = csv.writer(f, lineterminator="\n")
+                if new:
+                    w.writerow(["filename", "label"])
+                w.writerow([filename, label])
+            with open(labels, encoding="utf-8") as f:
+                count = sum(1 for _ in f) - 1
+        return {"ok": True, "filename": filename, "path": f"images/{filename}", "label": label, "model": name,
+                "count": count, "save_dir": str(self.save_dir), "strip": png_data_url(seen)}
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+def _parse_multipart(body: bytes, content_type: str) -> tuple[bytes | None, dict[str, str]]:
+    msg = email.message.Message()
+    msg["content-type"] = content_type
+    boundary = msg.get_param("boundary")
+    if not boundary or len(boundary) > 200:
+        raise DemoError(400, "multipart body without a boundary")
+    delim = b"--" + boundary.encode("latin-1")
+    image, fields = None, {}
+    chunks = body.split(delim)
+    if len(chunks) < 3:
+        raise DemoError(400, "malformed multipart body")
+    for chunk in chunks[1:]:
+        if chunk.startswith(b"--"):
+            break
+        head, sep, content = chunk.partition(b"\r\n\r\n")
+        if not sep:
+            raise DemoError(400, "malformed multipart part")
+        if content.endswith(b"\r\n"):
+            content = content[:-2]
+        part = email.message.Message()
+        for line in head.decode("latin-1").split("\r\n"):
+            if ":" in line:
+                k, v = line.split(":", 1)
+                part[k.strip()] = v.strip()
+        name = part.get_param("name", header="content-disposition")
+        if name in ("image", "file"):
+            image = content
+        elif isinstance(name, str) and name:
+            fields[name] = content.decode("utf-8", "replace")
+    return image, fields
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+class DemoHandler(BaseHTTPRequestHandler):
+    server_version = "seqrec-demo"
+    timeout = 60  # seconds a slow client may stall a socket read
+    protocol_version = "HTTP/1.1"
+
+    @property
+    def app(self) -> DemoApp:
+        return self.server.app  # type: ignore[attr-defined]
+
+    # ---- responses
+    def _send(self, status: int, body: bytes, content_type: str, extra: Mapping[str, str] | None = None):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, status: int, obj: dict):
+        self._send(status, json.dumps(obj).encode("utf-8"), "application/json; charset=utf-8")
+
+    def _error(self, status: int, message: str):
+        self._json(status, {"error": message, "status": status})
+
+    def log_request(self, code="-", size="-"):
+        if not getattr(self.server, "quiet", False) or (isinstance(code, int) and code >= 400):
+            super().log_request(code, size)
+
+    # ---- checks
+    def _check_origin(self):
+        host = self.headers.get("Host", "")
+        bound = self.server.server_address[0]  # type: ignore[index]
+        if _is_loopback(str(bound)):
+            hostname = urlsplit("//" + host).hostname or ""
+            if not _is_loopback(hostname):
+                raise DemoError(403, f"unexpected Host header {host!r}; open the demo at http://127.0.0.1:<port>/")
+        origin = self.headers.get("Origin")
+        if origin and origin != "null" and urlsplit(origin).netloc != host:
+            raise DemoError(403, f"cross-origin request from {origin!r} refused")
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding"):
+            self.close_connection = True
+            raise DemoError(411, "chunked uploads are not supported; send a Content-Length")
+        length = self.headers.get("Content-Length")
+        if length is None:
+            raise DemoError(411, "missing Content-Length")
+        try:
+            n = int(length)
+            if n < 0:
+                raise ValueError
+        except ValueError:
+            self.close_connection = True
+            raise DemoError(400, f"bad Content-Length {length!r}") from None
+        limit = self.app.max_upload_bytes
+        if n > limit:
+            self.close_connection = True
+            if n <= DRAIN_LIMIT:  # read it away so the client sees our answer, not a reset
+                left = n
+                while left > 0:
+                    got = self.rfile.read(min(left, 1 << 20))
+                    if not got:
+                        break
+                    left -= len(got)
+            self._body_read = True
+            raise DemoError(413, f"upload is {n:,} bytes; the limit is {limit:,} bytes ({limit / 2**20:.0f} MB)")
+        data = self.rfile.read(n)
+        self._body_read = True
+        if len(data) < n:
+            self.close_connection = True
+            raise DemoError(400, "incomplete body")
+        return data
+
+    def _image_and_fields(self, query: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+        body = self._read_body()
+        ctype = self.headers.get("Content-Type", "")
+        mime = ctype.split(";")[0].strip().lower()
+        fields: dict[str, str] = {}
+        if mime == "multipart/form-data":
+            image, fields = _parse_multipart(body, ctype)
+            if image is None:
+                raise DemoError(400, "multipart body has no 'image' file field")
+        elif mime in ("", "application/octet-stream") or mime.startswith("image/"):
+            image = body
+        else:
+            raise DemoError(415, f"unsupported Content-Type {mime!r}; send the image itself (image/png, image/jpeg) or multipart/form-data")
+        for k, v in query.items():
+            fields.setdefault(k, v)
+        return image, fields
+
+    # ---- routes
+    def do_HEAD(self):
+        self.do_GET()
+
+    def do_GET(self):
+        try:
+            self._check_origin()
+            path = urlsplit(self.path).path
+            if path in STATIC_FILES:
+                name, ctype = STATIC_FILES[path]
+                body = (resources.files("seqrec.demo") / "static" / name).read_bytes()
+                self._send(200, body, ctype, {"Content-Security-Policy": CSP, "Referrer-Policy": "no-referrer"})
+            elif path == "/api/models":
+                self._json(200, self.app.info())
+            elif path == "/api/health":
+                self._json(200, {"ok": True})
+            elif path == "/favicon.ico":
+                self._send(204, b"", "image/x-icon")
+            else:
+                raise DemoError(404, f"no such page: {path}")
+        except DemoError as e:
+            self._error(e.status, e.message)
+        except Exception as e:  # keep serving whatever happens
+            self._error(500, f"internal error: {type(e).__name__}: {e}")
+
+    def do_POST(self):
+        self._body_read = False
+        try:
+            self._check_origin()
+            url = urlsplit(self.path)
+            query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+            if url.path == "/api/predict":
+                image, fields = self._image_and_fields(query)
+                self._json(200, self.app.predict(image, fields))
+            elif url.path == "/api/save":
+                image, fields = self._image_and_fields(query)
+                self._json(200, self.app.save(image, fields))
+            else:
+                raise DemoError(404, f"no such endpoint: POST {url.path}")
+        except DemoError as e:
+            if not self._body_read:  # an unread body would be taken for the next request
+                self.close_connection = True
+            self._error(e.status, e.message)
+        except Exception as e:
+            self.close_connection = True
+            self._error(500, f"internal error: {type(e).__name__}: {e}")
+
+    def _no_method(self):
+        self.close_connection = True
+        self._error(405, f"method {self.command} not allowed")
+
+    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _no_method
+
+
+class DemoServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address, app: DemoApp, quiet: bool = False):
+        host = address[0]
+        if ":" in host:
+            import socket
+
+            self.address_family = socket.AF_INET6
+        self.app = app
+        self.quiet = quiet
+        super().__init__(address, DemoHandler)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        if host in ("0.0.0.0", "::"):
+            host = "127.0.0.1"
+        return f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
+
+
+def make_server(
+    recognizers: Mapping[str, Any],
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    save_dir: str | os.PathLike = "seqrec_samples",
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD,
+    *,
+    default: str | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    sources: Mapping[str, str] | None = None,
+    quiet: bool = True,
+) -> DemoServer:
+    """A bound (not yet serving) demo server; call ``serve_forever()`` (e.g. in a thread)
+    and ``shutdown()``. ``recognizers`` maps switcher names to recognizers or to
+    zero-argument factories (called on first use); ``port=0`` picks a free port."""
+    models = Models(recognizers, default=default, sources=sources)
+    return DemoServer((host, port), DemoApp(models, save_dir, max_upload_bytes, max_pixels), quiet=quiet)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def build_recognizers(models: list[str] | None) -> tuple[dict[str, Callable[[], Any]], dict[str, str], str]:
+    """Switcher entries for ``--model`` values: every pretrained head plus each checkpoint
+    path given, as lazy factories. Returns (factories, sources, default name)."""
+    factories: dict[str, Callable[[], Any]] = {}
+    sources: dict[str, str] = {}
+
+    def pretrained(n):
+        from seqrec.recognizer import Recognizer
+
+        return Recognizer.pretrained(n)
+
+    def checkpoint(p):
+        from seqrec.recognizer import Recognizer
+
+        return Recognizer.from_checkpoint(p)
+
+    for n in PRETRAINED:
+        factories[n] = lambda n=n: pretrained(n)
+        sources[n] = "pretrained"
+    chosen = list(models or ["ctc"])
+    default = None
+    for m in chosen:
+        if m in PRETRAINED:
+            name = m
+        else:
+            path = Path(m).expanduser()
+            if not path.is_file():
+                raise SystemExit(f"seqrec demo: --model {m!r} is neither {', '.join(PRETRAINED)} nor a checkpoint file")
+            name, i = path.stem, 2
+            while name in factories and sources.get(name) != str(path.resolve()):
+                name, i = f"{path.stem}-{i}", i + 1
+            factories[name] = lambda p=str(path.resolve()): checkpoint(p)
+            sources[name] = str(path.resolve())
+        default = default or name
+    return factories, sources, default
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="seqrec demo",
+        description="Local web app: draw a number or drop in a photo of one, watch seqrec read it, "
+        "and save corrected samples for fine-tuning.",
+    )
+    p.add_argument("--model", action="append", metavar="ctc|multihead|multilabel|PATH",
+                   help="model selected at start; PATH is a training checkpoint. Repeat to add several "
+                   "checkpoints; every pretrained head is in the switcher too (default: ctc)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
+    p.add_argument("--save-dir", default="./seqrec_samples",
+                   help="where 'Save' writes images/<uuid>.png and labels.csv (default: ./seqrec_samples)")
+    p.add_argument("--max-upload-mb", type=float, default=DEFAULT_MAX_UPLOAD / 2**20,
+                   help="largest accepted upload in MB (default: 5)")
+    args = p.parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        p.error(f"--port must be 0..65535, got {args.port}")
+    try:
+        factories, sources, default = build_recognizers(args.model)
+    except SystemExit as e:
+        print(e, file=sys.stderr)
+        return 2
+    try:
+        server = make_server(factories, args.host, args.port, args.save_dir, int(args.max_upload_mb * 2**20),
+                             default=default, sources=sources, quiet=True)
+    except OSError as e:
+        print(f"seqrec demo: cannot listen on {args.host}:{args.port}: {e.strerror or e}", file=sys.stderr)
+        return 1
+    try:
+        print(f"seqrec demo: loading {default} ...", file=sys.stderr, flush=True)
+        try:
+            server.app.models.get(default)
+        except DemoError as e:
+            print(f"seqrec demo: {e.message}", file=sys.stderr)
+            return 2
+        if not _is_loopback(args.host):
+            print(f"seqrec demo: warning: listening on {args.host}, reachable from other machines", file=sys.stderr)
+        print(f"seqrec demo: open {server.url}  (model {default}; samples go to {server.app.save_dir}; Ctrl+C stops)",
+              flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            print("\nseqrec demo: stopped", file=sys.stderr)
+        return 0
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
