@@ -50,7 +50,7 @@ def find_browser() -> tuple[str, str]:
     driver = os.environ.get("SEQREC_CHROMEDRIVER") or shutil.which("chromedriver")
     if not chromium or not driver:
         missing = " and ".join(n for n, p in (("a Chromium browser", chromium), ("chromedriver", driver)) if not p)
-        pytest.skip(f"no {missing} on PATH (Debian: apt-get install chromium chromium-driver) - "
+        pytest.skip(f"{missing} not found on PATH (Debian: apt-get install chromium chromium-driver) - "
                     "browser end-to-end test not run")
     return chromium, driver
 
