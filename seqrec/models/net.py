@@ -1,0 +1,48 @@
+"""SeqRecNet: backbone -> optional sequence model -> head, a plain exportable nn.Module."""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+
+class SeqRecNet(nn.Module):
+    """Input: (B, 1, H, W) float in [0, 1], white ink on black. Output: raw head logits.
+
+    ``sequence`` and ``head`` are factories (Hydra partials) so their input sizes are
+    derived from the backbone's output on a dummy strip instead of being configured twice.
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        head: Callable[..., nn.Module],
+        sequence: Callable[..., nn.Module] | None = None,
+        image_height: int = 28,
+        image_width: int = 140,
+    ):
+        super().__init__()
+        self.image_height, self.image_width = int(image_height), int(image_width)
+        self.backbone = backbone
+        with torch.no_grad():
+            was_training = backbone.training
+            feats = backbone.eval()(torch.zeros(1, 1, self.image_height, self.image_width))
+            backbone.train(was_training)
+        if feats.ndim != 4 or feats.shape[-1] < 1:
+            raise ValueError(f"backbone output {tuple(feats.shape)} for a {image_height}x{image_width} strip is not a feature map")
+        channels, self.seq_len = feats.shape[1], feats.shape[-1]
+        self.sequence = sequence(input_size=channels) if sequence is not None else nn.Identity()
+        features = getattr(self.sequence, "output_size", channels)
+        self.head = head(in_features=features, seq_len=self.seq_len)
+
+    @property
+    def fixed_width(self) -> bool:
+        return bool(getattr(self.head, "fixed_width", True))
+
+    def frames(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, C) frame features: mean over the remaining height."""
+        return self.backbone((x - 0.5) / 0.5).mean(dim=2).transpose(1, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.sequence(self.frames(x)))

@@ -1,0 +1,228 @@
+"""Lightning systems. One base holds the loop, metrics and reports; each head adds only
+its codec and loss."""
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .codecs import Codec, CTCCodec, MultiHeadCodec, MultiLabelCodec
+from .metrics import SequenceMetrics
+
+CHECKPOINT_KEY = "seqrec"
+CHECKPOINT_FORMAT = 1
+
+
+class BaseSystem(pl.LightningModule):
+    codec_cls: type[Codec] = Codec
+    head_name = "base"
+
+    def __init__(
+        self,
+        net: nn.Module,
+        max_len: int = 5,
+        optimizer: Callable[..., torch.optim.Optimizer] | None = None,
+        scheduler: Callable[..., Any] | None = None,
+        scheduler_interval: str = "step",
+        label_smoothing: float = 0.0,
+        focal_gamma: float = 0.0,
+        n_samples: int = 16,
+    ):
+        super().__init__()
+        # Factories stay out of hparams so checkpoints load with torch.load(weights_only=True).
+        self.save_hyperparameters(logger=False, ignore=["net", "optimizer", "scheduler"])
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.net = net
+        self.codec = self.codec_cls(max_len)
+        self.check_net()
+        self.metrics = nn.ModuleDict({s: SequenceMetrics(max_len) for s in ("val", "test")})
+        self.samples: list[dict] = []  # worst test errors, kept on rank 0 for the report
+        self.seqrec_config: dict | None = None  # resolved run config, saved in checkpoints
+
+    def check_net(self) -> None:
+        """Fail before training when the net cannot express ``max_len`` digits."""
+
+    # -- forward / loss ------------------------------------------------------------
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(images)
+
+    def loss(self, outputs: torch.Tensor, batch: dict) -> torch.Tensor:
+        raise NotImplementedError
+
+    @staticmethod
+    def to_input(images: torch.Tensor) -> torch.Tensor:
+        return images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
+
+    def training_step(self, batch, batch_idx):
+        loss = self.loss(self(self.to_input(batch["image"])), batch)
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["image"]))
+        return loss
+
+    # -- shared evaluation -----------------------------------------------------------
+    def _eval_step(self, batch, stage: str):
+        outputs = self(self.to_input(batch["image"]))
+        loss = self.loss(outputs, batch)
+        decoded = self.codec.decode(outputs)
+        truth = digits_to_texts(batch["digits"], batch["length"])
+        self.metrics[stage].update(decoded.texts, truth)
+        self.log(f"{stage}/loss", loss, sync_dist=True, batch_size=len(truth))
+        if stage == "test":
+            self._keep_samples(batch["image"], decoded, truth)
+
+    def validation_step(self, batch, batch_idx):
+        self._eval_step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self._eval_step(batch, "test")
+
+    def _log_metrics(self, stage: str) -> dict[str, torch.Tensor]:
+        values = self.metrics[stage].compute()
+        main = {"exact_match", "digit_acc", "cer"}
+        per_class = {f"{stage}/{k}": float(v) for k, v in values.items() if k.startswith(("precision_", "recall_", "f1_"))}
+        self.log_dict({f"{stage}/{k}": v for k, v in values.items() if k in main}, prog_bar=True)
+        self.log_dict({f"{stage}/{k}": v for k, v in values.items() if k not in main and f"{stage}/{k}" not in per_class})
+        # Per-class numbers go to the loggers only; they would flood the console table.
+        if self.trainer.is_global_zero and not self.trainer.sanity_checking:
+            for logger in self.loggers:
+                logger.log_metrics(per_class, step=self.global_step)
+        return values
+
+    def on_validation_epoch_end(self):
+        self._log_metrics("val")
+        self.metrics["val"].reset()
+
+    def on_test_epoch_start(self):
+        self.samples = []
+
+    def on_test_epoch_end(self):
+        self._log_metrics("test")
+        from .reports import log_test_report
+
+        log_test_report(self, self.metrics["test"].confusion.cpu(), self.samples)
+        self.metrics["test"].reset()
+
+    def _keep_samples(self, images, decoded, truth):
+        """Keep a few samples per batch and every confident error, capped at n_samples each."""
+        n = self.hparams.n_samples
+        conf = decoded.confidence.detach().cpu().tolist()
+        for i, (pred, t) in enumerate(zip(decoded.texts, truth)):
+            wrong = pred != t
+            if wrong or sum(not s["wrong"] for s in self.samples) < n:
+                self.samples.append({"image": images[i, 0].cpu(), "pred": pred, "truth": t, "confidence": conf[i], "wrong": wrong})
+        errors = sorted((s for s in self.samples if s["wrong"]), key=lambda s: -s["confidence"])[:n]
+        self.samples = [s for s in self.samples if not s["wrong"]][:n] + errors
+
+    # -- optimisation ---------------------------------------------------------------
+    def configure_optimizers(self):
+        make_opt = self.optimizer_factory or torch.optim.AdamW
+        optimizer = make_opt(params=self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer=optimizer, **self._schedule_length(self.scheduler_factory))
+        config = {"scheduler": scheduler, "interval": self.hparams.scheduler_interval}
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            config.update(monitor="val/loss", interval="epoch")
+        return {"optimizer": optimizer, "lr_scheduler": config}
+
+    def _schedule_length(self, factory) -> dict:
+        """Fill a scheduler's length argument from the trainer, so it is never configured twice."""
+        params = inspect.signature(getattr(factory, "func", factory)).parameters
+        steps = int(self.trainer.estimated_stepping_batches)
+        if self.hparams.scheduler_interval == "epoch":
+            steps = max(1, int(self.trainer.max_epochs or 1))
+        for name in ("total_steps", "T_max", "total_iters"):
+            if name in params and name not in getattr(factory, "keywords", {}):
+                return {name: steps}
+        return {}
+
+    # -- checkpoints -----------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint[CHECKPOINT_KEY] = {
+            "format": CHECKPOINT_FORMAT,
+            "head": self.head_name,
+            "codec": self.codec.to_dict(),
+            "config": self.seqrec_config,
+            "image_size": [self.net.image_height, self.net.image_width],
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.seqrec_config = checkpoint.get(CHECKPOINT_KEY, {}).get("config", self.seqrec_config)
+
+
+class MultiHeadSystem(BaseSystem):
+    """One 11-way softmax per position (10 digits + EMPTY)."""
+
+    codec_cls, head_name = MultiHeadCodec, "multihead"
+
+    def check_net(self):
+        check_positions(self.net, self.codec.max_len)
+
+    def loss(self, outputs, batch):
+        target = self.codec.encode(batch["digits"], batch["length"])
+        logits = outputs.view(len(outputs), self.codec.max_len, -1).flatten(0, 1).float()
+        ce = F.cross_entropy(logits, target.flatten(), label_smoothing=self.hparams.label_smoothing, reduction="none")
+        if self.hparams.focal_gamma > 0:  # down-weight slots the model already gets right
+            p_true = logits.softmax(-1).gather(1, target.flatten()[:, None]).squeeze(1)
+            ce = (1 - p_true).pow(self.hparams.focal_gamma) * ce
+        return ce.mean()
+
+
+class MultiLabelSystem(BaseSystem):
+    """55-way sigmoid (positions x 11), BCE; decoded by argmax within each 11-slot group."""
+
+    codec_cls, head_name = MultiLabelCodec, "multilabel"
+
+    def check_net(self):
+        check_positions(self.net, self.codec.max_len)
+
+    def loss(self, outputs, batch):
+        target = self.codec.encode(batch["digits"], batch["length"])
+        eps = self.hparams.label_smoothing
+        target = target * (1 - eps) + eps / self.codec.num_classes
+        if self.hparams.focal_gamma > 0:
+            from torchvision.ops import sigmoid_focal_loss
+
+            return sigmoid_focal_loss(outputs.float(), target, gamma=self.hparams.focal_gamma, reduction="mean")
+        return F.binary_cross_entropy_with_logits(outputs.float(), target)
+
+
+class CTCSystem(BaseSystem):
+    """CRNN + CTC. The frame count must cover the label plus blanks between repeats."""
+
+    codec_cls, head_name = CTCCodec, "ctc"
+
+    def check_net(self):
+        need = self.codec.min_frames()
+        if self.net.seq_len < need:
+            raise ValueError(
+                f"image width {self.net.image_width} gives {self.net.seq_len} CTC frames, but max_len="
+                f"{self.codec.max_len} needs >= {need} (2*max_len+1); widen the image or lower max_len"
+            )
+
+    def loss(self, outputs, batch):
+        targets, target_lengths = self.codec.encode(batch["digits"], batch["length"])
+        # CTC and its log_softmax stay in fp32 under AMP.
+        with torch.autocast(device_type=outputs.device.type, enabled=False):
+            log_probs = outputs.float().log_softmax(-1).transpose(0, 1)  # (T, B, C)
+            input_lengths = torch.full((outputs.shape[0],), outputs.shape[1], dtype=torch.long, device=outputs.device)
+            ctc = F.ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=CTCCodec.BLANK, zero_infinity=True)
+            if self.hparams.label_smoothing > 0:  # smooth towards uniform frame posteriors
+                ctc = (1 - self.hparams.label_smoothing) * ctc - self.hparams.label_smoothing * log_probs.mean()
+        return ctc
+
+
+SYSTEMS = {cls.head_name: cls for cls in (CTCSystem, MultiHeadSystem, MultiLabelSystem)}
+
+
+def check_positions(net: nn.Module, max_len: int) -> None:
+    positions = getattr(net.head, "positions", None)
+    if positions is not None and positions < max_len:
+        raise ValueError(f"max_len={max_len} is above the head's {positions} positions; set the head's positions >= max_len")
+
+
+def digits_to_texts(digits: torch.Tensor, lengths: torch.Tensor) -> list[str]:
+    return ["".join(str(d) for d in row[:k]) for row, k in zip(digits.tolist(), lengths.tolist())]
