@@ -1,0 +1,51 @@
+"""Shared fixtures: the real configs/train.yaml, composed with Hydra and shrunk to seconds."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG_DIR = str(ROOT / "configs")
+
+os.environ.setdefault("SEQREC_OFFLINE", "1")  # tests never touch the network
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+
+def compose_train(overrides: list[str] | None = None, tmp_path: Path | None = None) -> DictConfig:
+    """configs/train.yaml with overrides, on bundled digits, tiny, CPU, output under tmp_path."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
+        cfg = compose(config_name="train.yaml", return_hydra_config=True, overrides=["logger=none", *(overrides or [])])
+    with open_dict(cfg):
+        cfg.paths.root_dir = str(tmp_path or ROOT)
+        cfg.paths.output_dir = str(tmp_path) if tmp_path else cfg.paths.output_dir
+        cfg.hydra.runtime.output_dir = cfg.paths.output_dir
+        cfg.hydra.job.num = 0
+        cfg.data.source = "bundled"
+        cfg.data.num_workers = 0
+        cfg.data.batch_size = 16
+        cfg.data.batches_per_epoch = 3
+        cfg.data.n_val = 64
+        cfg.data.n_test = 64
+        cfg.trainer.max_epochs = 1
+        cfg.trainer.log_every_n_steps = 1
+        cfg.trainer.enable_model_summary = False
+    HydraConfig().set_config(cfg)
+    return cfg
+
+
+@pytest.fixture
+def make_cfg(tmp_path):
+    """Factory: make_cfg("model=ctc", ...) -> a tiny composed train config writing into tmp_path."""
+
+    def _make(*overrides: str) -> DictConfig:
+        return compose_train(list(overrides), tmp_path)
+
+    return _make
