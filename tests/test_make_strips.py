@@ -1,0 +1,216 @@
+"""Strips on disk: save/load, PNGs + labels.csv, preview, the make_strips command line."""
+from __future__ import annotations
+
+import csv
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from seqrec.data import files, sources
+from seqrec.data.files import StripsFileError, load_strips, save_strips, strips_main
+from seqrec.data.strips import make_strips
+
+REPO = Path(__file__).resolve().parents[1]
+BUNDLED = ["source=bundled"]
+
+
+def run(argv, capsys):
+    code = strips_main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_writes_npz_that_round_trips(tmp_path, capsys):
+    out_dir = tmp_path / "out"
+    code, out, err = run(["n=20", f"out={out_dir}", "seed=1", "gap=-4,6", "jitter=2", "min_len=1", "placement=random", *BUNDLED], capsys)
+    assert code == 0, err
+    npz = out_dir / "strips.npz"
+    assert "wrote 20 strips" in out and str(npz) in out and "preview.png" in out
+    with np.load(npz) as data:
+        assert set(files.NPZ_KEYS) <= set(data.files)
+        assert data["images"].shape == (20, 28, 140) and data["images"].dtype == np.uint8
+    loaded = load_strips(out_dir)
+    expected = make_strips(20, seed=1, source="bundled", gap=(-4, 6), jitter=2, min_len=1, placement="random")
+    assert np.array_equal(loaded.images, expected.images) and loaded.labels == expected.labels
+    for key in ("lengths", "digit_index", "boxes"):
+        assert np.array_equal(getattr(loaded, key), getattr(expected, key)), key
+    assert loaded.config == expected.config and loaded.seed == 1
+    assert (loaded.source, loaded.split) == ("bundled", "train")
+    assert sorted(p.name for p in out_dir.iterdir()) == ["preview.png", "strips.npz"]
+
+
+def test_save_and_load_any_strips(tmp_path):
+    strips = make_strips(12, seed=[4, 5], source="bundled", split="val", min_len=2, max_len=4, scale=(0.9, 1.1), width=150)
+    path = save_strips(strips, tmp_path / "a" / "b", preview=False)
+    assert path == tmp_path / "a" / "b" / "strips.npz" and not (path.parent / "preview.png").exists()
+    loaded = load_strips(path)
+    assert np.array_equal(loaded.images, strips.images) and loaded.labels == strips.labels
+    assert loaded.config == strips.config and loaded.seed == [4, 5] and loaded.split == "val"
+
+
+def test_png_and_labels_csv(tmp_path, capsys):
+    code, out, err = run(["n=15", f"out={tmp_path}", "png=true", "min_len=1", "max_len=3", "width=84", *BUNDLED], capsys)
+    assert code == 0, err
+    strips = load_strips(tmp_path / "strips.npz")
+    with open(tmp_path / "labels.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["filename", "label"] and len(rows) == 16
+    assert [r[1] for r in rows[1:]] == strips.labels
+    for i, (name, label) in enumerate(rows[1:]):
+        assert np.array_equal(np.asarray(Image.open(tmp_path / name)), strips.images[i])
+    # a smaller rerun into the same folder removes the PNGs labels.csv no longer lists
+    code, *_ = run(["n=4", f"out={tmp_path}", "png=true", *BUNDLED], capsys)
+    assert code == 0 and len(list((tmp_path / "images").glob("*.png"))) == 4
+
+
+def test_preview_png(tmp_path, capsys):
+    code, *_ = run(["n=40", f"out={tmp_path}", *BUNDLED], capsys)
+    assert code == 0
+    with Image.open(tmp_path / "preview.png") as im:
+        im.load()
+        assert im.format == "PNG" and im.width >= 2 * 280 and im.height >= 8 * 56
+        pixels = np.asarray(im.convert("L"))
+    assert (pixels < 50).mean() > 0.2 and (pixels > 200).mean() > 0.2  # strips (dark) on a white sheet
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["n=10", "colour=red"], r"unknown key 'colour'; allowed keys: n, out, seed"),
+        (["n=10", "verbose"], r"argument 'verbose' is not key=value"),
+        (["seed=1"], r"missing n=N"),
+        (["n=0"], r"n='0': must be >= 1"),
+        (["n=ten"], r"n='ten': expected an integer"),
+        (["n=5", "seed=-1"], r"seed='-1': must be >= 0"),
+        (["n=5", "gap=1,2,3"], r"gap='1,2,3': expected LOW,HIGH"),
+        (["n=5", "gap=a,b"], r"gap='a,b': expected LOW,HIGH integers"),
+        (["n=5", "gap=4,1"], r"gap must be \(low, high\) with low <= high"),
+        (["n=5", "scale=1.2,0.8"], r"scale must be \(low, high\)"),
+        (["n=5", "placement=middle"], r"placement='middle': allowed values are center, random, left"),
+        (["n=5", "split=dev"], r"split='dev': allowed values are train, val, test"),
+        (["n=5", "source=web"], r"source='web': allowed values are auto, mnist, bundled, folder"),
+        (["n=5", "png=maybe"], r"png='maybe': expected true or false"),
+        (["n=5", "width=50"], r"width=50 is too narrow .*allowed: width >= 100"),
+        (["n=5", "min_len=6"], r"need 1 <= min_len <= max_len, got min_len=6, max_len=5"),
+        (["n=5", "min_len=1", "length_weights=1,2"], r"length_weights must be 5 non-negative weights"),
+        (["n=5", "n=6"], r"key 'n' given twice"),
+        (["n=5", "source=folder"], r"source=folder needs root=DIR"),
+    ],
+)
+def test_bad_arguments_exit_2_before_reading_data(tmp_path, capsys, monkeypatch, args, message):
+    def no_data(*a, **k):
+        raise AssertionError("arguments must be validated before any data is read")
+
+    monkeypatch.setattr(sources, "load_digits", no_data)
+    out_dir = tmp_path / "out"
+    code, out, err = run([*args, f"out={out_dir}"], capsys)
+    assert code == 2 and out == ""
+    assert err.startswith("make_strips: error: ") and "Traceback" not in err
+    assert re.search(message, err), err
+    assert not out_dir.exists()
+
+
+def test_data_errors_exit_2_with_message(tmp_path, capsys):
+    code, out, err = run(["n=5", f"out={tmp_path / 'o'}", "source=mnist", f"root={tmp_path}"], capsys)
+    assert code == 2 and "MNIST IDX files not found" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+    (tmp_path / "file").write_text("x")
+    code, out, err = run(["n=5", f"out={tmp_path / 'file'}", *BUNDLED], capsys)
+    assert code == 2 and "exists and is not a folder" in err
+
+
+def test_help(capsys):
+    code, out, err = run(["--help"], capsys)
+    assert code == 0 and "usage: make_strips n=N" in out and "gap=LO,HI" in out and "png=BOOL" in out
+
+
+def _leftovers(folder: Path):
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp") or p.name == "strips.npz")
+
+
+def test_failure_mid_write_leaves_nothing_half_written(tmp_path, capsys, monkeypatch):
+    def broken_savez(file, *args, **kwargs):
+        file.write(b"PK\x03\x04 half a zip")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", broken_savez)
+    code, out, err = run(["n=30", f"out={tmp_path}", *BUNDLED], capsys)
+    assert code == 2 and "No space left on device" in err
+    assert _leftovers(tmp_path) == []
+
+
+def test_interrupt_keeps_the_previous_file(tmp_path, capsys, monkeypatch):
+    code, *_ = run(["n=10", f"out={tmp_path}", "seed=1", *BUNDLED], capsys)
+    before = (tmp_path / "strips.npz").read_bytes()
+
+    def interrupted(file, *args, **kwargs):
+        file.write(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", interrupted)
+    code, out, err = run(["n=10", f"out={tmp_path}", "seed=2", *BUNDLED], capsys)
+    assert code == 130 and "interrupted" in err
+    assert _leftovers(tmp_path) == ["strips.npz"] and (tmp_path / "strips.npz").read_bytes() == before
+
+
+def test_chunked_generation_is_deterministic(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(files, "CHUNK", 7)
+    for name in ("a", "b"):
+        assert run(["n=20", f"out={tmp_path / name}", "seed=3", "min_len=1", "preview=false", *BUNDLED], capsys)[0] == 0
+    a, b = load_strips(tmp_path / "a"), load_strips(tmp_path / "b")
+    assert np.array_equal(a.images, b.images) and a.labels == b.labels and len(a) == 20
+    first = make_strips(7, seed=3, source="bundled", min_len=1)
+    assert np.array_equal(a.images[:7], first.images)  # chunk 0 is make_strips(seed)
+    assert not np.array_equal(a.images[7:14], a.images[:7])  # later chunks have their own seeds
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, r"does not exist"),
+        (b"definitely not a zip", r"is corrupt \(not a readable npz"),
+        ("truncate", r"is corrupt"),
+        ("no_labels", r"is corrupt or not a strips file: missing \['labels'\]"),
+        ("bad_shape", r"is corrupt: images has shape"),
+    ],
+)
+def test_load_strips_errors_name_path_and_problem(tmp_path, content, message):
+    path = tmp_path / "strips.npz"
+    if content == "truncate":
+        save_strips(make_strips(5, source="bundled"), tmp_path, preview=False)
+        path.write_bytes(path.read_bytes()[:3000])
+    elif content in ("no_labels", "bad_shape"):
+        save_strips(make_strips(5, source="bundled"), tmp_path, preview=False)
+        with np.load(path) as npz:
+            data = dict(npz)
+        if content == "no_labels":
+            del data["labels"]
+        else:
+            data["images"] = data["images"][:, :, :100]
+        np.savez(path, **data)
+    elif content is not None:
+        path.write_bytes(content)
+    with pytest.raises(StripsFileError, match=message) as err:
+        load_strips(path)
+    assert str(path) in str(err.value)
+
+
+def test_script_runs_as_a_subprocess(tmp_path):
+    env = {**os.environ, "SEQREC_OFFLINE": "1"}
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "make_strips.py"), "n=6", f"out={tmp_path}", "seed=0", "source=bundled", "png=true"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "wrote 6 strips" in result.stdout
+    assert load_strips(tmp_path).labels == make_strips(6, seed=0, source="bundled").labels
+    assert len(list((tmp_path / "images").glob("*.png"))) == 6
+    bad = subprocess.run([sys.executable, str(REPO / "scripts" / "make_strips.py"), "n=6", "bogus=1"],
+                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert bad.returncode == 2 and "unknown key 'bogus'" in bad.stderr and "Traceback" not in bad.stderr
