@@ -1,0 +1,185 @@
+"""LightningDataModule: fresh training strips every epoch, fixed val/test strips per seed."""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from .augment import apply_augment, default_augment
+from .sources import DigitPool, load_digits
+from .strips import StripComposer, StripConfig, Strips
+
+NUM_CLASSES = 10
+EVAL_STREAM = 0xE7A1
+
+
+def strips_to_batch(strips: Strips, images: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+    """Tensors for a model: uint8 images (n, 1, H, W), digits (n, max_len) padded with -1, lengths (n,)."""
+    images = strips.images if images is None else images
+    digits = np.full(strips.digit_index.shape, -1, np.int64)
+    for i, label in enumerate(strips.labels):
+        digits[i, : len(label)] = np.frombuffer(label.encode(), np.uint8) - ord("0")
+    return {
+        "image": torch.from_numpy(np.ascontiguousarray(images)).unsqueeze(1),
+        "digits": torch.from_numpy(digits),
+        "length": torch.from_numpy(strips.lengths),
+    }
+
+
+class TrainBatches(Dataset):
+    """Item ``key`` is a whole augmented batch generated from ``(seed, key)``: the same
+    keys give the same batches whatever the number of workers or ranks."""
+
+    def __init__(self, composer: StripComposer, batch_size: int, seed: int, augment=None):
+        self.composer, self.batch_size, self.seed, self.augment = composer, batch_size, seed, augment
+
+    def __len__(self) -> int:  # keys are unbounded; the sampler decides which are used
+        return 2**62
+
+    def __getitem__(self, key: int) -> dict[str, torch.Tensor]:
+        strips = self.composer(self.batch_size, seed=[self.seed, int(key)])
+        images = apply_augment(self.augment, strips.images, [self.seed, int(key), 1])
+        return strips_to_batch(strips, images)
+
+
+class EpochKeySampler(DistributedSampler):
+    """Yields this rank's batch keys for the current epoch. Subclassing DistributedSampler
+    stops Lightning from wrapping it and makes Lightning call ``set_epoch``."""
+
+    def __init__(self, batches_per_epoch: int, num_replicas: int = 1, rank: int = 0):
+        self.batches_per_epoch = batches_per_epoch
+        self.num_replicas, self.rank, self.epoch = num_replicas, rank, 0
+        self.num_samples = math.ceil(batches_per_epoch / num_replicas)
+
+    def __iter__(self):
+        start = self.epoch * self.num_samples * self.num_replicas
+        return iter(range(start + self.rank, start + self.num_samples * self.num_replicas, self.num_replicas))
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+class FixedStrips(Dataset):
+    """Pre-generated strips, one sample per item (for val/test)."""
+
+    def __init__(self, strips: Strips):
+        self.strips = strips
+        self.batch = strips_to_batch(strips)
+
+    def __len__(self) -> int:
+        return len(self.strips)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {k: v[i] for k, v in self.batch.items()}
+
+
+class StripDataModule(pl.LightningDataModule):
+    """Strips from one digit source. Train, val and test strips come from disjoint digit pools."""
+
+    def __init__(
+        self,
+        source: str = "auto",
+        root: str | None = None,
+        min_len: int = 5,
+        max_len: int = 5,
+        height: int = 28,
+        width: int = 140,
+        gap: Sequence[int] = (0, 0),
+        jitter: int = 0,
+        scale: Sequence[float] = (1.0, 1.0),
+        placement: str = "center",
+        length_weights: Sequence[float] | None = None,
+        leading_zeros: bool = True,
+        batch_size: int = 128,
+        batches_per_epoch: int = 200,
+        n_val: int = 2000,
+        n_test: int = 5000,
+        augment: float = 1.0,
+        num_workers: int = 0,
+        seed: int = 0,
+        pin_memory: bool = False,
+    ):
+        super().__init__()
+        self.save_hyperparameters(logger=False)
+        # Validate now, before any data is read.
+        self.config = StripConfig(
+            min_len=min_len,
+            max_len=max_len,
+            height=height,
+            width=width,
+            gap=tuple(gap),
+            jitter=jitter,
+            scale=tuple(scale),
+            placement=placement,
+            length_weights=None if length_weights is None else tuple(length_weights),
+            leading_zeros=leading_zeros,
+        )
+        for name, value in [("batch_size", batch_size), ("batches_per_epoch", batches_per_epoch), ("n_val", n_val), ("n_test", n_test)]:
+            if isinstance(value, bool) or int(value) != value or value <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not 0 <= augment <= 3:
+            raise ValueError(f"augment strength must be in [0, 3] (0 disables), got {augment!r}")
+        self.pools: dict[str, DigitPool] = {}
+        self.val_set: FixedStrips | None = None
+        self.test_set: FixedStrips | None = None
+
+    # Values the model configs interpolate.
+    @property
+    def num_classes(self) -> int:
+        return NUM_CLASSES
+
+    @property
+    def max_len(self) -> int:
+        return self.config.max_len
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return self.config.height, self.config.width
+
+    def pool(self, split: str) -> DigitPool:
+        if split not in self.pools:
+            self.pools[split] = load_digits(self.hparams.source, split, self.hparams.root)
+        return self.pools[split]
+
+    def fixed_strips(self, split: str, n: int) -> Strips:
+        # A third seed word keeps these streams apart from the training batches' [seed, key].
+        return StripComposer(self.pool(split), self.config)(n, seed=[self.hparams.seed, {"val": 1, "test": 2}[split], EVAL_STREAM])
+
+    def setup(self, stage: str | None = None) -> None:
+        if stage in (None, "fit", "validate") and self.val_set is None:
+            self.val_set = FixedStrips(self.fixed_strips("val", self.hparams.n_val))
+        if stage in (None, "test") and self.test_set is None:
+            self.test_set = FixedStrips(self.fixed_strips("test", self.hparams.n_test))
+
+    def train_dataloader(self) -> DataLoader:
+        hp = self.hparams
+        augment = default_augment(hp.augment) if hp.augment > 0 else None
+        dataset = TrainBatches(StripComposer(self.pool("train"), self.config), hp.batch_size, hp.seed, augment)
+        trainer = self.trainer
+        world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+        sampler = EpochKeySampler(hp.batches_per_epoch, num_replicas=world, rank=rank)
+        return self._loader(dataset, batch_size=None, sampler=sampler)
+
+    def val_dataloader(self) -> DataLoader:
+        if self.val_set is None:
+            self.setup("validate")
+        return self._loader(self.val_set, batch_size=self.hparams.batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        if self.test_set is None:
+            self.setup("test")
+        return self._loader(self.test_set, batch_size=self.hparams.batch_size, shuffle=False)
+
+    def _loader(self, dataset, **kwargs) -> DataLoader:
+        workers = self.hparams.num_workers
+        return DataLoader(
+            dataset,
+            num_workers=workers,
+            pin_memory=self.hparams.pin_memory,
+            persistent_workers=workers > 0,
+            **kwargs,
+        )
