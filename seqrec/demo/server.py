@@ -288,7 +288,8 @@ class Models:
     """Named recognizers, each given as an object with ``predict``/``preprocess`` or as a
     zero-argument factory that builds one; factories run on first use."""
 
-    def __init__(self, recognizers: Mapping[str, Any], default: str | None = None, sources: Mapping[str, str] | None = None):
+    def __init__(self, recognizers: Mapping[str, Any], default: str | None = None, sources: Mapping[str, str] | None = None,
+                 missing: Mapping[str, str] | None = None):
         if not recognizers:
             raise ValueError("need at least one recognizer")
         self._entries = dict(recognizers)
@@ -296,6 +297,7 @@ class Models:
         if self.default not in self._entries:
             raise ValueError(f"default model {self.default!r} is not among {list(self._entries)}")
         self.sources = dict(sources or {})
+        self.missing = dict(missing or {})  # name -> why it cannot load (shown disabled in the switcher)
         self._loaded: dict[str, tuple[Any, tuple[int, int]]] = {}
         self._load_lock = threading.Lock()
 
@@ -371,8 +373,10 @@ class DemoApp:
         self.save_lock = threading.Lock()  # one append to labels.csv at a time
 
     def info(self) -> dict:
+        missing = self.models.missing
         return {
-            "models": [{"name": n, "source": self.models.sources.get(n, "custom")} for n in self.models.names],
+            "models": [{"name": n, "source": self.models.sources.get(n, "custom"), "available": n not in missing,
+                        "note": missing.get(n, "")} for n in self.models.names],
             "default": self.models.default,
             "max_upload_bytes": self.max_upload_bytes,
             "save_dir": str(self.save_dir),
@@ -658,16 +662,26 @@ def make_server(
     default: str | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     sources: Mapping[str, str] | None = None,
+    missing: Mapping[str, str] | None = None,
     quiet: bool = True,
 ) -> DemoServer:
     """A bound (not yet serving) demo server; call ``serve_forever()`` (e.g. in a thread)
     and ``shutdown()``. ``recognizers`` maps switcher names to recognizers or to
     zero-argument factories (called on first use); ``port=0`` picks a free port."""
-    models = Models(recognizers, default=default, sources=sources)
+    models = Models(recognizers, default=default, sources=sources, missing=missing)
     return DemoServer((host, port), DemoApp(models, save_dir, max_upload_bytes, max_pixels), quiet=quiet)
 
 
 # --------------------------------------------------------------------------- CLI
+
+
+def bundled_weights_missing(name: str) -> bool:
+    """True when the package holds no ``seqrec/pretrained/<name>.ckpt`` (a source checkout
+    before the weights are added): the head is listed but disabled in the switcher."""
+    try:
+        return not (resources.files("seqrec") / "pretrained" / f"{name}.ckpt").is_file()
+    except Exception:
+        return False
 
 
 def build_recognizers(models: list[str] | None) -> tuple[dict[str, Callable[[], Any]], dict[str, str], str]:
@@ -731,8 +745,9 @@ def main(argv: list[str] | None = None) -> int:
         print(e, file=sys.stderr)
         return 2
     try:
+        missing = {n: "weights not bundled in this install" for n in PRETRAINED if n != default and bundled_weights_missing(n)}
         server = make_server(factories, args.host, args.port, args.save_dir, int(args.max_upload_mb * 2**20),
-                             default=default, sources=sources, quiet=True)
+                             default=default, sources=sources, missing=missing, quiet=True)
     except OSError as e:
         print(f"seqrec demo: cannot listen on {args.host}:{args.port}: {e.strerror or e}", file=sys.stderr)
         return 1

@@ -380,7 +380,8 @@
         const o = document.createElement("option");
         o.value = m.name;
         const kind = { pretrained: " (pretrained)", custom: "" }[m.source] ?? " (checkpoint)";
-        o.textContent = m.name + kind;
+        o.textContent = m.name + kind + (m.available === false ? ` - ${m.note || "unavailable"}` : "");
+        o.disabled = m.available === false;
         o.title = m.source;
         el.model.append(o);
       }
