@@ -48,7 +48,6 @@ import threading
 import time
 import uuid
 import warnings
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
