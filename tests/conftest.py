@@ -21,22 +21,19 @@ os.environ.setdefault("WANDB_SILENT", "true")
 def compose_train(overrides: list[str] | None = None, tmp_path: Path | None = None) -> DictConfig:
     """configs/train.yaml with overrides, on bundled digits, tiny, CPU, output under tmp_path."""
     GlobalHydra.instance().clear()
+    tiny = [
+        "logger=none", "data.source=bundled", "data.num_workers=0", "data.batch_size=16",
+        "data.batches_per_epoch=3", "data.n_val=64", "data.n_test=64", "trainer.max_epochs=1",
+        "trainer.log_every_n_steps=1", "+trainer.enable_model_summary=false",
+    ]
     with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
-        cfg = compose(config_name="train.yaml", return_hydra_config=True, overrides=["logger=none", *(overrides or [])])
+        # The caller's overrides come last, so they win over the shrinking ones.
+        cfg = compose(config_name="train.yaml", return_hydra_config=True, overrides=[*tiny, *(overrides or [])])
     with open_dict(cfg):
         cfg.paths.root_dir = str(tmp_path or ROOT)
         cfg.paths.output_dir = str(tmp_path) if tmp_path else cfg.paths.output_dir
         cfg.hydra.runtime.output_dir = cfg.paths.output_dir
         cfg.hydra.job.num = 0
-        cfg.data.source = "bundled"
-        cfg.data.num_workers = 0
-        cfg.data.batch_size = 16
-        cfg.data.batches_per_epoch = 3
-        cfg.data.n_val = 64
-        cfg.data.n_test = 64
-        cfg.trainer.max_epochs = 1
-        cfg.trainer.log_every_n_steps = 1
-        cfg.trainer.enable_model_summary = False
     HydraConfig().set_config(cfg)
     return cfg
 

@@ -1,5 +1,16 @@
-import pytest
+"""Training through train(cfg): every head, learning, DDP, resume, checkpoints, W&B, errors."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
+import pytest
+import torch
+from hydra.errors import MissingConfigException
+
+from conftest import CONFIG_DIR, ROOT, compose_train
+from seqrec.checkpoint import load_system, read_checkpoint
 from seqrec.train import train
 
 
@@ -9,3 +20,155 @@ def test_fast_dev_run_each_model(make_cfg, model):
     assert "test/exact_match" in metrics
     assert 0.0 <= metrics["test/exact_match"] <= 1.0
     assert metrics["test/loss"] > 0
+
+
+@pytest.mark.parametrize("backbone", ["small", "resnet"])
+def test_backbones_and_schedulers(make_cfg, backbone):
+    for scheduler in ("cosine", "plateau", "none"):
+        metrics = train(make_cfg("model=multihead", f"backbone={backbone}", f"scheduler={scheduler}", "debug=fdr"))
+        assert "test/exact_match" in metrics
+
+
+def test_learns_single_digits_well_above_chance(make_cfg):
+    """1-digit strips: chance is 10%; a tiny model must clearly beat it within ~120 steps."""
+    cfg = make_cfg(
+        "model=multihead", "data.min_len=1", "data.max_len=1", "data.width=40", "data.augment=0",
+        "data.batch_size=32", "data.batches_per_epoch=40", "data.n_val=200", "data.n_test=300",
+        "trainer.max_epochs=3", "model.optimizer.lr=0.003",
+    )
+    metrics = train(cfg)
+    assert metrics["test/exact_match"] > 0.6, metrics
+
+
+def test_checkpoint_carries_config_and_loads_without_configs_folder(make_cfg, tmp_path):
+    train(make_cfg("model=ctc", "debug=limit"))
+    ckpt_path = tmp_path / "checkpoints" / "last.ckpt"
+    meta = read_checkpoint(ckpt_path)["seqrec"]
+    assert meta["head"] == "ctc" and meta["codec"] == {"name": "ctc", "max_len": 5}
+    assert meta["config"]["model"]["_target_"] == "seqrec.system.CTCSystem"
+    # A fresh interpreter in a folder without configs/ rebuilds the model from the file alone.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    code = (
+        "import torch; from seqrec.checkpoint import load_system; "
+        f"s = load_system({str(ckpt_path)!r}); "
+        "print(type(s).__name__, s.codec.decode(s(torch.zeros(2, 1, 28, 140))).texts.__len__())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=elsewhere, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-2:] == ["CTCSystem", "2"]
+
+
+def test_loaded_checkpoint_matches_trained_weights(make_cfg, tmp_path):
+    train(make_cfg("model=multilabel", "debug=limit"))
+    ckpt = tmp_path / "checkpoints" / "last.ckpt"
+    system = load_system(ckpt)
+    state = read_checkpoint(ckpt)["state_dict"]
+    for name, value in system.state_dict().items():
+        assert torch.equal(value, state[name]), name
+
+
+def test_resume_continues_from_checkpoint(make_cfg, tmp_path):
+    train(make_cfg("model=multihead", "debug=limit", "trainer.max_epochs=1"))
+    first = tmp_path / "checkpoints" / "last.ckpt"
+    steps_after_first = torch.load(first, weights_only=True)["global_step"]
+    resumed = tmp_path / "resume.ckpt"
+    first.rename(resumed)
+    train(make_cfg("model=multihead", "debug=limit", "trainer.max_epochs=2", f"ckpt_path={resumed}"))
+    second = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert second["epoch"] == 1
+    assert second["global_step"] == 2 * steps_after_first
+
+
+@pytest.mark.slow
+def test_ddp_sim_two_cpu_processes_sync_metrics(make_cfg, tmp_path):
+    """DDP over gloo with 2 processes; test metrics must equal a 1-process test of the same weights."""
+    metrics = train(make_cfg("model=multihead", "trainer=ddp_sim", "debug=limit", "data.n_test=64"))
+    assert "test/exact_match" in metrics
+    best = read_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
+    assert best["seqrec"]["head"] == "multihead"
+    single = train(make_cfg("model=multihead", "debug=limit", "data.n_test=64", "train=false",
+                            f"ckpt_path={tmp_path / 'checkpoints' / 'last.ckpt'}"))
+    assert single["test/exact_match"] == pytest.approx(metrics["test/exact_match"])
+    assert single["test/cer"] == pytest.approx(metrics["test/cer"])
+
+
+def test_unknown_model_lists_choices():
+    with pytest.raises(MissingConfigException, match="ctc"):
+        compose_train(["model=transformerx"])
+
+
+def test_ctc_too_narrow_fails_before_training(make_cfg, tmp_path):
+    with pytest.raises(ValueError, match=r"image width 32 gives 8 CTC frames.*needs >= 11"):
+        train(make_cfg("model=ctc", "model.net.image_width=32"))
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_max_len_above_head_positions(make_cfg):
+    with pytest.raises(ValueError, match="max_len=5 is above the head's 3 positions"):
+        train(make_cfg("model=multihead", "model.net.head.positions=3"))
+    with pytest.raises(ValueError, match=r"data.max_len=5 is above the model's max_len=4"):
+        train(make_cfg("model=multihead", "model.max_len=4", "model.net.head.positions=4"))
+
+
+def test_missing_checkpoint_path(make_cfg, tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.ckpt"):
+        train(make_cfg(f"ckpt_path={tmp_path / 'nope.ckpt'}"))
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_bad_data_values_fail_before_training(make_cfg):
+    with pytest.raises(ValueError, match="min_len"):
+        train(make_cfg("data.min_len=6"))
+    with pytest.raises(ValueError, match="batch_size"):
+        train(make_cfg("data.batch_size=0"))
+
+
+def test_wandb_offline_run_writes_files_and_metrics(make_cfg, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc credentials either
+    metrics = train(make_cfg("model=multihead", "logger=wandb", "debug=limit"))
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    assert list(runs[0].glob("run-*.wandb"))
+    assert "wandb sync" in capsys.readouterr().out
+    rows = (tmp_path / "csv" / "version_0" / "metrics.csv").read_text()
+    assert "test/exact_match" in rows and "val/exact_match" in rows
+    assert metrics["test/exact_match"] >= 0
+
+
+def _env():
+    env = dict(os.environ, WANDB_MODE="offline", SEQREC_OFFLINE="1", PYTHONUNBUFFERED="1")
+    env.pop("WANDB_API_KEY", None)
+    return env
+
+
+@pytest.mark.slow
+def test_script_multirun_three_heads_three_grouped_runs(tmp_path):
+    sweep = tmp_path / "sweep"
+    cmd = [
+        sys.executable, str(ROOT / "scripts" / "train.py"), "-m", "model=ctc,multihead,multilabel",
+        "debug=fdr", "data.source=bundled", "logger=wandb", f"hydra.sweep.dir={sweep}",
+    ]
+    out = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    runs = sorted(sweep.glob("*/wandb/offline-run-*"))
+    assert len(runs) == 3, runs
+    configs = []
+    for run in runs:
+        meta = json.loads(next(run.glob("files/wandb-metadata.json")).read_text()) if list(run.glob("files/wandb-metadata.json")) else {}
+        configs.append((run.name, meta))
+    assert len({name.split("-")[-1] for name, _ in configs}) == 3  # three distinct run ids
+    text = out.stdout + out.stderr
+    assert text.count("wandb sync") >= 3
+
+
+def test_script_runs_main_job_offline(tmp_path):
+    """`python scripts/train.py model=ctc` as a user runs it (shrunk with debug=fdr), default loggers."""
+    cmd = [sys.executable, str(ROOT / "scripts" / "train.py"), "model=ctc", "debug=fdr", "data.source=auto",
+           f"hydra.run.dir={tmp_path / 'run'}"]
+    out = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "test/exact_match" in out.stdout
+    assert "'auto' -> 'bundled'" in out.stdout + out.stderr
