@@ -1,0 +1,4 @@
+"""python -m seqrec: the seqrec command line."""
+from .cli import main
+
+raise SystemExit(main())
