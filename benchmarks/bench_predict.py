@@ -86,9 +86,9 @@ def bench_one(label: str, rec, images: np.ndarray, batch: int, repeats: int) -> 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--n", type=int, default=4096, help="strips per timed run (default 4096)")
+    p.add_argument("--n", type=int, default=2048, help="strips per timed run (default 2048)")
     p.add_argument("--batch", type=int, default=256, help="batch size (default 256)")
-    p.add_argument("--repeats", type=int, default=5, help="timed runs; the best is reported (default 5)")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs; the best is reported (default 3)")
     p.add_argument("--checkpoint", action="append", default=[], metavar="PATH", help="also benchmark this checkpoint")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument("--no-onnx", action="store_true", help="skip onnxruntime")
