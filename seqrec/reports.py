@@ -60,16 +60,15 @@ def plot_samples(samples: list[dict], path: Path, title: str = "test samples (er
 
 def report_dir(system) -> Path:
     trainer = system.trainer
-    base = Path(trainer.default_root_dir if trainer.log_dir is None else trainer.log_dir)
-    out = base / "reports"
-    out.mkdir(parents=True, exist_ok=True)
-    return out
+    log_dir = trainer.log_dir  # a collective under DDP: every rank must ask
+    return Path(trainer.default_root_dir if log_dir is None else log_dir) / "reports"
 
 
 def log_test_report(system, confusion: torch.Tensor, samples: list[dict]) -> None:
+    out = report_dir(system)
     if not system.trainer.is_global_zero:
         return
-    out = report_dir(system)
+    out.mkdir(parents=True, exist_ok=True)
     cm_path = plot_confusion(confusion, out / "confusion_matrix.png")
     samples = samples[: 2 * system.hparams.n_samples]
     sample_path = plot_samples(samples, out / "test_samples.png")

@@ -20,8 +20,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     check_config(cfg)
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
-    datamodule = instantiate(cfg.data, _convert_="all")
-    model = instantiate(cfg.model, _convert_="all")
+    datamodule = build(cfg.data)
+    model = build(cfg.model)
     check_compatible(datamodule, model)
     model.seqrec_config = OmegaConf.to_container(cfg, resolve=True)
     model_name = type(model).head_name
@@ -36,7 +36,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
             trainer.fit(model=model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
             metrics.update(trainer.callback_metrics)
         if cfg.get("test", True):
-            best = best_checkpoint(trainer)
+            # After fitting: the best checkpoint; test-only runs: the given checkpoint.
+            best = best_checkpoint(trainer) if cfg.get("train", True) else cfg.get("ckpt_path")
             trainer.test(model=model, datamodule=datamodule, ckpt_path=best, weights_only=True)
             metrics.update(trainer.callback_metrics)
             if best:
@@ -44,6 +45,18 @@ def train(cfg: DictConfig) -> dict[str, float]:
     finally:
         finish_wandb(loggers)
     return {k: float(v) for k, v in metrics.items()}
+
+
+def build(conf: DictConfig):
+    """instantiate(), but a bad value surfaces as its own clear error, not wrapped by Hydra."""
+    from hydra.errors import InstantiationException
+
+    try:
+        return instantiate(conf, _convert_="all")  # plain containers keep checkpoints weights-only loadable
+    except InstantiationException as err:
+        if isinstance(err.__cause__, (ValueError, FileNotFoundError)):
+            raise err.__cause__ from None
+        raise
 
 
 def check_config(cfg: DictConfig) -> None:
@@ -133,7 +146,7 @@ def finish_wandb(loggers: list) -> None:
         if type(logger).__name__ != "WandbLogger":
             continue
         run = getattr(logger, "_experiment", None)
-        if run is not None and getattr(run, "settings", None) is not None and run.settings.mode == "offline":
+        if run is not None and getattr(run.settings, "mode", None) in ("offline", "dryrun"):
             print(f"seqrec: W&B run saved offline in {Path(run.dir).parent}\n        upload it with: wandb sync {Path(run.dir).parent}")
     try:
         import wandb
