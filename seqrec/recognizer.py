@@ -46,6 +46,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .checkpoint import CheckpointError, build_net, read_checkpoint
 from .codecs import Codec
 
 PRETRAINED = ("ctc", "multihead", "multilabel")
@@ -73,12 +74,6 @@ class Prediction:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def _checkpoint_error(message: str) -> Exception:
-    from .checkpoint import CheckpointError  # Lightning import only on this error path
-
-    return CheckpointError(message)
 
 
 def _import_onnxruntime():
@@ -148,10 +143,10 @@ class Recognizer:
             return cls._from_onnx(path, device, name)
         if _is_torchscript(path):
             return cls._from_torchscript(path, device, name)
-        ckpt = _read_checkpoint(path)
+        ckpt = read_checkpoint(path)
         meta = ckpt[META_KEY]
         try:  # just the net: no Lightning import, so the command line starts faster
-            net = _build_net(ckpt)
+            net = build_net(ckpt)
         except Exception:  # noqa: BLE001 - anything unusual: the full system loader (raises what is wrong)
             from .checkpoint import load_system
 
@@ -199,7 +194,7 @@ class Recognizer:
         try:
             session = ort.InferenceSession(str(path), providers=providers)
         except Exception as err:  # onnxruntime raises its own exception types
-            raise _checkpoint_error(f"{path} is not a readable ONNX model ({type(err).__name__}: {err})") from err
+            raise CheckpointError(f"{path} is not a readable ONNX model ({type(err).__name__}: {err})") from err
         raw = session.get_modelmeta().custom_metadata_map.get(META_KEY)
         meta = _parse_meta(raw, path, "ONNX model")
         model = _OnnxModel(session, session.get_inputs()[0].name, session.get_outputs()[0].name)
@@ -216,7 +211,7 @@ class Recognizer:
                 warnings.simplefilter("ignore", FutureWarning)  # torch.jit deprecation notice
                 module = torch.jit.load(str(path), map_location=torch.device(device), _extra_files=extra)
         except Exception as err:
-            raise _checkpoint_error(f"{path} is not a readable TorchScript model ({type(err).__name__}: {err})") from err
+            raise CheckpointError(f"{path} is not a readable TorchScript model ({type(err).__name__}: {err})") from err
         meta = _parse_meta(extra[TORCHSCRIPT_META], path, "TorchScript model")
         return cls(module, Codec.from_dict(meta["codec"]), meta["image_size"], meta["head"], name=name,
                    device=device, fixed_width=meta.get("fixed_width"), backend="torchscript")
@@ -403,31 +398,6 @@ def _freeze(net: nn.Module, image_size: tuple[int, int], fixed_width: bool):
         return None
 
 
-def _read_checkpoint(path: Path) -> dict:
-    """The checks of ``seqrec.checkpoint.read_checkpoint``, without importing Lightning."""
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # pickle, zip and weights-only errors all mean: not ours
-        raise _checkpoint_error(f"{path} is not a readable PyTorch checkpoint ({type(err).__name__}: {err})") from err
-    meta = ckpt.get(META_KEY) if isinstance(ckpt, dict) else None
-    if not isinstance(meta, dict) or not meta.get("config") or "state_dict" not in ckpt or "codec" not in meta:
-        raise _checkpoint_error(
-            f"{path} is not a seqrec checkpoint (no '{META_KEY}' section with the run config); "
-            "use a checkpoint written by scripts/train.py"
-        )
-    return ckpt
-
-
-def _build_net(ckpt: dict) -> nn.Module:
-    from hydra.utils import instantiate
-
-    net_cfg = ckpt[META_KEY]["config"]["model"]["net"]
-    net = instantiate(net_cfg)
-    state = {k[len("net."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
-    net.load_state_dict(state, strict=True)
-    return net.eval()
-
-
 def _is_torchscript(path: Path) -> bool:
     try:
         with zipfile.ZipFile(path) as zf:
@@ -442,7 +412,7 @@ def _parse_meta(raw, path: Path, what: str) -> dict:
     except (TypeError, ValueError):
         meta = None
     if not isinstance(meta, dict) or not {"codec", "image_size", "head"} <= set(meta):
-        raise _checkpoint_error(f"{path} is a {what} without seqrec metadata (codec, image size); export it with `seqrec export`")
+        raise CheckpointError(f"{path} is a {what} without seqrec metadata (codec, image size); export it with `seqrec export`")
     return meta
 
 

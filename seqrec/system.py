@@ -10,11 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_KEY
 from .codecs import Codec, CTCCodec, MultiHeadCodec, MultiLabelCodec
 from .metrics import SequenceMetrics
-
-CHECKPOINT_KEY = "seqrec"
-CHECKPOINT_FORMAT = 1
 
 
 class BaseSystem(pl.LightningModule):
