@@ -1,0 +1,251 @@
+"""Benchmark suite on strips built only from held-out (test split) digits.
+
+    python benchmarks/bench_suite.py --models ctc,multihead,multilabel [--n 1000] [--out benchmarks/results]
+    python benchmarks/bench_suite.py --models logs/compare_heads/multiruns/<time>/3/checkpoints/last.ckpt,...
+
+``--models``: pretrained names (seqrec/pretrained/<name>.ckpt) and/or checkpoint paths, comma
+separated (``name=PATH`` sets the row label). Every point reads ``--n`` strips with
+``Recognizer.predict``; the same strips (same seed) for every model. The base condition is
+clean: 5 digits, 0..2 px between neighbouring ink boxes, centred, no jitter, 28x140. Each
+suite changes one factor:
+
+* ``length`` (a): 1..5 digits;
+* ``gap`` (b): exactly g px between neighbouring ink boxes, g = -8 (8 px of overlap) .. +8;
+* ``longer`` (c): length generalization, 6..8 digits on a canvas 28*k px wide; only heads
+  that can emit more than max_len digits (ctc) -- the slot heads are "n/a";
+* ``robust`` (d): each digit rotated by +-deg; each digit scaled; Gaussian pixel noise
+  (std as a fraction of white).
+
+Prints markdown tables (with the command and hardware) and writes bench_suite.md,
+bench_suite.json and bench_suite.png into ``--out``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+import zlib
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from seqrec.compare import BASE, benchmark_strips, evaluate, strips_at_gap  # noqa: E402
+
+LENGTHS = (1, 2, 3, 4, 5)
+GAPS = tuple(range(-8, 9, 2))
+LONGER = (6, 7, 8)
+ROTATIONS = (0, 10, 20, 30)
+SCALES = (0.6, 0.8, 1.0, 1.15, 1.3)
+NOISES = (0.0, 0.1, 0.2, 0.3, 0.4)
+SUITES = ("length", "gap", "longer", "robust")
+NA = "n/a"
+
+__all__ = ["strips_at_gap", "benchmark_strips", "run_suite", "main"]
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def load_models(spec: str) -> list[tuple[str, object]]:
+    from seqrec.recognizer import Recognizer
+
+    models, seen = [], {}
+    for item in [s.strip() for s in spec.split(",") if s.strip()]:
+        label, _, path = item.rpartition("=") if "=" in item else ("", "", item)
+        rec = Recognizer.load(path)
+        label = label or (path if not Path(path).suffix else rec.head)
+        seen[label] = seen.get(label, 0) + 1
+        if seen[label] > 1:
+            label = f"{label} #{seen[label]}"
+        models.append((label, rec))
+    return models
+
+
+def can_read_longer(rec) -> bool:
+    """More digits than max_len: only a CTC head at any width."""
+    from seqrec.codecs import CTCCodec
+
+    return isinstance(rec.codec, CTCCodec) and not rec.fixed_width
+
+
+def points(suites, gaps):
+    """(suite, factor, value, strip kwargs) of every benchmark point."""
+    for suite in suites:
+        if suite == "length":
+            for k in LENGTHS:
+                yield suite, "digits", k, dict(min_len=k, max_len=k)
+        elif suite == "gap":
+            for g in gaps:
+                yield suite, "gap (px)", g, dict(gap=(g, g))
+        elif suite == "longer":
+            for k in LONGER:
+                yield suite, "digits", k, dict(min_len=k, max_len=k, width=28 * k)
+        elif suite == "robust":
+            for r in ROTATIONS:
+                yield suite, "rotation (deg)", r, dict(rotate=r)
+            for s in SCALES:
+                yield suite, "scale", s, dict(scale=s)
+            for v in NOISES:
+                yield suite, "noise (std)", v, dict(noise=v)
+        else:
+            raise ValueError(f"unknown suite {suite!r}; allowed: {', '.join(SUITES)}")
+
+
+def run_suite(models, n: int = 1000, suites=SUITES, gaps=GAPS, source: str = "bundled", seed: int = 0, log=print) -> list[dict]:
+    """One result per (model, point): exact match, digit accuracy and CER, or n/a."""
+    from seqrec.data.sources import load_digits
+
+    pool = load_digits(source, "test")
+    results = []
+    for suite, factor, value, kwargs in points(suites, gaps):
+        t0 = time.perf_counter()
+        # The same strips for a point whatever else runs: the seed comes from the point itself.
+        strips = benchmark_strips(n, pool=pool, seed=zlib.crc32(f"{seed}/{suite}/{factor}/{value}".encode()), **kwargs)
+        for label, rec in models:
+            row = {"suite": suite, "factor": factor, "value": value, "model": label, "head": rec.head, "n": n}
+            if suite == "longer" and not can_read_longer(rec):
+                row.update(exact_match=None, digit_acc=None, cer=None, note=f"{NA}: at most max_len={rec.max_len} digits")
+            elif suite != "longer" and kwargs.get("max_len", BASE["max_len"]) > rec.max_len:
+                row.update(exact_match=None, digit_acc=None, cer=None, note=f"{NA}: above max_len={rec.max_len}")
+            else:
+                m = evaluate(rec, strips)
+                row.update(exact_match=m["exact_match"], digit_acc=m["digit_acc"], cer=m["cer"], note="")
+            results.append(row)
+        log(f"  {suite:<7} {factor:<15} {value!s:>5}: " + "  ".join(f"{r['model']} {_cell(r)}" for r in results[-len(models):])
+            + f"  ({time.perf_counter() - t0:.1f} s)")
+    return results
+
+
+def _cell(r) -> str:
+    return NA if r is None or r["exact_match"] is None else f"{100 * r['exact_match']:.1f}%"
+
+
+def tables(results, models) -> str:
+    """Markdown: one table per suite/factor, models as rows, values as columns (exact match)."""
+    out = []
+    titles = {
+        ("length", "digits"): "(a) Exact match by number length (clean strips)",
+        ("gap", "gap (px)"): "(b) Exact match by gap between neighbouring ink boxes (negative = overlap), 5 digits",
+        ("longer", "digits"): "(c) Length generalization: trained on <= 5 digits, tested on 6-8 digits on a 28*k px canvas",
+        ("robust", "rotation (deg)"): "(d) Robustness: each digit rotated by +-deg",
+        ("robust", "scale"): "(d) Robustness: each digit scaled",
+        ("robust", "noise (std)"): "(d) Robustness: Gaussian pixel noise (std, fraction of white)",
+    }
+    keys = list(dict.fromkeys((r["suite"], r["factor"]) for r in results))
+    for key in keys:
+        rows = [r for r in results if (r["suite"], r["factor"]) == key]
+        values = list(dict.fromkeys(r["value"] for r in rows))
+        fmt = (lambda v: f"{v:+d}") if key[0] == "gap" else str
+        out += [f"**{titles.get(key, key)}**", "", "| model | " + " | ".join(fmt(v) for v in values) + " |",
+                "|---|" + "---:|" * len(values)]
+        for label, _ in models:
+            by_value = {r["value"]: r for r in rows if r["model"] == label}
+            out.append(f"| {label} | " + " | ".join(_cell(by_value.get(v)) for v in values) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
+def plot(results, models, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("length", "digits", "(a) length"), ("gap", "gap (px)", "(b) gap / overlap"), ("longer", "digits", "(c) longer than trained"),
+              ("robust", "rotation (deg)", "(d) rotation"), ("robust", "scale", "(d) scale"), ("robust", "noise (std)", "(d) noise")]
+    panels = [p for p in panels if any((r["suite"], r["factor"]) == p[:2] for r in results)]
+    cols = min(3, len(panels))
+    rows_n = (len(panels) + cols - 1) // cols
+    fig, axes = plt.subplots(rows_n, cols, figsize=(4.2 * cols, 3.3 * rows_n), squeeze=False)
+    for ax, (suite, factor, title) in zip(axes.flat, panels):
+        for label, _ in models:
+            pts = [(r["value"], r["exact_match"]) for r in results
+                   if (r["suite"], r["factor"], r["model"]) == (suite, factor, label) and r["exact_match"] is not None]
+            if pts:
+                xs, ys = zip(*pts)
+                ax.plot(xs, ys, marker="o", ms=3, label=label)
+        ax.set_title(title)
+        ax.set_xlabel(factor)
+        ax.set_ylabel("exact match")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=max(1, len(labels)), fontsize=8)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def parse_ints(text: str) -> list[int]:
+    if ".." in text:
+        lo, hi, *step = (int(p) for p in text.split(".."))
+        return list(range(lo, hi + 1, step[0] if step else 1))
+    return [int(v) for v in text.split(",") if v.strip()]
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = [f"--gaps={argv[i + 1]}" if a == "--gaps" and i + 1 < len(argv) else a for i, a in enumerate(argv)
+            if not (i > 0 and argv[i - 1] == "--gaps")]
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", default="ctc,multihead,multilabel", help="pretrained names and/or checkpoint paths, comma separated")
+    p.add_argument("--n", type=int, default=1000, help="strips per point (default 1000)")
+    p.add_argument("--suites", default=",".join(SUITES), help=f"comma separated subset of {','.join(SUITES)}")
+    p.add_argument("--gaps", type=parse_ints, default=list(GAPS), help="gaps for (b): -8..8 (every px), -8..8..2 (default) or -8,0,8")
+    p.add_argument("--source", default="bundled", help="digit source; its test split is used (default bundled)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="benchmarks/results", help="folder for bench_suite.md/.json/.png (default benchmarks/results)")
+    args = p.parse_args(argv)
+    import torch
+
+    suites = [s.strip() for s in args.suites.split(",") if s.strip()]
+    try:
+        models = load_models(args.models)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"bench_suite: {err}", file=sys.stderr)
+        return 2
+    if not models:
+        print("bench_suite: no models given", file=sys.stderr)
+        return 2
+    print(f"models: {', '.join(f'{label} ({rec.head})' for label, rec in models)}", file=sys.stderr)
+    t0 = time.perf_counter()
+    results = run_suite(models, n=args.n, suites=suites, gaps=args.gaps, source=args.source, seed=args.seed,
+                        log=lambda s: print(s, file=sys.stderr, flush=True))
+    elapsed = time.perf_counter() - t0
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    png = plot(results, models, out / "bench_suite.png")
+    command = "python " + shlex.join(["benchmarks/bench_suite.py", *argv])
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    header = (f"**Command:** `{command}`  \n**Setup:** {args.n} strips per point from the `{args.source}` test split "
+              f"(held-out digits); base: {BASE['max_len']} digits, gap {BASE['gap'][0]}..{BASE['gap'][1]} px, centred, no jitter, "
+              f"28x140; metric: exact match.  \n**Hardware:** {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+              f"load {load:.1f}; {elapsed:.0f} s.\n")
+    md = header + "\n" + tables(results, models) + f"\n![benchmark suite]({png.name})\n"
+    (out / "bench_suite.md").write_text(md)
+    (out / "bench_suite.json").write_text(json.dumps({"command": command, "n": args.n, "source": args.source, "results": results}, indent=1))
+    print(md)
+    print(f"wrote {out / 'bench_suite.md'}, {out / 'bench_suite.json'}, {png}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

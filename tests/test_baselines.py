@@ -1,0 +1,122 @@
+"""Baselines (model=split, model=segment) and the benchmark suite's strip geometry."""
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ROOT
+from seqrec.baselines import SegmentNet, SplitNet, crop_digits, segment_boxes
+from seqrec.data.strips import make_strips
+from seqrec.models import SmallCNN
+from seqrec.train import train
+
+
+def load_bench_suite():
+    spec = importlib.util.spec_from_file_location("bench_suite", ROOT / "benchmarks" / "bench_suite.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("model", ["split", "segment"])
+def test_baseline_fast_dev_run(make_cfg, model):
+    metrics = train(make_cfg(f"model={model}", "debug=fdr"))
+    assert 0 <= metrics["test/exact_match"] <= 1 and "test/cer" in metrics
+
+
+@pytest.mark.parametrize("model", ["split", "segment"])
+def test_baseline_checkpoint_loads_everywhere(make_cfg, tmp_path, model):
+    """One tiny epoch with a checkpoint: load_system and Recognizer read it; the split net runs
+    as a frozen TorchScript copy, the segment net (numpy inside) falls back to eager."""
+    from seqrec.checkpoint import load_system
+    from seqrec.recognizer import Recognizer
+
+    cfg = make_cfg(f"model={model}", "data.min_len=1", "data.gap=[2,6]", "data.batches_per_epoch=2", "data.n_val=32", "test=false")
+    train(cfg)
+    ckpt = tmp_path / "checkpoints" / "last.ckpt"
+    system = load_system(ckpt)
+    assert system.head_name == model
+    rec = Recognizer.from_checkpoint(ckpt)
+    assert rec.head == model and rec.max_len == 5
+    strips = make_strips(6, seed=3, split="test", source="bundled", min_len=1, max_len=5, gap=(2, 6))
+    texts = rec.predict(strips.images)
+    assert len(texts) == 6 and all(t.isdigit() or t == "" for t in texts) and all(len(t) <= 5 for t in texts)
+    x = rec.preprocess(strips.images)
+    runner = rec._runner()
+    assert (runner is rec.model) == (model == "segment")
+    with torch.no_grad():
+        assert torch.allclose(runner(x), system.net(x), atol=1e-4)
+
+
+@pytest.mark.parametrize("gap", [2, 5])
+def test_segmentation_finds_each_digit_on_clean_strips(gap):
+    strips = make_strips(200, seed=gap, split="test", source="bundled", min_len=1, max_len=5, gap=(gap, gap))
+    found = segment_boxes(strips.images)
+    for boxes, true, n in zip(found, strips.boxes, strips.lengths):
+        assert len(boxes) == n
+        got, want = np.array([(b[0], b[2]) for b in boxes]), true[:n, [0, 2]]
+        # Each found column range lies in its digit's ink box and covers most of it (a speck
+        # under min_area pixels may be left out).
+        assert (got[:, 0] >= want[:, 0]).all() and (got[:, 1] <= want[:, 1]).all()
+        assert ((got[:, 1] - got[:, 0]) >= 0.75 * (want[:, 1] - want[:, 0])).all()
+
+
+def test_segmentation_merges_overlapping_digits():
+    """Heavy overlap (-8 px) fuses digits: the baseline's known failure."""
+    strips = make_strips(100, seed=1, split="test", source="bundled", min_len=5, max_len=5, gap=(-8, -8))
+    counts = [len(b) for b in segment_boxes(strips.images)]
+    assert np.mean(np.array(counts) == 5) < 0.2
+
+
+def test_segment_net_slots_and_empty_padding():
+    net = SegmentNet(SmallCNN(), positions=5).eval()
+    strips = make_strips(4, seed=0, split="test", source="bundled", min_len=3, max_len=3, gap=(3, 3))
+    x = torch.from_numpy(strips.images).float().div(255).unsqueeze(1)
+    with torch.no_grad():
+        logits = net(x).view(4, 5, 11)
+    assert net.last_counts.tolist() == [3, 3, 3, 3]
+    assert (logits[:, 3:].argmax(-1) == 10).all()  # slots without a segment say EMPTY
+    with pytest.raises(RuntimeError, match="traced"):
+        torch.jit.trace(net, x)
+
+
+def test_split_net_cuts_the_ink_extent_into_equal_slices():
+    net = SplitNet(SmallCNN(), positions=5, image_height=28, image_width=140)
+    x = torch.zeros(1, 1, 28, 140)
+    level = [0.2, 0.35, 0.5, 0.65, 0.8]
+    for i in range(5):  # ink from column 20 to 120, each slice with its own brightness
+        x[0, 0, 4:24, 20 + 20 * i : 40 + 20 * i] = level[i]
+    boxes, valid = net.slices(x)
+    assert valid.all()
+    assert boxes[0, :, 0].tolist() == [20, 40, 60, 80, 100] and boxes[0, :, 2].tolist() == [40, 60, 80, 100, 120]
+    assert boxes[0, :, 1].tolist() == [4] * 5 and boxes[0, :, 3].tolist() == [24] * 5
+    crops = crop_digits(x, boxes)
+    assert crops.shape == (5, 1, 28, 28)
+    for i in range(5):  # each crop holds its own slice only (neighbours masked), centred, 20 px tall
+        values = crops[i, 0][crops[i, 0] > 0.01]
+        assert torch.allclose(values.min(), torch.tensor(level[i]), atol=1e-3)
+        assert torch.allclose(values.max(), torch.tensor(level[i]), atol=1e-3)
+        rows = torch.nonzero(crops[i, 0].amax(1) > 0.01).flatten()
+        assert rows.min() == 4 and rows.max() == 23
+    assert net(x).shape == (1, 55)
+    pitched = SplitNet(SmallCNN(), positions=5, pitch=25.0)
+    _, valid = pitched.slices(x)  # 100 px of ink / 25 px per digit = 4 slices
+    assert valid[0].tolist() == [True, True, True, True, False]
+
+
+def test_gap_minus_8_overlaps_ink_boxes_by_8_px():
+    suite = load_bench_suite()
+    strips = suite.strips_at_gap(300, -8, length=5, source="bundled")
+    assert strips.split == "test" and strips.images.shape == (300, 28, 140)
+    left, right = strips.boxes[:, :-1], strips.boxes[:, 1:]
+    overlap = left[..., 2] - right[..., 0]  # px of the right digit's box inside the left one's
+    narrow = np.minimum(left[..., 2] - left[..., 0], right[..., 2] - right[..., 0])
+    wide = narrow > 8
+    assert wide.mean() > 0.7 and (overlap[wide] == 8).all()
+    # A digit narrower than 9 px would be swallowed whole: the composer keeps reading order.
+    assert (overlap[~wide] == narrow[~wide] - 1).all()
+    clean = suite.strips_at_gap(50, 4, length=5, source="bundled")
+    assert ((clean.boxes[:, 1:, 0] - clean.boxes[:, :-1, 2]) == 4).all()
