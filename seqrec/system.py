@@ -15,6 +15,9 @@ from .codecs import Codec, CTCCodec, MultiHeadCodec, MultiLabelCodec
 from .metrics import SequenceMetrics
 
 
+MIN_SCHEDULE_STEPS = 50
+
+
 class BaseSystem(pl.LightningModule):
     codec_cls: type[Codec] = Codec
     head_name = "base"
@@ -129,13 +132,20 @@ class BaseSystem(pl.LightningModule):
     def _schedule_length(self, factory) -> dict:
         """Fill a scheduler's length argument from the trainer, so it is never configured twice."""
         params = inspect.signature(getattr(factory, "func", factory)).parameters
-        steps = int(self.trainer.estimated_stepping_batches)
+        name = next((n for n in ("total_steps", "T_max", "total_iters") if n in params and n not in getattr(factory, "keywords", {})), None)
+        if name is None:
+            return {}
         if self.hparams.scheduler_interval == "epoch":
-            steps = max(1, int(self.trainer.max_epochs or 1))
-        for name in ("total_steps", "T_max", "total_iters"):
-            if name in params and name not in getattr(factory, "keywords", {}):
-                return {name: steps}
-        return {}
+            steps = self.trainer.max_epochs if self.trainer.max_epochs and self.trainer.max_epochs > 0 else float("inf")
+        else:
+            steps = self.trainer.estimated_stepping_batches
+        if steps == float("inf"):
+            raise ValueError(
+                f"{getattr(factory, 'func', factory).__name__} needs a known run length, but the trainer has none "
+                "(trainer.max_epochs=-1 and no max_steps); set one, or use scheduler=plateau or scheduler=none"
+            )
+        # OneCycle divides by its warm-up length: tiny debug runs get a schedule they only start.
+        return {name: max(int(steps), MIN_SCHEDULE_STEPS)}
 
     # -- checkpoints -----------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:

@@ -113,6 +113,16 @@ def test_max_len_above_head_positions(make_cfg):
         train(make_cfg("model=multihead", "model.max_len=4", "model.net.head.positions=4"))
 
 
+def test_schedule_without_run_length_is_refused(make_cfg):
+    with pytest.raises(ValueError, match="needs a known run length"):
+        train(make_cfg("model=multihead", "trainer.max_epochs=-1"))
+
+
+def test_onecycle_survives_tiny_runs(make_cfg):
+    metrics = train(make_cfg("model=multihead", "data.batches_per_epoch=10", "trainer.max_epochs=1"))
+    assert metrics["test/loss"] > 0
+
+
 def test_missing_checkpoint_path(make_cfg, tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.ckpt"):
         train(make_cfg(f"ckpt_path={tmp_path / 'nope.ckpt'}"))

@@ -1,0 +1,103 @@
+"""Training throughput: scripts/train.py's pipeline vs a plain PyTorch loop.
+
+    python benchmarks/bench_train.py [--model ctc] [--steps 60] [--batch-size 128]
+
+Pipeline: StripDataModule (fresh strips + augmentation, 1 worker) + the LightningModule +
+Trainer with its progress bar. Plain: the same net, loss, optimizer, clipping and batch size
+over strips generated before the clock starts. The ratio is pipeline / plain strips/s.
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from conftest import compose_train  # noqa: E402  (the real configs, composed like the tests do)
+from hydra.utils import instantiate  # noqa: E402
+
+
+def build(model: str, batch_size: int, workers: int):
+    cfg = compose_train([f"model={model}", f"data.batch_size={batch_size}", f"data.num_workers={workers}", "data.augment=1.0"])
+    torch.manual_seed(0)
+    return instantiate(cfg.data, _convert_="all"), instantiate(cfg.model, _convert_="all")
+
+
+class StepTimer(pl.Callback):
+    def __init__(self, warmup: int):
+        self.warmup, self.start, self.steps = warmup, None, 0
+
+    def on_train_batch_end(self, trainer, *args):
+        self.steps += 1
+        if self.steps == self.warmup:
+            self.start = time.perf_counter()
+
+
+def pipeline(model: str, steps: int, warmup: int, batch_size: int, workers: int) -> float:
+    dm, system = build(model, batch_size, workers)
+    timer = StepTimer(warmup)
+    trainer = pl.Trainer(
+        accelerator="cpu", devices=1, max_steps=steps + warmup, limit_val_batches=0, logger=False,
+        enable_checkpointing=False, enable_model_summary=False, gradient_clip_val=1.0, callbacks=[timer],
+        num_sanity_val_steps=0,
+    )
+    dm.hparams.batches_per_epoch = steps + warmup
+    trainer.fit(system, datamodule=dm)
+    return steps * batch_size / (time.perf_counter() - timer.start)
+
+
+def plain(model: str, steps: int, warmup: int, batch_size: int) -> float:
+    dm, system = build(model, batch_size, 0)
+    dataset = dm.train_dataloader().dataset
+    batches = [dataset[k] for k in range(steps + warmup)]  # generated before timing
+    optimizer = torch.optim.AdamW(system.parameters(), lr=1e-3)
+    system.train()
+    for i, batch in enumerate(batches):
+        if i == warmup:
+            start = time.perf_counter()
+        loss = system.loss(system(batch["image"].float() / 255.0), batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(system.parameters(), 1.0)
+        optimizer.step()
+    return steps * batch_size / (time.perf_counter() - start)
+
+
+def cpu_name() -> str:
+    try:
+        return next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "unknown"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="ctc", choices=["ctc", "multihead", "multilabel"])
+    ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=2)
+    args = ap.parse_args()
+    rows = []
+    for _ in range(args.repeats):  # interleaved, so drifting machine load hits both alike
+        p = plain(args.model, args.steps, args.warmup, args.batch_size)
+        q = pipeline(args.model, args.steps, args.warmup, args.batch_size, args.workers)
+        rows.append((q, p))
+    best_q, best_p = max(r[0] for r in rows), max(r[1] for r in rows)
+    print(f"\n# bench_train: {args.model}, batch {args.batch_size}, {args.steps} timed steps, best of {args.repeats}")
+    print(f"hardware: {cpu_name()}, {torch.get_num_threads()} torch threads; torch {torch.__version__}, lightning {pl.__version__}")
+    print(f"command: python benchmarks/bench_train.py --model {args.model} --steps {args.steps} --batch-size {args.batch_size} --workers {args.workers}\n")
+    print("| set-up | strips/s |\n|---|---:|")
+    print(f"| scripts/train.py pipeline (DataModule + augmentation, {args.workers} worker, LightningModule, Trainer) | {best_q:,.0f} |")
+    print(f"| plain PyTorch loop, pre-generated strips | {best_p:,.0f} |")
+    print(f"| **ratio** (target >= 0.9) | **{best_q / best_p:.3f}** |")
+
+
+if __name__ == "__main__":
+    main()
