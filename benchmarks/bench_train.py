@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -23,7 +24,8 @@ from hydra.utils import instantiate  # noqa: E402
 
 
 def build(model: str, batch_size: int, workers: int):
-    cfg = compose_train([f"model={model}", f"data.batch_size={batch_size}", f"data.num_workers={workers}", "data.augment=1.0"])
+    overrides = [f"model={model}", f"data.batch_size={batch_size}", f"data.num_workers={workers}", "data.augment=1.0"]
+    cfg = compose_train(overrides, Path(tempfile.mkdtemp(prefix="bench_train_")))
     torch.manual_seed(0)
     return instantiate(cfg.data, _convert_="all"), instantiate(cfg.model, _convert_="all")
 
