@@ -29,15 +29,7 @@ TARGET = 2_000
 REPO = Path(__file__).resolve().parents[1]
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from _common import cpu_model  # noqa: E402
 
 
 def rate(fn, n: int, repeats: int) -> float:

@@ -22,15 +22,7 @@ import numpy as np  # noqa: E402
 TARGETS = {"b": 50_000, "c": 5_000}
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from _common import cpu_model  # noqa: E402
 
 
 def pin_one_core() -> str:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import sys
 import time
@@ -49,15 +48,7 @@ NA = "n/a"
 __all__ = ["strips_at_gap", "benchmark_strips", "run_suite", "main"]
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from _common import cpu_model  # noqa: E402
 
 
 def load_models(spec: str) -> list[tuple[str, object]]:

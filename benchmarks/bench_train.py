@@ -9,7 +9,6 @@ over strips generated before the clock starts. The ratio is pipeline / plain str
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import tempfile
 import time
@@ -21,6 +20,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import compose_train  # noqa: E402  (the real configs, composed like the tests do)
 from hydra.utils import instantiate  # noqa: E402
+
+from _common import cpu_model  # noqa: E402
 
 
 def build(model: str, batch_size: int, workers: int):
@@ -70,13 +71,6 @@ def plain(model: str, steps: int, warmup: int, batch_size: int) -> float:
     return steps * batch_size / (time.perf_counter() - start)
 
 
-def cpu_name() -> str:
-    try:
-        return next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown"
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="ctc", choices=["ctc", "multihead", "multilabel"])
@@ -93,7 +87,7 @@ def main() -> None:
         rows.append((q, p))
     best_q, best_p = max(r[0] for r in rows), max(r[1] for r in rows)
     print(f"\n# bench_train: {args.model}, batch {args.batch_size}, {args.steps} timed steps, best of {args.repeats}")
-    print(f"hardware: {cpu_name()}, {torch.get_num_threads()} torch threads; torch {torch.__version__}, lightning {pl.__version__}")
+    print(f"hardware: {cpu_model()}, {torch.get_num_threads()} torch threads; torch {torch.__version__}, lightning {pl.__version__}")
     print(f"command: python benchmarks/bench_train.py --model {args.model} --steps {args.steps} --batch-size {args.batch_size} --workers {args.workers}\n")
     print("| set-up | strips/s |\n|---|---:|")
     print(f"| scripts/train.py pipeline (DataModule + augmentation, {args.workers} worker, LightningModule, Trainer) | {best_q:,.0f} |")
