@@ -29,6 +29,7 @@ TARGET = 2_000
 REPO = Path(__file__).resolve().parents[1]
 
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when imported by file path
 from _common import cpu_model  # noqa: E402
 
 

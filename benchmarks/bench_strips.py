@@ -16,12 +16,14 @@ import platform  # noqa: E402
 import shlex  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 TARGETS = {"b": 50_000, "c": 5_000}
 
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when imported by file path
 from _common import cpu_model  # noqa: E402
 
 

@@ -48,6 +48,7 @@ NA = "n/a"
 __all__ = ["strips_at_gap", "benchmark_strips", "run_suite", "main"]
 
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when imported by file path
 from _common import cpu_model  # noqa: E402
 
 

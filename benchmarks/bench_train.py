@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import compose_train  # noqa: E402  (the real configs, composed like the tests do)
 from hydra.utils import instantiate  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when imported by file path
 from _common import cpu_model  # noqa: E402
 
 
