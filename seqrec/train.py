@@ -23,6 +23,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule = build(cfg.data)
     model = build(cfg.model)
     check_compatible(datamodule, model)
+    if cfg.get("init_from"):
+        init_weights(model, cfg.init_from)
     model.seqrec_config = OmegaConf.to_container(cfg, resolve=True)
     model_name = type(model).head_name
     loggers = instantiate_loggers(cfg.get("logger"), model_name)
@@ -67,6 +69,22 @@ def check_config(cfg: DictConfig) -> None:
     ckpt = cfg.get("ckpt_path")
     if ckpt and not Path(ckpt).is_file():
         raise FileNotFoundError(f"ckpt_path={ckpt!r} does not exist; give the path of a checkpoint to resume from")
+
+
+def init_weights(model, source: str) -> None:
+    """Start from a pretrained name (ctc, multihead, multilabel) or a checkpoint's net weights (fine-tuning)."""
+    from importlib import resources
+
+    from .checkpoint import CHECKPOINT_KEY, read_checkpoint
+    from .recognizer import PRETRAINED
+
+    with resources.as_file(resources.files("seqrec").joinpath("pretrained", f"{source}.ckpt")) as bundled:
+        path = bundled if source in PRETRAINED else Path(source)
+        ckpt = read_checkpoint(path)
+    if ckpt[CHECKPOINT_KEY]["head"] != type(model).head_name:
+        raise ValueError(f"init_from={source!r} is a {ckpt[CHECKPOINT_KEY]['head']} model, but model={type(model).head_name}")
+    model.load_state_dict(ckpt["state_dict"])
+    log.info("seqrec: initialised %s from %s", type(model).head_name, path)
 
 
 def check_compatible(datamodule, model) -> None:

@@ -184,3 +184,27 @@ def test_script_runs_main_job_offline(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     assert "test/exact_match" in out.stdout
     assert "'auto' -> 'bundled'" in out.stdout + out.stderr
+
+
+def test_fine_tune_on_saved_samples_from_pretrained(make_cfg, tmp_path):
+    """The demo's save layout (images/<name>.png + labels.csv) trains, starting from the bundled weights."""
+    from PIL import Image
+
+    from seqrec import make_strips
+
+    folder = tmp_path / "samples"
+    (folder / "images").mkdir(parents=True)
+    strips = make_strips(40, seed=5, split="test", source="bundled")
+    rows = ["filename,label"]
+    for i, (image, label) in enumerate(zip(strips.images, strips.labels)):
+        Image.fromarray(image).save(folder / "images" / f"s{i:02d}.png")
+        rows.append(f"s{i:02d}.png,{label}")
+    (folder / "labels.csv").write_text("\n".join(rows) + "\n")
+    metrics = train(make_cfg("model=ctc", "data=samples", f"data.root={folder}", "init_from=ctc", "train=false"))
+    assert metrics["test/exact_match"] >= 0.5  # the pretrained model reads held-out strips
+    tuned = train(make_cfg("model=ctc", "data=samples", f"data.root={folder}", "init_from=ctc", "trainer.max_epochs=1"))
+    assert "test/exact_match" in tuned
+    with pytest.raises(ValueError, match="is a ctc model, but model=multihead"):
+        train(make_cfg("model=multihead", "data=samples", f"data.root={folder}", "init_from=ctc"))
+    with pytest.raises(FileNotFoundError, match="no labels.csv"):
+        train(make_cfg("model=ctc", "data=samples", f"data.root={tmp_path / 'empty'}"))

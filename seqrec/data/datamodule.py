@@ -1,7 +1,10 @@
 """LightningDataModule: fresh training strips every epoch, fixed val/test strips per seed."""
 from __future__ import annotations
 
+import csv
 import math
+import zlib
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -183,3 +186,79 @@ class StripDataModule(pl.LightningDataModule):
             persistent_workers=workers > 0,
             **kwargs,
         )
+
+
+class SampleFolderDataModule(pl.LightningDataModule):
+    """Whole labelled strips from a folder: ``labels.csv`` (``filename,label``) plus the images,
+    as written by ``seqrec demo`` (Save) or ``seqrec strips png=true``. For fine-tuning on your own
+    handwriting: ``python scripts/train.py data=samples data.root=./seqrec_samples init_from=ctc``.
+    Samples are split deterministically by file name into train/val/test (80/10/10)."""
+
+    def __init__(self, root: str = "./seqrec_samples", max_len: int = 5, height: int = 28, width: int = 140,
+                 batch_size: int = 32, num_workers: int = 0, seed: int = 0):
+        super().__init__()
+        self.save_hyperparameters(logger=False)
+        self.root = Path(root).expanduser()
+        if not (self.root / "labels.csv").is_file():
+            raise FileNotFoundError(f"sample folder {str(self.root)!r} has no labels.csv (expected columns filename,label)")
+        self.sets: dict[str, FixedStrips] = {}
+
+    num_classes = NUM_CLASSES
+
+    @property
+    def max_len(self) -> int:
+        return self.hparams.max_len
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return self.hparams.height, self.hparams.width
+
+    def _read(self) -> dict[str, Strips]:
+        from PIL import Image
+
+        rows = list(csv.DictReader((self.root / "labels.csv").open(newline="")))
+        parts: dict[str, tuple[list, list]] = {s: ([], []) for s in ("train", "val", "test")}
+        for row in rows:
+            label = (row.get("label") or "").strip()
+            if not label.isdigit() or len(label) > self.max_len:
+                raise ValueError(f"{self.root / 'labels.csv'}: label {label!r} of {row.get('filename')!r} is not 1..{self.max_len} digits")
+            path = next((p for p in (self.root / row["filename"], self.root / "images" / row["filename"]) if p.is_file()), None)
+            if path is None:
+                raise FileNotFoundError(f"{self.root / 'labels.csv'} names {row['filename']!r}, which does not exist")
+            image = np.asarray(Image.open(path).convert("L").resize((self.hparams.width, self.hparams.height)))
+            bucket = zlib.crc32(row["filename"].encode()) % 10
+            images, labels = parts["train" if bucket < 8 else "val" if bucket == 8 else "test"]
+            images.append(image)
+            labels.append(label)
+        if not parts["train"][1]:
+            raise ValueError(f"sample folder {self.root} has too few samples to train on ({len(rows)})")
+        return {s: _strips_from(imgs, labels, self.max_len) for s, (imgs, labels) in parts.items() if labels}
+
+    def setup(self, stage: str | None = None) -> None:
+        if not self.sets:
+            self.sets = {split: FixedStrips(strips) for split, strips in self._read().items()}
+
+    def _loader(self, split: str, shuffle: bool = False) -> DataLoader:
+        self.setup()
+        dataset = self.sets.get(split) or self.sets["train"]  # tiny folders: evaluate on train
+        return DataLoader(dataset, batch_size=self.hparams.batch_size, shuffle=shuffle, num_workers=self.hparams.num_workers)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test")
+
+
+def _strips_from(images: list, labels: list[str], max_len: int) -> Strips:
+    n = len(labels)
+    return Strips(
+        images=np.stack(images).astype(np.uint8),
+        labels=labels,
+        digit_index=np.full((n, max_len), -1, np.int64),
+        lengths=np.array([len(t) for t in labels], np.int64),
+        boxes=np.full((n, max_len, 4), -1, np.int64),
+    )
