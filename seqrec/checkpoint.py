@@ -9,8 +9,6 @@ from pathlib import Path
 
 import torch
 
-from .codecs import Codec
-
 CHECKPOINT_KEY = "seqrec"
 CHECKPOINT_FORMAT = 1
 
@@ -56,10 +54,6 @@ def load_system(path, map_location: str | torch.device = "cpu"):
     system.load_state_dict(ckpt["state_dict"])
     system.seqrec_config = ckpt[CHECKPOINT_KEY]["config"]
     return system.to(map_location).eval()
-
-
-def checkpoint_codec(path) -> Codec:
-    return Codec.from_dict(read_checkpoint(path)[CHECKPOINT_KEY]["codec"])
 
 
 def save_slim(system, path) -> Path:

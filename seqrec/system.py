@@ -161,13 +161,17 @@ class BaseSystem(pl.LightningModule):
         self.seqrec_config = checkpoint.get(CHECKPOINT_KEY, {}).get("config", self.seqrec_config)
 
 
-class MultiHeadSystem(BaseSystem):
-    """One 11-way softmax per position (10 digits + EMPTY)."""
-
-    codec_cls, head_name = MultiHeadCodec, "multihead"
+class SlotSystem(BaseSystem):
+    """Heads with one output slot per position: the net needs at least max_len positions."""
 
     def check_net(self):
         check_positions(self.net, self.codec.max_len)
+
+
+class MultiHeadSystem(SlotSystem):
+    """One 11-way softmax per position (10 digits + EMPTY)."""
+
+    codec_cls, head_name = MultiHeadCodec, "multihead"
 
     def loss(self, outputs, batch):
         target = self.codec.encode(batch["digits"], batch["length"])
@@ -179,13 +183,10 @@ class MultiHeadSystem(BaseSystem):
         return ce.mean()
 
 
-class MultiLabelSystem(BaseSystem):
+class MultiLabelSystem(SlotSystem):
     """55-way sigmoid (positions x 11), BCE; decoded by argmax within each 11-slot group."""
 
     codec_cls, head_name = MultiLabelCodec, "multilabel"
-
-    def check_net(self):
-        check_positions(self.net, self.codec.max_len)
 
     def loss(self, outputs, batch):
         target = self.codec.encode(batch["digits"], batch["length"])
@@ -221,9 +222,6 @@ class CTCSystem(BaseSystem):
             if self.hparams.label_smoothing > 0:  # smooth towards uniform frame posteriors
                 ctc = (1 - self.hparams.label_smoothing) * ctc - self.hparams.label_smoothing * log_probs.mean()
         return ctc
-
-
-SYSTEMS = {cls.head_name: cls for cls in (CTCSystem, MultiHeadSystem, MultiLabelSystem)}
 
 
 def check_positions(net: nn.Module, max_len: int) -> None:
