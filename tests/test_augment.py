@@ -1,11 +1,12 @@
-"""Augmentation: shape/dtype kept, seeded, strength 0 is the identity."""
+"""Augmentation: shape/dtype kept, seeded, strength 0 is the identity; per-digit warps."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from seqrec.data.augment import apply_augment, default_augment
-from seqrec.data.strips import make_strips
+from seqrec.data.augment import DigitWarp, apply_augment, default_augment
+from seqrec.data.sources import load_digits
+from seqrec.data.strips import StripComposer, StripConfig, make_strips
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +67,59 @@ def test_bad_strength(strength):
 def test_empty_batch(images):
     out = apply_augment(default_augment(1.0), images[:0], seed=0)
     assert out.shape == (0, 28, 140)
+
+
+# ---------------------------------------------------------------- per-digit warp
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits("bundled", "train").images[:200]
+
+
+def test_digit_warp_is_seeded_and_keeps_shape(digits):
+    a = DigitWarp(1.0)(digits, np.random.default_rng(4))
+    b = DigitWarp(1.0)(digits, np.random.default_rng(4))
+    c = DigitWarp(1.0)(digits, np.random.default_rng(5))
+    assert a.shape == digits.shape and a.dtype == np.uint8
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    # every digit moves, but stays a digit: ink is kept (no clipping at the patch edge) ...
+    assert all(not np.array_equal(x, y) for x, y in zip(a, digits))
+    ink_ratio = a.reshape(len(a), -1).sum(1) / digits.reshape(len(digits), -1).sum(1)
+    assert 0.7 < ink_ratio.min() and ink_ratio.max() < 1.3
+    # ... and stronger warps move more pixels
+    def moved(strength):
+        return np.abs(DigitWarp(strength)(digits, np.random.default_rng(0)).astype(int) - digits).mean()
+    assert moved(0.2) < moved(2.0)
+
+
+def test_digit_warp_empty_and_bad_strength(digits):
+    assert DigitWarp(1.0)(digits[:0], np.random.default_rng(0)).shape == (0, 28, 28)
+    for bad in (0, -1, 3.5, float("nan")):
+        with pytest.raises(ValueError, match="digit_augment strength must be in"):
+            DigitWarp(bad)
+
+
+def test_composer_digit_transform_changes_pixels_not_labels():
+    pool = load_digits("bundled", "train")
+    config = StripConfig(min_len=1, max_len=5, gap=(-4, 6), jitter=2, placement="random")
+    plain = StripComposer(pool, config)(64, seed=3)
+    warped = StripComposer(pool, config, digit_transform=DigitWarp(1.0))(64, seed=3)
+    again = StripComposer(pool, config, digit_transform=DigitWarp(1.0))(64, seed=3)
+    assert warped.labels == plain.labels and np.array_equal(warped.digit_index, plain.digit_index)
+    assert not np.array_equal(warped.images, plain.images)
+    assert np.array_equal(warped.images, again.images)
+    # boxes follow the warped ink: every digit's box holds ink and the ink stays on the canvas
+    valid = warped.boxes[..., 0] >= 0
+    assert (warped.boxes[valid][:, [0, 2]] >= 0).all() and (warped.boxes[valid][:, 2] <= 140).all()
+
+
+def test_datamodule_warps_training_digits_only():
+    from seqrec.data.datamodule import StripDataModule
+
+    kw = dict(source="bundled", batch_size=8, batches_per_epoch=1, n_val=16, n_test=16, augment=0)
+    on, off = StripDataModule(digit_augment=1.0, **kw), StripDataModule(digit_augment=0, **kw)
+    assert not next(iter(on.train_dataloader()))["image"].equal(next(iter(off.train_dataloader()))["image"])
+    on.setup(), off.setup()
+    assert on.val_set.batch["image"].equal(off.val_set.batch["image"])
+    assert on.test_set.batch["image"].equal(off.test_set.batch["image"])
+    with pytest.raises(ValueError, match=r"digit_augment strength must be in \[0, 3\].*got 4"):
+        StripDataModule(digit_augment=4, **kw)

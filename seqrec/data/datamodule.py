@@ -12,7 +12,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from .augment import apply_augment, default_augment
+from .augment import DigitWarp, apply_augment, default_augment
 from .sources import DigitPool, load_digits
 from .strips import StripComposer, StripConfig, Strips
 
@@ -102,6 +102,7 @@ class StripDataModule(pl.LightningDataModule):
         n_val: int = 2000,
         n_test: int = 5000,
         augment: float = 1.0,
+        digit_augment: float = 1.0,
         num_workers: int = 0,
         seed: int = 0,
         pin_memory: bool = False,
@@ -124,8 +125,9 @@ class StripDataModule(pl.LightningDataModule):
         for name, value in [("batch_size", batch_size), ("batches_per_epoch", batches_per_epoch), ("n_val", n_val), ("n_test", n_test)]:
             if isinstance(value, bool) or int(value) != value or value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not 0 <= augment <= 3:
-            raise ValueError(f"augment strength must be in [0, 3] (0 disables), got {augment!r}")
+        for name, value in [("augment", augment), ("digit_augment", digit_augment)]:
+            if not 0 <= value <= 3:
+                raise ValueError(f"{name} strength must be in [0, 3] (0 disables), got {value!r}")
         self.pools: dict[str, DigitPool] = {}
         self.val_set: FixedStrips | None = None
         self.test_set: FixedStrips | None = None
@@ -161,7 +163,9 @@ class StripDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         hp = self.hparams
         augment = default_augment(hp.augment) if hp.augment > 0 else None
-        dataset = TrainBatches(StripComposer(self.pool("train"), self.config), hp.batch_size, hp.seed, augment)
+        warp = DigitWarp(hp.digit_augment) if hp.digit_augment > 0 else None
+        composer = StripComposer(self.pool("train"), self.config, digit_transform=warp)
+        dataset = TrainBatches(composer, hp.batch_size, hp.seed, augment)
         trainer = self.trainer
         world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
         sampler = EpochKeySampler(hp.batches_per_epoch, num_replicas=world, rank=rank)

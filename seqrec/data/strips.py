@@ -168,12 +168,13 @@ class Strips:
 class StripComposer:
     """Composes strips from one digit pool. Cheap per-pool tables are built once."""
 
-    def __init__(self, pool: DigitPool, config: StripConfig, chunk: int = 512):
+    def __init__(self, pool: DigitPool, config: StripConfig, chunk: int = 512, digit_transform=None):
         if len(pool) == 0:
             raise ValueError(f"digit pool {pool.source}/{pool.split} is empty")
         if pool.images.ndim != 3 or pool.images.shape[1:] != (DIGIT_SIZE, DIGIT_SIZE) or pool.images.dtype != np.uint8:
             raise ValueError(f"digit pool images must be (N, {DIGIT_SIZE}, {DIGIT_SIZE}) uint8, got {pool.images.shape} {pool.images.dtype}")
         self.pool, self.config, self.chunk = pool, config, int(chunk)
+        self.digit_transform = digit_transform  # (patches, rng) -> patches; training augmentation
         self.nonzero = np.flatnonzero(pool.labels != 0)
         self.ink_bounds = _patch_ink_bounds(pool.images)
         self._scale_mats: dict[float, np.ndarray] = {}
@@ -217,12 +218,16 @@ class StripComposer:
         return idx
 
     def _patches(self, rng, idx):
-        """Digit patches (m, box, box), scale jitter applied, and their ink bounds
+        """Digit patches (m, box, box), digit transform and scale jitter applied, and their ink bounds
         (col_lo, col_hi, row_lo, row_hi), each (m,)."""
         c = self.config
         images = self.pool.images[idx]
-        if c.scale == (1.0, 1.0):
+        if self.digit_transform is not None:
+            images = self.digit_transform(images, rng)
+        elif c.scale == (1.0, 1.0):
             return images, self.ink_bounds[:, idx]
+        if c.scale == (1.0, 1.0):
+            return images, _patch_ink_bounds(images)
         levels = np.round(rng.uniform(c.scale[0], c.scale[1], size=len(idx)) / SCALE_STEP) * SCALE_STEP
         levels = np.clip(levels, c.scale[0], c.scale[1])  # rounding may leave the range
         out = np.empty((len(idx), c.box, c.box), np.uint8)
