@@ -32,7 +32,7 @@ def test_backbones_and_schedulers(make_cfg, backbone):
 def test_learns_single_digits_well_above_chance(make_cfg):
     """1-digit strips: chance is 10%; a tiny model must clearly beat it within ~120 steps."""
     cfg = make_cfg(
-        "model=multihead", "data.min_len=1", "data.max_len=1", "data.width=40", "data.augment=0",
+        "model=multihead", "data.min_len=1", "data.max_len=1", "data.width=40", "data.augment=0", "data.digit_augment=0",
         "data.batch_size=32", "data.batches_per_epoch=40", "data.n_val=200", "data.n_test=300",
         "trainer.max_epochs=3", "model.optimizer.lr=0.003",
     )

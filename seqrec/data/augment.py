@@ -59,30 +59,48 @@ class DigitWarp:
     composer's numpy ``rng``, so a strip seed still fixes every pixel.
     """
 
+    COARSE = 4  # the elastic field is drawn on a 4x4 grid and upsampled, so it stays smooth
+
     def __init__(self, strength: float = 1.0):
         if not 0 < float(strength) <= MAX_STRENGTH:
             raise ValueError(f"digit_augment strength must be in (0, {MAX_STRENGTH}], got {strength!r}")
         self.strength = float(strength)
+        self._tables: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def _base(self, box: int) -> tuple[np.ndarray, np.ndarray]:
+        """Pixel centres in normalized coordinates, (box*box, 3) with a ones column, and the
+        (box, COARSE) bicubic upsampling matrix. Plain matmuls are ~10x faster here than
+        F.affine_grid + F.interpolate on small batches of patches."""
+        if box not in self._tables:
+            c = (np.arange(box) * 2 + 1) / box - 1
+            yy, xx = np.meshgrid(c, c, indexing="ij")
+            base = np.stack([xx.ravel(), yy.ravel(), np.ones(box * box)], axis=1).astype(np.float32)
+            eye = torch.eye(self.COARSE).reshape(self.COARSE, 1, self.COARSE, 1)
+            up = F.interpolate(eye, size=(box, 1), mode="bicubic", align_corners=True)[:, 0, :, 0].T.numpy()
+            self._tables[box] = base, np.ascontiguousarray(up, np.float32)
+        return self._tables[box]
 
     def __call__(self, patches: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         m, box = len(patches), patches.shape[-1]
         if m == 0:
             return patches
-        s = self.strength
+        s, k = self.strength, self.COARSE
         angle = np.deg2rad(rng.uniform(-10 * s, 10 * s, m))
         shear = rng.uniform(-0.2 * s, 0.2 * s, m)
         zoom = 1 + rng.uniform(-0.1 * s, 0.05 * s, (m, 2))  # per axis: also varies the aspect ratio
         shift = rng.uniform(-0.05, 0.05, (m, 2))  # normalized units, about +-0.7 px
+        coarse = rng.normal(0, 0.06 * s, (m, 2, k, k)).astype(np.float32)
         cos, sin = np.cos(angle), np.sin(angle)
         # theta maps output to input coordinates: rotation @ shear, divided by zoom.
         theta = np.empty((m, 2, 3), np.float32)
         theta[:, 0, 0], theta[:, 0, 1] = cos / zoom[:, 0], (cos * shear - sin) / zoom[:, 0]
         theta[:, 1, 0], theta[:, 1, 1] = sin / zoom[:, 1], (sin * shear + cos) / zoom[:, 1]
         theta[:, :, 2] = shift
-        grid = F.affine_grid(torch.from_numpy(theta), (m, 1, box, box), align_corners=False)
-        # Elastic part: a coarse random displacement field, upsampled so it stays smooth.
-        coarse = torch.from_numpy(rng.normal(0, 0.06 * s, (m, 2, 4, 4)).astype(np.float32))
-        grid = grid + F.interpolate(coarse, size=(box, box), mode="bicubic", align_corners=True).permute(0, 2, 3, 1)
+        base, up = self._base(box)
+        grid = np.einsum("pk,mjk->mpj", base, theta, optimize=True).reshape(m, box, box, 2)
+        field = up @ coarse @ up.T  # (m, 2, box, box)
+        grid += field.transpose(0, 2, 3, 1)
         src = torch.from_numpy(np.ascontiguousarray(patches, np.float32)).unsqueeze(1)
-        out = F.grid_sample(src, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-        return out.squeeze(1).round_().clamp_(0, 255).to(torch.uint8).numpy()
+        out = F.grid_sample(src, torch.from_numpy(grid), mode="bilinear", padding_mode="zeros", align_corners=False)
+        # Bilinear weights are convex and the padding is 0, so values stay in [0, 255]: no clipping needed.
+        return np.rint(out.squeeze(1).numpy()).astype(np.uint8)
