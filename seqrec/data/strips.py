@@ -217,17 +217,17 @@ class StripComposer:
             idx[:, 0] = np.where(lengths > 1, lead, idx[:, 0])
         return idx
 
-    def _patches(self, rng, idx):
+    def _patches(self, rng, idx, used):
         """Digit patches (m, box, box), digit transform and scale jitter applied, and their ink bounds
-        (col_lo, col_hi, row_lo, row_hi), each (m,)."""
+        (col_lo, col_hi, row_lo, row_hi), each (m,). Only ``used`` patches are transformed:
+        the others are never pasted."""
         c = self.config
-        images = self.pool.images[idx]
+        images, bounds = self.pool.images[idx], self.ink_bounds[:, idx]
         if self.digit_transform is not None:
-            images = self.digit_transform(images, rng)
-        elif c.scale == (1.0, 1.0):
-            return images, self.ink_bounds[:, idx]
+            images[used] = self.digit_transform(images[used], rng)
+            bounds[:, used] = _patch_ink_bounds(images[used])
         if c.scale == (1.0, 1.0):
-            return images, _patch_ink_bounds(images)
+            return images, bounds
         levels = np.round(rng.uniform(c.scale[0], c.scale[1], size=len(idx)) / SCALE_STEP) * SCALE_STEP
         levels = np.clip(levels, c.scale[0], c.scale[1])  # rounding may leave the range
         out = np.empty((len(idx), c.box, c.box), np.uint8)
@@ -291,7 +291,8 @@ class StripComposer:
         rng = np.random.default_rng(seed)
         lengths = self._sample_lengths(rng, n)
         idx = self._sample_digits(rng, n, lengths)
-        patches, bounds = self._patches(rng, idx.ravel())
+        used = np.arange(c.max_len)[None, :] < lengths[:, None]
+        patches, bounds = self._patches(rng, idx.ravel(), used.ravel())
         box = patches.shape[-1]
         patches = patches.reshape(n, c.max_len, box, box)
         ink_lo, ink_hi, row_lo, row_hi = bounds.reshape(4, n, c.max_len)
