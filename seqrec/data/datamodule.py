@@ -33,6 +33,14 @@ def strips_to_batch(strips: Strips, images: np.ndarray | None = None) -> dict[st
     }
 
 
+def single_threaded_worker(worker_id: int) -> None:
+    """DataLoader worker init: one BLAS thread. Workers already get one torch thread, but numpy's
+    OpenBLAS would start one thread per core and fight the training process for them."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1)
+
+
 class TrainBatches(Dataset):
     """Item ``key`` is a whole augmented batch generated from ``(seed, key)``: the same
     keys give the same batches whatever the number of workers or ranks."""
@@ -188,6 +196,7 @@ class StripDataModule(pl.LightningDataModule):
             num_workers=workers,
             pin_memory=self.hparams.pin_memory,
             persistent_workers=workers > 0,
+            worker_init_fn=single_threaded_worker if workers > 0 else None,
             **kwargs,
         )
 
