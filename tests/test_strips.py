@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 import pytest
 
 from seqrec.data.sources import DataSourceError, DigitPool, load_digits
@@ -393,3 +394,21 @@ def test_random_configs_keep_every_promise():
         assert gaps[inner].min() >= gap[0] if len(gaps[inner]) else True
         checked += 1
     assert checked >= 30
+
+
+class _BlasThreads(torch.utils.data.Dataset):
+    def __len__(self):
+        return 1
+
+    def __getitem__(self, i):
+        from threadpoolctl import threadpool_info
+
+        return max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+
+
+def test_dataloader_workers_use_one_blas_thread():
+    """numpy's OpenBLAS in a worker would otherwise start one thread per core and slow training."""
+    from seqrec.data.datamodule import StripDataModule
+
+    loader = StripDataModule(source="bundled", num_workers=1)._loader(_BlasThreads(), batch_size=None)
+    assert list(loader) == [1]
