@@ -88,7 +88,22 @@ class FixedStrips(Dataset):
         return {k: v[i] for k, v in self.batch.items()}
 
 
-class StripDataModule(pl.LightningDataModule):
+class _StripShapes(pl.LightningDataModule):
+    """The values model configs interpolate (``${data.max_len}`` etc.), read from the
+    subclass's saved ``max_len``, ``height`` and ``width`` hyperparameters."""
+
+    num_classes = NUM_CLASSES
+
+    @property
+    def max_len(self) -> int:
+        return self.hparams.max_len
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return self.hparams.height, self.hparams.width
+
+
+class StripDataModule(_StripShapes):
     """Strips from one digit source. Train, val and test strips come from disjoint digit pools."""
 
     def __init__(
@@ -140,19 +155,6 @@ class StripDataModule(pl.LightningDataModule):
         self.val_set: FixedStrips | None = None
         self.test_set: FixedStrips | None = None
 
-    # Values the model configs interpolate.
-    @property
-    def num_classes(self) -> int:
-        return NUM_CLASSES
-
-    @property
-    def max_len(self) -> int:
-        return self.config.max_len
-
-    @property
-    def image_size(self) -> tuple[int, int]:
-        return self.config.height, self.config.width
-
     def pool(self, split: str) -> DigitPool:
         if split not in self.pools:
             self.pools[split] = load_digits(self.hparams.source, split, self.hparams.root)
@@ -201,7 +203,7 @@ class StripDataModule(pl.LightningDataModule):
         )
 
 
-class SampleFolderDataModule(pl.LightningDataModule):
+class SampleFolderDataModule(_StripShapes):
     """Whole labelled strips from a folder: ``labels.csv`` (``filename,label``) plus the images,
     as written by ``seqrec demo`` (Save) or ``seqrec strips png=true``. For fine-tuning on your own
     handwriting: ``python scripts/train.py data=samples data.root=./seqrec_samples init_from=ctc``.
@@ -215,16 +217,6 @@ class SampleFolderDataModule(pl.LightningDataModule):
         if not (self.root / "labels.csv").is_file():
             raise FileNotFoundError(f"sample folder {str(self.root)!r} has no labels.csv (expected columns filename,label)")
         self.sets: dict[str, FixedStrips] = {}
-
-    num_classes = NUM_CLASSES
-
-    @property
-    def max_len(self) -> int:
-        return self.hparams.max_len
-
-    @property
-    def image_size(self) -> tuple[int, int]:
-        return self.hparams.height, self.hparams.width
 
     def _read(self) -> dict[str, Strips]:
         from PIL import Image
