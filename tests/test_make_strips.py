@@ -214,3 +214,168 @@ def test_script_runs_as_a_subprocess(tmp_path):
     bad = subprocess.run([sys.executable, str(REPO / "scripts" / "make_strips.py"), "n=6", "bogus=1"],
                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     assert bad.returncode == 2 and "unknown key 'bogus'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+# ---------------------------------------------------------------- the dataset folder is replaced as a whole
+def assert_consistent(folder: Path) -> list[str]:
+    """labels.csv rows == npz labels == PNG files (names and pixels); returns the labels."""
+    strips = load_strips(folder)
+    with open(folder / "labels.csv", newline="") as f:
+        rows = list(csv.reader(f))[1:]
+    assert [label for _, label in rows] == strips.labels
+    assert sorted(p.name for p in (folder / "images").iterdir()) == sorted(Path(name).name for name, _ in rows)
+    for i, (name, _) in enumerate(rows):
+        assert np.array_equal(np.asarray(Image.open(folder / name)), strips.images[i]), name
+    return strips.labels
+
+
+def siblings(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.parent.iterdir() if p.name != folder.name)
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_kill_in_png_phase_keeps_the_complete_old_dataset(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "D"
+    assert run(["n=30", f"out={out}", "png=true", "seed=0", *BUNDLED], capsys)[0] == 0
+    old = assert_consistent(out)
+    written = []
+    real = files._write_png
+
+    def killed_after_12(image, path):
+        if len(written) == 12:
+            raise KeyboardInterrupt
+        written.append(path)
+        real(image, path)
+
+    monkeypatch.setattr(files, "_write_png", killed_after_12)
+    code, out_text, err = run(["n=40", f"out={out}", "png=true", "seed=1", *BUNDLED], capsys)
+    assert code == 130 and len(written) == 12
+    assert f"interrupted; {out} was not changed; it still holds the previous dataset" in err
+    assert written[0].parent.parent.name.startswith("D.tmp-")  # the new PNGs went to a temporary folder
+    assert assert_consistent(out) == old and len(old) == 30
+    assert siblings(out) == []  # the unfinished temporary folder was removed
+
+
+def test_interrupt_after_the_swap_says_the_new_dataset_is_complete(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "D"
+    assert run(["n=10", f"out={out}", "png=true", "seed=0", *BUNDLED], capsys)[0] == 0
+
+    def interrupted_remove(path):
+        raise KeyboardInterrupt  # while the previous dataset is being deleted
+
+    monkeypatch.setattr(files, "_remove", interrupted_remove)
+    code, _, err = run(["n=12", f"out={out}", "png=true", "seed=5", *BUNDLED], capsys)
+    assert code == 130 and "the new dataset was already complete" in err
+    assert assert_consistent(out) == make_strips(12, seed=5, source="bundled").labels
+    assert len(siblings(out)) == 1  # the old dataset, under its temporary name ...
+    monkeypatch.undo()
+    assert run(["n=3", f"out={out}", "seed=6", *BUNDLED], capsys)[0] == 0
+    assert siblings(out) == []  # ... is removed by the next run
+
+
+def test_stale_temporary_files_are_removed_by_the_next_run(tmp_path, capsys):
+    out = tmp_path / "D"
+    assert run(["n=5", f"out={out}", *BUNDLED], capsys)[0] == 0
+    gone = dead_pid()
+    stale = [out.with_name(f"D.tmp-{gone}-0123abcd"), out.with_name(f"D.old-{gone}-89abcdef")]
+    for folder in stale:
+        (folder / "images").mkdir(parents=True)
+        (folder / "images" / "strip_0000000.png").write_bytes(b"x")
+    (out / ".strips.npz.k2j3h4.tmp").write_bytes(b"\0" * 1000)  # what older versions left when killed
+    running = out.with_name(f"D.tmp-{os.getppid()}-deadbeef")  # a live process's folder stays
+    running.mkdir()
+    other = tmp_path / "Dx.tmp-1-00000000"  # another dataset's name
+    other.mkdir()
+    assert run(["n=5", f"out={out}", "seed=2", *BUNDLED], capsys)[0] == 0
+    assert not any(folder.exists() for folder in stale)
+    assert running.exists() and other.exists()
+    assert sorted(p.name for p in out.iterdir()) == ["preview.png", "strips.npz"]
+
+
+def test_written_files_have_ordinary_permissions(tmp_path, capsys):
+    old_umask = os.umask(0o022)
+    try:
+        assert run(["n=4", f"out={tmp_path / 'D'}", "png=true", *BUNDLED], capsys)[0] == 0
+    finally:
+        os.umask(old_umask)
+    out = tmp_path / "D"
+    for path in [out, *out.rglob("*")]:
+        expected = 0o755 if path.is_dir() else 0o644
+        assert path.stat().st_mode & 0o777 == expected, (path, oct(path.stat().st_mode))
+
+
+@pytest.mark.parametrize(
+    "make, named",
+    [
+        (lambda d: (d / "notes.txt").write_text("mine"), "notes.txt"),
+        (lambda d: ((d / "images").mkdir(), (d / "images" / "holiday.png").write_bytes(b"x")), "images"),
+        (lambda d: ((d / "images").mkdir(), (d / "labels.csv").write_text("filename,label\n")), "labels.csv without strips.npz"),
+    ],
+)
+def test_a_folder_that_is_not_a_dataset_is_refused(tmp_path, capsys, monkeypatch, make, named):
+    out = tmp_path / "D"
+    out.mkdir()
+    make(out)
+    before = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
+    monkeypatch.setattr(sources, "load_digits", lambda *a, **k: pytest.fail("must refuse before reading data"))
+    code, _, err = run(["n=4", f"out={out}", "png=true", *BUNDLED], capsys)
+    assert code == 2 and "is not empty and not a seqrec strips dataset" in err and named in err, err
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == before and siblings(out) == []
+    monkeypatch.undo()
+    with pytest.raises(StripsFileError, match="not a seqrec strips dataset"):
+        save_strips(make_strips(2, source="bundled"), out)
+
+
+def test_replacing_a_dataset_drops_files_the_new_one_does_not_have(tmp_path, capsys):
+    out = tmp_path / "D"
+    assert run(["n=6", f"out={out}", "png=true", *BUNDLED], capsys)[0] == 0
+    code, text, _ = run(["n=6", f"out={out}", "png=false", "preview=false", *BUNDLED], capsys)
+    assert code == 0 and "replacing the previous dataset there" in text
+    assert sorted(p.name for p in out.iterdir()) == ["strips.npz"]
+
+
+def test_swap_without_atomic_exchange(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(files, "_exchange", lambda a, b: False)  # e.g. macOS, or a file system without it
+    out = tmp_path / "D"
+    for seed in (0, 1):
+        assert run(["n=7", f"out={out}", "png=true", f"seed={seed}", *BUNDLED], capsys)[0] == 0
+    assert assert_consistent(out) == make_strips(7, seed=1, source="bundled").labels and siblings(out) == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="atomic exchange is Linux-only")
+def test_the_dataset_never_disappears_during_a_rewrite(tmp_path, capsys):
+    import threading
+
+    out = tmp_path / "D"
+    assert run(["n=5", f"out={out}", *BUNDLED], capsys)[0] == 0
+    missing, stop = [], threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            if not (out / "strips.npz").is_file():
+                missing.append(1)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        for seed in range(4):
+            assert run(["n=5", f"out={out}", f"seed={seed}", *BUNDLED], capsys)[0] == 0
+    finally:
+        stop.set()
+        watcher.join()
+    assert missing == []
+
+
+def test_too_many_strips_are_refused_before_allocating(tmp_path, capsys, monkeypatch):
+    from seqrec.data import strips as strips_module
+
+    monkeypatch.setattr(strips_module, "available_memory", lambda: 8 << 30)
+    monkeypatch.setattr(sources, "load_digits", lambda *a, **k: pytest.fail("must refuse before reading data"))
+    code, _, err = run(["n=1000000000", f"out={tmp_path / 'D'}", *BUNDLED], capsys)
+    assert code == 2 and "n=1000000000 strips of 28x140 needs about" in err
+    assert "half of the 8.0 GiB of memory available" in err and "smaller datasets" in err and "Traceback" not in err

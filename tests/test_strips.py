@@ -341,6 +341,49 @@ def test_unknown_source_and_split():
         make_strips(4, source="bundled", split="dev")
 
 
+@pytest.mark.parametrize("seed", [-1, 1.5, "3", True, [1, -2], [1, 2.5], [[1, 2]], np.array([0.5])])
+def test_bad_seed_names_seed_and_what_is_allowed(seed, bundled_train):
+    for call in (lambda: make_strips(3, seed=seed, pool=bundled_train), lambda: StripComposer(bundled_train, StripConfig())(3, seed)):
+        with pytest.raises(ValueError, match=r"seed must be an integer >= 0 or a sequence of them .*got seed="):
+            call()
+
+
+@pytest.mark.parametrize("seed", [0, 7, [3, 4], (1, 2, 0xE7A1), np.array([5, 6]), np.int64(2), None, np.random.SeedSequence(1)])
+def test_good_seeds_are_accepted(seed, bundled_train):
+    assert len(make_strips(2, seed=seed, pool=bundled_train)) == 2
+
+
+def test_too_many_strips_are_refused_before_allocating(monkeypatch):
+    from seqrec.data import sources, strips
+
+    monkeypatch.setattr(strips, "available_memory", lambda: 16 << 30)
+    monkeypatch.setattr(sources, "load_digits", lambda *a, **k: pytest.fail("must refuse before reading data"))
+    with pytest.raises(ValueError, match=r"make_strips\(n=1000000000\) .* needs about 8\d{3}\.\d\d GiB of memory, more than "
+                                         r"half of the 16.0 GiB of memory available; about \d+ fit at once: .*chunks"):
+        make_strips(10**9, source="bundled")
+    with pytest.raises(ValueError, match=r"n=5000 strips .* more than the limit max_bytes=1000000; about 113 fit at once"):
+        StripComposer(glyph_pool(), StripConfig())(5000, max_bytes=10**6)
+    assert len(make_strips(113, pool=glyph_pool(), max_bytes=10**6)) == 113
+
+
+@pytest.mark.parametrize("kwargs", [dict(), dict(min_len=1, gap=(-4, 6), jitter=2, placement="random"),
+                                    dict(scale=(0.8, 1.2), width=170), dict(min_len=8, max_len=8, width=224)])
+def test_memory_estimate_matches_the_measured_peak(kwargs):
+    import tracemalloc
+
+    from seqrec.data.strips import strips_nbytes
+
+    config, n = StripConfig(**kwargs), 3000
+    composer = StripComposer(glyph_pool(10), config)
+    tracemalloc.start()
+    try:
+        composer(n)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert 0.85 * peak < strips_nbytes(n, config) < 1.6 * peak, (peak / n, strips_nbytes(1, config))
+
+
 def test_empty_pool_and_leading_zero_only_pool():
     empty = DigitPool(np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.int64), np.zeros(0, np.int64), "s", "val")
     with pytest.raises(ValueError, match="digit pool s/val is empty"):

