@@ -12,6 +12,7 @@ import http.client
 import io
 import json
 import re
+import socket
 import struct
 import threading
 import time
@@ -26,7 +27,15 @@ import pytest
 import torch
 from PIL import Image, ImageDraw, ImageFilter
 
-from seqrec.demo.server import PRETRAINED, build_recognizers, main, make_server, prepare_strip
+from seqrec.demo.server import (
+    PRETRAINED,
+    DemoError,
+    _parse_multipart,
+    build_recognizers,
+    main,
+    make_server,
+    prepare_strip,
+)
 
 # ----------------------------------------------------------------------------- test helpers
 
@@ -49,7 +58,7 @@ GLYPHS = {
 }
 
 
-def number_strokes(text: str, width: int = 840, height: int = 168, digit_h: float = 0.62) -> list[list[tuple[float, float]]]:
+def number_strokes(text: str, width: int = 840, height: int = 168, digit_h: float = 0.62) -> list[list[tuple]]:
     """Polylines (canvas pixels) that write ``text`` centred on a width x height pad."""
     h = height * digit_h
     step = 0.9 * h  # glyph width 0.6 h plus a gap of 0.3 h
@@ -62,11 +71,12 @@ def number_strokes(text: str, width: int = 840, height: int = 168, digit_h: floa
     return strokes
 
 
-def draw_number(text: str, width: int = 840, height: int = 168, pen: int = 14, ink: int = 255, bg: int = 0) -> Image.Image:
-    """The pad's picture of ``text``: round-capped ``pen``-wide strokes."""
+def draw_number(text: str, width: int = 840, height: int = 168, pen: int = 14, ink: int = 255, bg: int = 0,
+                digit_h: float = 0.62) -> Image.Image:
+    """The pad's picture of ``text``: round-capped ``pen``-wide strokes, digits ``digit_h`` of the height."""
     im = Image.new("L", (width, height), bg)
     d = ImageDraw.Draw(im)
-    for line in number_strokes(text, width, height):
+    for line in number_strokes(text, width, height, digit_h):
         d.line(line, fill=ink, width=pen, joint="curve")
         for x, y in (line[0], line[-1]):
             d.ellipse([x - pen / 2, y - pen / 2, x + pen / 2, y + pen / 2], fill=ink)
@@ -190,7 +200,10 @@ def request(srv, method, path, body=None, headers=None):
 
 
 def post_image(srv, data: bytes, path="/api/predict", ctype="image/png", **headers):
-    return request(srv, "POST", path, data, {"Content-Type": ctype, **headers})
+    """POST as the demo page does: with this server's token (pass ``X_Seqrec_Token=...`` to change it)."""
+    given = {k.replace("_", "-"): v for k, v in headers.items()}
+    headers = {"Content-Type": ctype, "X-Seqrec-Token": srv.app.token, **given}
+    return request(srv, "POST", path, data, {k: v for k, v in headers.items() if v is not None})
 
 
 def multipart(fields: dict, files: dict) -> tuple[bytes, str]:
@@ -323,6 +336,7 @@ def test_oversized_upload_is_413_and_server_stays_up(serve):
     conn = http.client.HTTPConnection(host, port, timeout=10)
     conn.putrequest("POST", "/api/predict")
     conn.putheader("Content-Type", "image/png")
+    conn.putheader("X-Seqrec-Token", srv.app.token)
     conn.putheader("Content-Length", str(10**12))
     conn.endheaders()
     res = conn.getresponse()
@@ -371,6 +385,7 @@ def test_missing_length_cross_origin_and_bad_methods(serve):
     host, port = srv.server_address[:2]
     conn = http.client.HTTPConnection(host, port, timeout=10)
     conn.putrequest("POST", "/api/predict")
+    conn.putheader("X-Seqrec-Token", srv.app.token)
     conn.putheader("Transfer-Encoding", "chunked")
     conn.endheaders()
     res = conn.getresponse()
@@ -384,6 +399,72 @@ def test_missing_length_cross_origin_and_bad_methods(serve):
     assert_error(*post_image(srv, png, path="/api/nothing")[:2], 404)
     status, data, _ = post_image(srv, png, path="/api/predict?invert=maybe")
     assert_error(status, data, 400)
+
+
+def test_posts_need_own_origin_and_session_token(serve):
+    srv, save_dir = serve({"blobs": BlobReader()})
+    host, port = srv.server_address[:2]
+    own = f"http://{host}:{port}"
+    status, info, _ = request(srv, "GET", "/api/models")
+    assert status == 200 and info["token_header"] == "X-Seqrec-Token" and len(info["token"]) >= 20
+    res = request(srv, "GET", "/api/models", headers={"Origin": own})[2]
+    assert res.getheader("Access-Control-Allow-Origin") is None  # other sites cannot read the token
+    png = encode(draw_number("11"))
+    refused = [
+        {"Origin": "null"},  # a sandboxed iframe on any web site
+        {"Origin": "http://evil.example"},
+        {"Origin": f"https://{host}:{port}"},  # same host and port, other scheme
+        {"Origin": f"http://{host}:{port + 1}"},
+        {"Origin": own, "X-Seqrec-Token": None},
+        {"Origin": own, "X-Seqrec-Token": ""},
+        {"Origin": own, "X-Seqrec-Token": info["token"][:-1] + ("A" if info["token"][-1] != "A" else "B")},
+        {"Origin": own, "X-Seqrec-Token": "é" * 8},
+    ]
+    for headers in refused:
+        for path in ("/api/save?label=11", "/api/predict"):
+            status, data, _ = post_image(srv, png, path=path, **{k.replace("-", "_"): v for k, v in headers.items()})
+            assert_error(status, data, 403)
+            assert ("origin" in data["error"]) or ("X-Seqrec-Token" in data["error"]), data
+    assert not save_dir.exists()  # nothing refused was written
+    assert_error(*request(srv, "OPTIONS", "/api/save", headers={"Origin": "http://evil.example"})[:2], 405)
+    status, data, _ = post_image(srv, png, path="/api/save?label=11", Origin=own, X_Seqrec_Token=info["token"])
+    assert status == 200 and data["label"] == "11", data
+    assert post_image(srv, png, X_Seqrec_Token=info["token"])[0] == 200  # no Origin: curl, scripts
+
+
+def test_client_that_hangs_up_costs_one_quiet_line(serve, capsys):
+    srv, _ = serve({"blobs": BlobReader(delay=0.6)})
+    host, port = srv.server_address[:2]
+    png = encode(draw_number("101"))
+    sock = socket.create_connection((host, port), timeout=10)
+    sock.sendall(f"POST /api/predict HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: image/png\r\n"
+                 f"X-Seqrec-Token: {srv.app.token}\r\nContent-Length: {len(png)}\r\n\r\n".encode() + png)
+    time.sleep(0.2)  # the server is reading now; hang up hard, as a cancelled fetch can
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+    err, deadline = "", time.monotonic() + 10
+    while "closed the connection" not in err and time.monotonic() < deadline:
+        time.sleep(0.05)
+        err += capsys.readouterr().err
+    time.sleep(0.3)  # anything the server would print after that line
+    err += capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "closed the connection before the answer to POST /api/predict" in lines[0], err
+    assert "Traceback" not in err and "500" not in err
+    assert post_image(srv, png)[0] == 200  # and the server keeps serving
+
+
+def test_multipart_parser_keeps_binary_bytes_and_refuses_malformed_bodies():
+    rng = np.random.default_rng(0)
+    data = bytes(rng.choice(np.frombuffer(b"\r\n-\x00\xffab", np.uint8), 3000)) + b"\r\n--\r\n" + rng.bytes(3000)
+    body, ctype = multipart({"label": "0042", "model": "ctc"}, {"image": ("a.png", data, "image/png")})
+    assert _parse_multipart(body, ctype) == (data, {"label": "0042", "model": "ctc"})
+    assert _parse_multipart(body, ctype.replace("multipart/form-data", "Multipart/Form-Data"))[0] == data
+    for bad_body, bad_type in [(body, "multipart/form-data"), (body, "multipart/form-data; boundary=" + "b" * 201),
+                               (b"no parts here", ctype), (b"", ctype)]:
+        with pytest.raises(DemoError) as e:
+            _parse_multipart(bad_body, bad_type)
+        assert e.value.status == 400 and "multipart" in e.value.message
 
 
 # ----------------------------------------------------------------------------- saving
@@ -414,6 +495,45 @@ def test_save_writes_strip_and_appends_labels(serve, tmp_path):
     assert strip.shape == (28, 140) and strip.dtype == np.uint8
     pred = post_image(srv, png)[1]
     assert np.array_equal(strip, decode_data_url(pred["strip"]))  # saved == what the model saw
+
+
+def blank_paper() -> Image.Image:
+    """A photo of empty, unevenly lit paper with sensor noise."""
+    rng = np.random.default_rng(1)
+    paper = np.linspace(200, 240, 600, dtype=np.float32)[None, :] + rng.normal(0, 3, (400, 600))
+    return Image.fromarray(np.clip(paper, 0, 255).astype(np.uint8)).convert("RGB")
+
+
+@pytest.mark.parametrize("name, image, fmt", [
+    ("all black", Image.new("L", (840, 168), 0), "PNG"),
+    ("all white", Image.new("L", (840, 168), 255), "PNG"),
+    ("mid grey RGBA", Image.new("RGBA", (300, 100), (128, 128, 128, 255)), "PNG"),
+    ("blank paper", blank_paper(), "JPEG"),
+])
+def test_save_refuses_an_image_without_ink(serve, name, image, fmt):
+    srv, save_dir = serve({"blobs": BlobReader()})
+    body = encode(image, fmt)
+    status, data, _ = post_image(srv, body, path="/api/save?label=7")
+    assert_error(status, data, 400)
+    assert data["error"].startswith("the image has no ink"), (name, data)
+    assert not save_dir.exists()  # nothing written
+    status, pred, _ = post_image(srv, body)  # reading it is fine, with a warning the page shows
+    assert status == 200 and pred["warning"]["code"] == "no_ink" and "blank" in pred["warning"]["message"]
+
+
+def test_predict_warns_write_larger_when_ink_is_small(serve):
+    srv, _ = serve({"blobs": BlobReader()})
+    normal = post_image(srv, encode(draw_number("101")))[1]
+    assert normal["warning"] is None
+    photo = post_image(srv, fake_photo("1001"), ctype="image/jpeg")[1]
+    assert photo["warning"] is None
+    thin = post_image(srv, encode(draw_number("101", pen=4, digit_h=0.18)))[1]  # small, but with a thin pen
+    assert thin["warning"] is None
+    dot = Image.new("L", (840, 168), 0)
+    ImageDraw.Draw(dot).ellipse([400, 80, 414, 94], fill=255)
+    for small in (draw_number("101", digit_h=0.18), dot, draw_number("1", pen=2, digit_h=0.05)):
+        data = post_image(srv, encode(small))[1]
+        assert data["warning"]["code"] == "small_ink" and data["warning"]["message"].startswith("write larger"), data
 
 
 @pytest.mark.parametrize("label", ["", "12a", "-1", "1.5", "../x", "١٢٣", "²", "1" * 33, "1,2", "1\n2"])

@@ -7,18 +7,23 @@ dependency, nothing fetched at run time (the page is plain HTML/JS/CSS shipped i
 HTTP API (all answers are JSON; errors are ``{"error": "..."}`` with a 4xx/5xx status):
 
 ``GET /api/models``
-    ``{"models": [{"name", "source"}], "default", "max_upload_bytes", "save_dir"}``
+    ``{"models": [{"name", "source", "available", "note"}], "default", "max_upload_bytes", "save_dir",
+    "token", "token_header"}``.  Every POST must send ``token`` back in the ``X-Seqrec-Token``
+    header (403 otherwise): only the demo's own page can read it, and a custom header makes
+    browsers ask (CORS preflight, refused here) before any other site may send one.
 ``POST /api/predict[?model=NAME&invert=auto|1|0&fit=1|0]``
     Body: the image itself (``Content-Type: image/png``, ``image/jpeg``, ... or
     ``application/octet-stream``), or ``multipart/form-data`` with a file field ``image``
     and optional text fields ``model``, ``invert``, ``fit``.  Answers
     ``{"text", "confidence", "digits": [{"digit", "confidence"}], "model",
-    "strip": "data:image/png;base64,...", "input_size": [H, W], "inverted", "elapsed_ms"}``
-    where ``strip`` is exactly what the model received (white ink on black).
+    "strip": "data:image/png;base64,...", "input_size": [H, W], "inverted", "warning", "elapsed_ms"}``
+    where ``strip`` is exactly what the model received (white ink on black) and ``warning`` is
+    null or ``{"code": "no_ink" | "small_ink", "message"}`` (blank input; writing too small
+    for its stroke width, "write larger").
 ``POST /api/save?label=DIGITS[&model=NAME]``
     Same body as ``/api/predict`` plus a ``label`` (query or form field: ASCII digits
     only, 1-32 of them).  Preprocesses the image exactly as for prediction and appends it
-    to the dataset folder (``--save-dir``, default ``./seqrec_samples``)::
+    (400 if the strip has no ink) to the dataset folder (``--save-dir``, default ``./seqrec_samples``)::
 
         <save_dir>/images/<uuid4 hex>.png   # H x W grayscale strip, white ink on black
         <save_dir>/labels.csv               # header "filename,label"; one row per sample,
@@ -29,7 +34,8 @@ HTTP API (all answers are JSON; errors are ``{"error": "..."}`` with a 4xx/5xx s
 Safety: binds 127.0.0.1 unless told otherwise; bodies over ``max_upload_bytes`` (5 MB)
 get 413; images are opened header-first and refused (413) above ``max_pixels`` before
 any pixel is decoded; non-images get 415, corrupt ones 400; requests from another web
-origin (or, on loopback, with a foreign ``Host``) get 403; model calls run one at a time
+origin (``Origin: null`` included), POSTs without the token, and on loopback requests with a
+foreign ``Host`` get 403; a client that hangs up early costs one log line; model calls run one at a time
 under a lock, everything else is per-request state.
 """
 from __future__ import annotations
@@ -37,12 +43,15 @@ from __future__ import annotations
 import argparse
 import base64
 import csv
-import email.message
+import email.parser
+import email.policy
+import hmac
 import io
 import ipaddress
 import json
 import os
 import re
+import secrets
 import sys
 import threading
 import time
@@ -54,6 +63,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 from urllib.parse import parse_qs, urlsplit
 
+import cv2
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
@@ -62,6 +72,10 @@ DEFAULT_MAX_UPLOAD = 5 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 40_000_000  # a 40 MP photo; decoding is refused above this
 DEFAULT_SIZE = (28, 140)
 ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")
+TOKEN_HEADER = "X-Seqrec-Token"  # POSTs carry GET /api/models' token here; a custom header forces a CORS preflight
+SMALL_INK_RATIO = 3.5  # ink height below this many stroke widths: digits merge into blobs, so "write larger"
+MIN_INK_PX = 12  # ink this few pixels tall holds too little detail to read
+MIN_INK_CONTRAST = 40  # grey levels above the paper; blank paper's noise and shading stay below
 LABEL_RE = re.compile(r"[0-9]{1,32}")
 MAX_WORK_SIDE = 1600  # photos are reduced to this before cleaning
 DRAIN_LIMIT = 64 * 1024 * 1024  # read (and drop) oversized bodies up to this, to answer 413 cleanly
@@ -287,8 +301,8 @@ class Models:
     """Named recognizers, each given as an object with ``predict``/``preprocess`` or as a
     zero-argument factory that builds one; factories run on first use."""
 
-    def __init__(self, recognizers: Mapping[str, Any], default: str | None = None, sources: Mapping[str, str] | None = None,
-                 missing: Mapping[str, str] | None = None):
+    def __init__(self, recognizers: Mapping[str, Any], default: str | None = None,
+                 sources: Mapping[str, str] | None = None, missing: Mapping[str, str] | None = None):
         if not recognizers:
             raise ValueError("need at least one recognizer")
         self._entries = dict(recognizers)
@@ -359,6 +373,33 @@ def validate_label(label: str | None) -> str:
     return label
 
 
+def ink_warning(im: Image.Image, inverted: bool, strip: np.ndarray) -> dict | None:
+    """``{"code", "message"}`` when the input is hard to read, else None: ``no_ink`` when the
+    strip the model sees is empty or the image holds nothing darker (or lighter) than paper
+    noise, ``small_ink`` when the writing is only a few stroke widths tall (pen strokes merge
+    into blobs) or a few pixels tall."""
+    no_ink = {"code": "no_ink", "message": "no ink found: the image looks blank. Write or upload a number."}
+    if not strip.any():
+        return no_ink
+    small = im.convert("L")
+    small.thumbnail((512, 512), Image.BOX)  # a copy; ratios do not depend on the scale
+    scale = im.height / small.height
+    gray = np.asarray(small, np.float32)
+    if inverted:
+        gray = 255.0 - gray
+    level = float(np.median(gray))
+    if float(cv2.GaussianBlur(gray, (0, 0), 1.0).max()) - level < MIN_INK_CONTRAST:  # blur: noise is not ink
+        return no_ink
+    mask = (gray > (level + float(gray.max())) / 2).astype(np.uint8)
+    rows = np.nonzero(mask)[0]
+    height = float(np.percentile(rows, 99.5) - np.percentile(rows, 0.5) + 1)  # ignores a stray speck
+    stroke = 2.0 * float(np.percentile(cv2.distanceTransform(mask, cv2.DIST_L2, 3)[mask > 0], 90))
+    if height * scale < MIN_INK_PX or height < SMALL_INK_RATIO * max(stroke, 1.0):
+        return {"code": "small_ink", "message": f"write larger: the writing is {height * scale:.0f} px tall with "
+                f"{stroke * scale:.0f} px strokes, so its strokes may merge"}
+    return None
+
+
 class DemoApp:
     """What the HTTP handler calls: per-request work plus the two shared locks."""
 
@@ -370,6 +411,7 @@ class DemoApp:
         self.max_pixels = int(max_pixels)
         self.infer_lock = threading.Lock()  # one model call at a time
         self.save_lock = threading.Lock()  # one append to labels.csv at a time
+        self.token = secrets.token_urlsafe(24)  # per server run; POSTs must send it back in TOKEN_HEADER
 
     def info(self) -> dict:
         missing = self.models.missing
@@ -379,6 +421,8 @@ class DemoApp:
             "default": self.models.default,
             "max_upload_bytes": self.max_upload_bytes,
             "save_dir": str(self.save_dir),
+            "token": self.token,  # readable only from this origin: no CORS headers, and the Host is checked
+            "token_header": TOKEN_HEADER,
         }
 
     def _strip(self, image_bytes: bytes, fields: Mapping[str, str]):
@@ -386,11 +430,11 @@ class DemoApp:
         im = decode_image(image_bytes, self.max_pixels)
         strip, inverted = prepare_strip(im, size, invert=_flag(fields.get("invert"), "invert"),
                                         fit=_flag(fields.get("fit"), "fit") is not False)
-        return name, rec, size, strip, inverted, im.size
+        return name, rec, size, strip, inverted, im
 
     def predict(self, image_bytes: bytes, fields: Mapping[str, str]) -> dict:
         t0 = time.perf_counter()
-        name, rec, size, strip, inverted, source_size = self._strip(image_bytes, fields)
+        name, rec, size, strip, inverted, im = self._strip(image_bytes, fields)
         try:
             with self.infer_lock:
                 seen = _as_strip(rec.preprocess(strip, invert=False))
@@ -408,15 +452,19 @@ class DemoApp:
             "strip": png_data_url(seen),
             "input_size": list(seen.shape),
             "inverted": inverted,
-            "source_size": list(source_size),
+            "source_size": list(im.size),
+            "warning": ink_warning(im, inverted, seen),
             "elapsed_ms": round((time.perf_counter() - t0) * 1000, 1),
         }
 
     def save(self, image_bytes: bytes, fields: Mapping[str, str]) -> dict:
         label = validate_label(fields.get("label"))
-        name, rec, size, strip, inverted, _ = self._strip(image_bytes, fields)
+        name, rec, size, strip, inverted, im = self._strip(image_bytes, fields)
         with self.infer_lock:
             seen = _as_strip(rec.preprocess(strip, invert=False))
+        if (ink_warning(im, inverted, seen) or {}).get("code") == "no_ink":  # it would teach the model to read noise
+            raise DemoError(400, "the image has no ink: nothing that looks like writing was found (blank, all-black "
+                            "or all-white image), so it was not saved")
         filename = uuid.uuid4().hex + ".png"  # chosen here, never taken from the request
         images = self.save_dir / "images"
         with self.save_lock:
@@ -441,30 +489,18 @@ class DemoApp:
 
 
 def _parse_multipart(body: bytes, content_type: str) -> tuple[bytes | None, dict[str, str]]:
-    msg = email.message.Message()
-    msg["content-type"] = content_type
+    """(image bytes or None, text fields) of a multipart/form-data body, parsed by the stdlib email parser."""
+    head = b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n"
+    msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
     boundary = msg.get_param("boundary")
-    if not boundary or len(boundary) > 200:
+    if not msg.is_multipart() or not boundary or len(boundary) > 200:
         raise DemoError(400, "multipart body without a boundary")
-    delim = b"--" + boundary.encode("latin-1")
+    if not msg.get_payload():
+        raise DemoError(400, "malformed multipart body: no part found for its boundary")
     image, fields = None, {}
-    chunks = body.split(delim)
-    if len(chunks) < 3:
-        raise DemoError(400, "malformed multipart body")
-    for chunk in chunks[1:]:
-        if chunk.startswith(b"--"):
-            break
-        head, sep, content = chunk.partition(b"\r\n\r\n")
-        if not sep:
-            raise DemoError(400, "malformed multipart part")
-        if content.endswith(b"\r\n"):
-            content = content[:-2]
-        part = email.message.Message()
-        for line in head.decode("latin-1").split("\r\n"):
-            if ":" in line:
-                k, v = line.split(":", 1)
-                part[k.strip()] = v.strip()
+    for part in msg.iter_parts():
         name = part.get_param("name", header="content-disposition")
+        content = part.get_payload(decode=True) or b""
         if name in ("image", "file"):
             image = content
         elif isinstance(name, str) and name:
@@ -522,8 +558,26 @@ class DemoHandler(BaseHTTPRequestHandler):
             if not _is_loopback(hostname):
                 raise DemoError(403, f"unexpected Host header {host!r}; open the demo at http://127.0.0.1:<port>/")
         origin = self.headers.get("Origin")
-        if origin and origin != "null" and urlsplit(origin).netloc != host:
-            raise DemoError(403, f"cross-origin request from {origin!r} refused")
+        if origin is not None and origin != f"http://{host}":  # "null" too: a sandboxed frame on any site sends it
+            raise DemoError(403, f"cross-origin request from {origin!r} refused; only this demo's own page may post")
+
+    def _check_token(self):
+        sent = self.headers.get(TOKEN_HEADER, "")
+        if not hmac.compare_digest(sent.encode("utf-8", "replace"), self.app.token.encode("ascii")):
+            why = "missing" if not sent else "wrong"
+            raise DemoError(403, f"{why} {TOKEN_HEADER} header; send the token that GET /api/models returns")
+
+    def _client_gone(self, e: OSError):
+        """The client closed the connection (the page cancels outdated reads): one quiet line, no answer."""
+        self.close_connection = True
+        self.log_message("client closed the connection before the answer to %s %s (%s)", getattr(self, "command", None)
+                         or "a request", urlsplit(getattr(self, "path", "") or "").path, type(e).__name__)
+
+    def handle(self):
+        try:
+            super().handle()
+        except ConnectionError as e:  # reset while reading the next request line
+            self._client_gone(e)
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding"):
@@ -570,7 +624,8 @@ class DemoHandler(BaseHTTPRequestHandler):
         elif mime in ("", "application/octet-stream") or mime.startswith("image/"):
             image = body
         else:
-            raise DemoError(415, f"unsupported Content-Type {mime!r}; send the image itself (image/png, image/jpeg) or multipart/form-data")
+            raise DemoError(415, f"unsupported Content-Type {mime!r}; send the image itself (image/png, image/jpeg) "
+                            "or multipart/form-data")
         for k, v in query.items():
             fields.setdefault(k, v)
         return image, fields
@@ -595,6 +650,8 @@ class DemoHandler(BaseHTTPRequestHandler):
                 self._send(204, b"", "image/x-icon")
             else:
                 raise DemoError(404, f"no such page: {path}")
+        except ConnectionError as e:
+            self._client_gone(e)
         except DemoError as e:
             self._error(e.status, e.message)
         except Exception as e:  # keep serving whatever happens
@@ -604,6 +661,7 @@ class DemoHandler(BaseHTTPRequestHandler):
         self._body_read = False
         try:
             self._check_origin()
+            self._check_token()
             url = urlsplit(self.path)
             query = {k: v[-1] for k, v in parse_qs(url.query).items()}
             if url.path == "/api/predict":
@@ -614,6 +672,8 @@ class DemoHandler(BaseHTTPRequestHandler):
                 self._json(200, self.app.save(image, fields))
             else:
                 raise DemoError(404, f"no such endpoint: POST {url.path}")
+        except ConnectionError as e:
+            self._client_gone(e)
         except DemoError as e:
             if not self._body_read:  # an unread body would be taken for the next request
                 self.close_connection = True
@@ -744,7 +804,8 @@ def main(argv: list[str] | None = None) -> int:
         print(e, file=sys.stderr)
         return 2
     try:
-        missing = {n: "weights not bundled in this install" for n in PRETRAINED if n != default and bundled_weights_missing(n)}
+        missing = {n: "weights not bundled in this install"
+                   for n in PRETRAINED if n != default and bundled_weights_missing(n)}
         server = make_server(factories, args.host, args.port, args.save_dir, int(args.max_upload_mb * 2**20),
                              default=default, sources=sources, missing=missing, quiet=True)
     except OSError as e:
