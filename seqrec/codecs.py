@@ -1,9 +1,16 @@
-"""Label codecs: each head's mapping between digit strings and its targets/outputs."""
+"""Label codecs: each head's mapping between digit strings and its targets/outputs.
+
+Confidences are the model's probability of the decoded string, computed from the logits divided
+by the codec's ``temperature`` (fitted on validation strips by ``seqrec.evaluation``); the decoded
+text never depends on the temperature.
+"""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 
 NUM_DIGITS = 10
 
@@ -17,15 +24,26 @@ class Decoded:
     digit_confidences: list[list[float]] = field(default_factory=list)
 
 
+def check_temperature(value) -> float:
+    try:
+        t = float(value)
+    except (TypeError, ValueError):
+        t = math.nan
+    if isinstance(value, bool) or not math.isfinite(t) or t <= 0:
+        raise ValueError(f"temperature must be a finite number > 0, got {value!r}")
+    return t
+
+
 class Codec:
     """Encodes padded digit targets for a head and decodes its raw outputs."""
 
     name = "base"
 
-    def __init__(self, max_len: int):
+    def __init__(self, max_len: int, temperature: float = 1.0):
         if int(max_len) < 1:
             raise ValueError(f"max_len must be >= 1, got {max_len}")
         self.max_len = int(max_len)
+        self.temperature = check_temperature(temperature)
 
     def encode(self, digits: torch.Tensor, lengths: torch.Tensor):
         raise NotImplementedError
@@ -33,19 +51,31 @@ class Codec:
     def decode(self, outputs: torch.Tensor) -> Decoded:
         raise NotImplementedError
 
+    def sequence_nll(self, outputs: torch.Tensor, digits: torch.Tensor, lengths: torch.Tensor,
+                     temperature: float | None = None) -> torch.Tensor:
+        """(B,) -log P(label | image) at ``temperature`` (default: the codec's), for fitting it."""
+        raise NotImplementedError
+
     def to_dict(self) -> dict:
-        return {"name": self.name, "max_len": self.max_len}
+        d = {"name": self.name, "max_len": self.max_len}
+        if self.temperature != 1.0:  # the default is left out: uncalibrated codecs serialise as before
+            d["temperature"] = self.temperature
+        return d
 
     @staticmethod
-    def from_dict(d: dict) -> "Codec":
+    def from_dict(d: dict) -> Codec:
         kinds = {c.name: c for c in (CTCCodec, MultiHeadCodec, MultiLabelCodec)}
-        if d.get("name") not in kinds:
-            raise ValueError(f"unknown codec {d.get('name')!r}; allowed: {', '.join(kinds)}")
-        return kinds[d["name"]](d["max_len"])
+        if not isinstance(d, dict) or d.get("name") not in kinds:
+            name = d.get("name") if isinstance(d, dict) else d
+            raise ValueError(f"unknown codec {name!r}; allowed: {', '.join(kinds)}")
+        return kinds[d["name"]](d["max_len"], d.get("temperature", 1.0))
 
 
 class MultiHeadCodec(Codec):
-    """One 11-way slot per position; digits right-padded with EMPTY; decoding stops at the first EMPTY."""
+    """One 11-way slot per position; digits right-padded with EMPTY; decoding stops at the first EMPTY.
+
+    Sequence confidence: the probability of the decoded text's own slot pattern (its digits, then
+    EMPTY in every later slot), i.e. the product over all slots, EMPTY slots included."""
 
     name = "multihead"
     EMPTY = NUM_DIGITS
@@ -58,25 +88,40 @@ class MultiHeadCodec(Codec):
         slots[:, : d.shape[1]] = torch.where(d >= 0, d, torch.full_like(d, self.EMPTY))
         return slots
 
+    def slot_logits(self, outputs: torch.Tensor) -> torch.Tensor:
+        return outputs.float().view(len(outputs), self.max_len, self.num_classes)
+
     def probabilities(self, outputs: torch.Tensor) -> torch.Tensor:
-        return outputs.float().view(len(outputs), self.max_len, self.num_classes).softmax(-1)
+        return self.slot_logits(outputs).softmax(-1)
+
+    def log_probs(self, outputs: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
+        """(B, L, 11) per-slot log-probabilities at the temperature, for confidences."""
+        t = self.temperature if temperature is None else check_temperature(temperature)
+        return (self.slot_logits(outputs) / t).log_softmax(-1)
 
     def decode(self, outputs):
-        probs = self.probabilities(outputs)
-        conf, cls = probs.max(-1)  # argmax within each 11-slot group
+        cls = self.slot_logits(outputs).argmax(-1)  # argmax within each 11-slot group
         is_empty = cls == self.EMPTY
-        # Number of digits = slots before the first EMPTY.
+        # Number of digits = slots before the first EMPTY; every later slot counts as EMPTY.
         n = torch.where(is_empty.any(1), is_empty.float().argmax(1), torch.full_like(cls[:, 0], self.max_len))
+        pattern = torch.where(torch.arange(self.max_len, device=cls.device) < n[:, None], cls, self.EMPTY)
+        slot_lp = self.log_probs(outputs).gather(2, pattern[..., None]).squeeze(2)
+        slot_p = slot_lp.exp()
         texts, digit_conf = [], []
-        for row, c, k in zip(cls.tolist(), conf.tolist(), n.tolist()):
+        for row, c, k in zip(cls.tolist(), slot_p.tolist(), n.tolist()):
             texts.append("".join(str(x) for x in row[:k]))
             digit_conf.append(c[:k])
-        return Decoded(texts, conf.prod(1), digit_conf)
+        return Decoded(texts, slot_lp.sum(1).exp(), digit_conf)
+
+    def sequence_nll(self, outputs, digits, lengths, temperature=None):
+        target = self.encode(digits, lengths)
+        return -self.log_probs(outputs, temperature).gather(2, target[..., None]).squeeze(2).sum(1)
 
 
 class MultiLabelCodec(MultiHeadCodec):
     """55-way sigmoid output (positions x 11). Decoded by argmax within each 11-slot
-    group, never by a 0.5 threshold."""
+    group, never by a 0.5 threshold. Confidences normalise each slot's 11 one-vs-rest logits
+    with a softmax (so competing classes lower a slot's confidence), as for multihead."""
 
     name = "multilabel"
 
@@ -85,11 +130,19 @@ class MultiLabelCodec(MultiHeadCodec):
         return torch.nn.functional.one_hot(slots, self.num_classes).flatten(1).float()
 
     def probabilities(self, outputs):
-        return outputs.float().view(len(outputs), self.max_len, self.num_classes).sigmoid()
+        return self.slot_logits(outputs).sigmoid()
+
+    def sequence_nll(self, outputs, digits, lengths, temperature=None):
+        target = MultiHeadCodec.encode(self, digits, lengths)
+        return -self.log_probs(outputs, temperature).gather(2, target[..., None]).squeeze(2).sum(1)
 
 
 class CTCCodec(Codec):
-    """CTC over 11 classes: blank=0, digit d -> class d+1."""
+    """CTC over 11 classes: blank=0, digit d -> class d+1.
+
+    Sequence confidence: P(text | image), summed over every frame alignment of the text
+    (``exp(-ctc_loss)``), so blank frames do not drag it down; digit confidence: the highest
+    frame probability of that character over the frames of its run."""
 
     name = "ctc"
     BLANK = 0
@@ -104,33 +157,59 @@ class CTCCodec(Codec):
         targets = torch.where(digits >= 0, digits + 1, torch.zeros_like(digits))
         return targets, lengths.long()
 
+    def sequence_nll(self, outputs, digits, lengths, temperature=None):
+        targets, target_lengths = self.encode(digits, lengths)
+        return self._nll(outputs, targets, target_lengths, temperature)
+
+    def _nll(self, outputs, targets, target_lengths, temperature=None) -> torch.Tensor:
+        """(B,) CTC negative log-likelihood of padded class targets at the temperature."""
+        t = self.temperature if temperature is None else check_temperature(temperature)
+        log_probs = (outputs.float() / t).log_softmax(-1).transpose(0, 1)  # (T, B, C)
+        B, T = outputs.shape[0], outputs.shape[1]
+        input_lengths = torch.full((B,), T, dtype=torch.long, device=outputs.device)
+        if targets.shape[1] == 0:  # every text empty: ctc_loss needs a non-empty target tensor
+            targets = torch.zeros((B, 1), dtype=torch.long, device=outputs.device)
+        return F.ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=self.BLANK, reduction="none")
+
     def decode(self, outputs, beam_width: int = 1):
         """Greedy (beam_width=1) or prefix beam search over (B, T, 11) logits."""
-        probs = outputs.float().softmax(-1)
+        outputs = outputs.float()
         if beam_width > 1:
-            return self._beam_decode(probs, beam_width)
-        conf, cls = probs.max(-1)
-        texts, digit_conf = [], []
-        for row, c in zip(cls.tolist(), conf.tolist()):
-            chars, confs, prev = [], [], self.BLANK
-            for k, p in zip(row, c):
-                if k != self.BLANK and k != prev:
-                    chars.append(str(k - 1))
-                    confs.append(p)
-                prev = k
-            texts.append("".join(chars))
-            digit_conf.append(confs)
-        return Decoded(texts, conf.prod(1), digit_conf)
+            return self._beam_decode(outputs, beam_width)
+        cls = outputs.argmax(-1)  # (B, T)
+        prev = torch.nn.functional.pad(cls[:, :-1], (1, 0), value=self.BLANK)
+        emit = (cls != self.BLANK) & (cls != prev)
+        # Frames of one run share an id; per-digit confidence = the run's best frame probability.
+        frame_p = (outputs / self.temperature).softmax(-1).gather(2, cls[..., None]).squeeze(2)
+        run = torch.cumsum(cls != prev, 1)
+        run_max = frame_p.new_zeros((cls.shape[0], cls.shape[1] + 1))
+        run_max = run_max.scatter_reduce(1, run, frame_p, "amax", include_self=False)
+        lengths = emit.sum(1)
+        targets = cls.new_zeros((len(cls), int(lengths.max()) if len(cls) else 0))
+        slots = torch.cumsum(emit, 1) - 1
+        rows = torch.nonzero(emit, as_tuple=True)
+        targets[rows[0], slots[emit]] = cls[emit]
+        digit_p = frame_p.new_zeros(targets.shape)
+        digit_p[rows[0], slots[emit]] = run_max.gather(1, run)[emit]
+        texts = ["".join(str(k - 1) for k in row[:n]) for row, n in zip(targets.tolist(), lengths.tolist())]
+        digit_conf = [row[:n] for row, n in zip(digit_p.tolist(), lengths.tolist())]
+        return Decoded(texts, torch.exp(-self._nll(outputs, targets, lengths)), digit_conf)
 
-    def _beam_decode(self, probs, beam_width):
-        texts, seq_conf, digit_conf = [], [], []
-        for p in probs.cpu().numpy():
-            text, score = ctc_prefix_beam_search(p, beam_width, self.BLANK)
+    def _beam_decode(self, outputs, beam_width):
+        probs = outputs.softmax(-1)  # beam search at temperature 1: the text must not depend on it
+        scaled = (outputs / self.temperature).softmax(-1)
+        texts, labels, digit_conf = [], [], []
+        for p, q in zip(probs.cpu().numpy(), scaled.cpu().numpy()):
+            text, _ = ctc_prefix_beam_search(p, beam_width, self.BLANK)
             texts.append("".join(str(k - 1) for k in text))
-            seq_conf.append(score)
+            labels.append(list(text))
             # Per-digit confidence: the best frame probability of that class (a cheap proxy).
-            digit_conf.append([float(p[:, k].max()) for k in text])
-        return Decoded(texts, torch.tensor(seq_conf), digit_conf)
+            digit_conf.append([float(q[:, k].max()) for k in text])
+        lengths = torch.tensor([len(t) for t in labels], dtype=torch.long, device=outputs.device)
+        targets = lengths.new_zeros((len(labels), int(lengths.max()) if labels else 0))
+        for i, t in enumerate(labels):
+            targets[i, : len(t)] = torch.tensor(t, dtype=torch.long)
+        return Decoded(texts, torch.exp(-self._nll(outputs, targets, lengths)), digit_conf)
 
 
 def ctc_prefix_beam_search(probs, beam_width: int, blank: int = 0):
@@ -153,3 +232,4 @@ def ctc_prefix_beam_search(probs, beam_width: int, blank: int = 0):
         beams = dict(sorted(nxt.items(), key=lambda kv: -(kv[1][0] + kv[1][1]))[:beam_width])
     best, (pb, pnb) = max(beams.items(), key=lambda kv: kv[1][0] + kv[1][1])
     return best, float(pb + pnb)
+

@@ -1,0 +1,273 @@
+"""Honest numbers: bootstrap intervals over test *digits*, calibration metrics and temperature scaling.
+
+Strips reuse their test digits (5,000 strips from 500 digits reuse each about 50 times), so the
+strips are not independent samples and a bootstrap over strips is far too narrow. The unit of
+sampling is the digit: :func:`digit_bootstrap` resamples digit ids.
+
+Calibration: :func:`expected_calibration_error`, :func:`coverage_at_accuracy`, and a temperature
+fitted on validation strips (:func:`fit_temperature`, :func:`calibrate_checkpoint`; the command
+``python scripts/calibrate.py CKPT``) that the codec applies to the logits for confidences only.
+"""
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+LEVEL = 0.95
+T_RANGE = (0.05, 20.0)
+
+
+# ---------------------------------------------------------------------- digit bootstrap
+def digit_bootstrap(correct, digit_index, n_boot: int = 1000, seed: int = 0, level: float = LEVEL,
+                    chunk: int = 50) -> tuple[float, float]:
+    """Percentile interval of an accuracy, resampling the test pool's digit ids.
+
+    ``correct``: (n,) per strip (exact match) or (n, L) per digit slot (per-digit accuracy; slots
+    where ``digit_index`` is -1 are ignored). ``digit_index``: (n, L) source ids of each strip's
+    digits, -1 padding (``Strips.digit_index``).
+
+    Scheme (the "pigeonhole" bootstrap for crossed designs, Owen 2007): each of ``n_boot`` draws
+    samples the D distinct digit ids D times with replacement, giving each id a multiplicity
+    m_d (0, 1, 2, ...). A strip made of digits d1..dk stands for every strip that could be built
+    from the copies of its digits, so it gets weight prod_j m_dj (0 when any of its digits was
+    not drawn; a digit used twice in a strip counts twice). The draw's accuracy is the weighted
+    mean of ``correct`` (per-digit: weighted correct slots over weighted slots). The interval is
+    the (1-level)/2 and (1+level)/2 percentiles over draws; draws where every weight is 0 are
+    dropped. With one distinct digit per strip this is the ordinary bootstrap over strips.
+    """
+    correct = np.asarray(correct, dtype=np.float64)
+    digit_index = np.asarray(digit_index)
+    if digit_index.ndim != 2 or len(digit_index) != len(correct):
+        raise ValueError(f"digit_index must be (n, L) with n = len(correct) = {len(correct)}, "
+                         f"got shape {digit_index.shape}")
+    if correct.ndim == 2 and correct.shape != digit_index.shape:
+        raise ValueError(f"per-slot correct must have digit_index's shape {digit_index.shape}, got {correct.shape}")
+    if correct.ndim not in (1, 2) or len(correct) == 0:
+        raise ValueError(f"correct must be a non-empty (n,) or (n, L) array, got shape {correct.shape}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    if int(n_boot) < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot!r}")
+    valid = digit_index >= 0
+    ids, inverse = np.unique(digit_index[valid], return_inverse=True)
+    pos = np.full(digit_index.shape, len(ids))  # padding points at an extra multiplicity fixed to 1
+    pos[valid] = inverse
+    if correct.ndim == 2:
+        num, den = np.where(valid, correct, 0).sum(1), valid.sum(1).astype(np.float64)
+    else:
+        num, den = correct, np.ones(len(correct))
+    rng = np.random.default_rng(seed)
+    stats = []
+    for start in range(0, int(n_boot), chunk):
+        b = min(chunk, int(n_boot) - start)
+        m = np.ones((b, len(ids) + 1))
+        m[:, :-1] = rng.multinomial(len(ids), np.full(len(ids), 1.0 / max(len(ids), 1)), size=b) if len(ids) else 0
+        w = m[:, pos].prod(axis=2)  # (b, n) strip weights
+        total = w @ den
+        with np.errstate(invalid="ignore", divide="ignore"):
+            stats.append((w @ num) / total)
+    stats = np.concatenate(stats)
+    stats = stats[np.isfinite(stats)]
+    if not len(stats):
+        return math.nan, math.nan
+    lo, hi = np.percentile(stats, [50 * (1 - level), 50 * (1 + level)])
+    return float(lo), float(hi)
+
+
+def digit_correct(preds: Sequence[str], labels: Sequence[str], width: int) -> np.ndarray:
+    """(n, width) bool: the prediction's character at each position of the label equals the label's
+    (the position-aligned per-digit accuracy of ``SequenceMetrics``); False beyond the label."""
+    out = np.zeros((len(labels), width), bool)
+    for i, (p, t) in enumerate(zip(preds, labels)):
+        for j, ch in enumerate(t[:width]):
+            out[i, j] = j < len(p) and p[j] == ch
+    return out
+
+
+def format_interval(value, lo=None, hi=None, digits: int = 1) -> str:
+    """``96.9% [95.8, 97.7]`` (percent); just ``96.9%`` without bounds; ``–`` for a missing value."""
+    if value is None or not math.isfinite(float(value)):
+        return "–"
+    text = f"{100 * float(value):.{digits}f}%"
+    if lo is not None and hi is not None and math.isfinite(float(lo)) and math.isfinite(float(hi)):
+        text += f" [{100 * float(lo):.{digits}f}, {100 * float(hi):.{digits}f}]"
+    return text
+
+
+def strip_accuracy(preds: Sequence[str], labels: Sequence[str], digit_index, n_boot: int = 1000,
+                   seed: int = 0) -> dict[str, float]:
+    """Exact match and per-digit accuracy with their digit-bootstrap intervals, and how many
+    distinct test digits the strips hold: keys exact_match(_lo, _hi), digit_acc(_lo, _hi), n_digits."""
+    if len(preds) != len(labels):
+        raise ValueError(f"got {len(preds)} predictions for {len(labels)} labels")
+    digit_index = np.asarray(digit_index)
+    exact = np.array([p == t for p, t in zip(preds, labels)], np.float64)
+    per_digit = digit_correct(preds, labels, digit_index.shape[1]) & (digit_index >= 0)
+    lens = (digit_index >= 0).sum()
+    out = {"exact_match": float(exact.mean()), "digit_acc": float(per_digit.sum() / max(lens, 1)),
+           "n_digits": float(len(np.unique(digit_index[digit_index >= 0])))}
+    out["exact_match_lo"], out["exact_match_hi"] = digit_bootstrap(exact, digit_index, n_boot, seed)
+    out["digit_acc_lo"], out["digit_acc_hi"] = digit_bootstrap(per_digit, digit_index, n_boot, seed)
+    return out
+
+
+# ---------------------------------------------------------------------- calibration
+def _conf_correct(conf, correct) -> tuple[torch.Tensor, torch.Tensor]:
+    conf = torch.as_tensor(np.asarray(conf, dtype=np.float64)).flatten()
+    correct = torch.as_tensor(np.asarray(correct)).flatten()
+    if len(conf) != len(correct) or len(conf) == 0:
+        raise ValueError(f"conf and correct must be non-empty and of one length, got {len(conf)} and {len(correct)}")
+    if bool(((conf < 0) | (conf > 1) | conf.isnan()).any()):
+        raise ValueError("confidences must lie in [0, 1]")
+    return conf, correct.bool()
+
+
+def expected_calibration_error(conf, correct, n_bins: int = 15) -> float:
+    """ECE: sum over ``n_bins`` equal-width confidence bins of (share of strips in the bin) x
+    |accuracy - mean confidence| in the bin (torchmetrics' binary calibration error, L1 norm)."""
+    from torchmetrics.functional.classification import binary_calibration_error
+
+    if isinstance(n_bins, bool) or int(n_bins) != n_bins or n_bins < 1:
+        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
+    conf, correct = _conf_correct(conf, correct)
+    return float(binary_calibration_error(conf.float(), correct.long(), n_bins=int(n_bins), norm="l1"))
+
+
+def coverage_at_accuracy(conf, correct, target: float = 0.995) -> tuple[float, float]:
+    """(share of strips kept, confidence threshold): keep strips with confidence >= threshold,
+    the largest such set whose accuracy is >= ``target``. Strips are sorted by confidence,
+    highest first; a set ends only where the confidence changes (ties are kept or dropped
+    together). Nothing qualifies: (0.0, inf)."""
+    if not 0 < target <= 1:
+        raise ValueError(f"target accuracy must be in (0, 1], got {target!r}")
+    conf, correct = _conf_correct(conf, correct)
+    order = torch.argsort(conf, descending=True, stable=True)
+    c, ok = conf[order].numpy(), correct[order].numpy().astype(np.float64)
+    acc = np.cumsum(ok) / np.arange(1, len(ok) + 1)
+    ends = np.append(c[1:] < c[:-1], True)  # a prefix may end only between different confidences
+    good = np.flatnonzero(ends & (acc >= target - 1e-12))
+    if not len(good):
+        return 0.0, math.inf
+    k = int(good[-1])
+    return (k + 1) / len(c), float(c[k])
+
+
+def fit_temperature(nll: Callable[[float], float], bounds: tuple[float, float] = T_RANGE, iters: int = 60) -> float:
+    """The temperature in ``bounds`` minimising ``nll(T)`` (mean negative log-likelihood of the
+    true labels with logits / T): golden-section search over log T (the NLL is unimodal in T)."""
+    lo, hi = (math.log(b) for b in bounds)
+    if not lo < hi:
+        raise ValueError(f"temperature bounds must be 0 < low < high, got {bounds!r}")
+    g = (math.sqrt(5) - 1) / 2
+    a, b = lo + (1 - g) * (hi - lo), lo + g * (hi - lo)
+    fa, fb = nll(math.exp(a)), nll(math.exp(b))
+    for _ in range(iters):
+        if fa <= fb:
+            hi, b, fb = b, a, fa
+            a = lo + (1 - g) * (hi - lo)
+            fa = nll(math.exp(a))
+        else:
+            lo, a, fa = a, b, fb
+            b = lo + g * (hi - lo)
+            fb = nll(math.exp(b))
+    return math.exp((lo + hi) / 2)
+
+
+def fit_codec_temperature(codec, logits: torch.Tensor, digits: torch.Tensor, lengths: torch.Tensor) -> float:
+    """Temperature minimising the codec's mean sequence NLL of the true labels (``Codec.sequence_nll``)."""
+    logits = logits.detach().float()
+
+    def nll(t: float) -> float:
+        values = codec.sequence_nll(logits, digits, lengths, temperature=t)
+        return float(values.clamp(max=1e4).mean())  # an infeasible label must not swamp the rest
+
+    return fit_temperature(nll)
+
+
+def confidences(rec, strips, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(sequence confidence, correct, texts) of a Recognizer on strips."""
+    preds = rec.predict(strips.images, batch_size=batch_size, return_confidence=True)
+    texts = [p.text for p in preds]
+    conf = np.array([p.confidence for p in preds], np.float64)
+    return conf, np.array([p == t for p, t in zip(texts, strips.labels)]), texts
+
+
+def label_tensors(labels: Sequence[str], max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(digits (n, max_len) padded with -1, lengths (n,)) from label strings."""
+    digits = torch.full((len(labels), max_len), -1, dtype=torch.long)
+    for i, t in enumerate(labels):
+        digits[i, : len(t)] = torch.tensor([int(ch) for ch in t[:max_len]], dtype=torch.long)
+    return digits, torch.tensor([min(len(t), max_len) for t in labels], dtype=torch.long)
+
+
+def recognizer_logits(rec, images: np.ndarray, batch_size: int = 256) -> torch.Tensor:
+    """Raw logits of a Recognizer on model-size uint8 strips (preprocessed as ``predict`` does)."""
+    chunks = range(0, len(images), batch_size)
+    return torch.cat([rec.logits(rec.preprocess(images[i : i + batch_size])) for i in chunks])
+
+
+def fit_recognizer_temperature(rec, strips, batch_size: int = 256) -> float:
+    """Temperature of a Recognizer's codec fitted on labelled (validation) strips."""
+    if getattr(strips, "split", "") == "test":
+        raise ValueError("fit the temperature on validation strips, never on test strips")
+    digits, lengths = label_tensors(strips.labels, rec.codec.max_len)
+    return fit_codec_temperature(rec.codec, recognizer_logits(rec, strips.images, batch_size), digits, lengths)
+
+
+def write_temperature(path, temperature: float) -> Path:
+    """Rewrite a checkpoint with only its codec temperature changed, atomically (tmp file, then
+    rename); every other entry, weights included, is written back unchanged."""
+    from .checkpoint import CHECKPOINT_KEY, read_checkpoint
+    from .codecs import check_temperature
+
+    path = Path(path)
+    ckpt = read_checkpoint(path)  # weights-only load: a foreign file cannot run code
+    codec = dict(ckpt[CHECKPOINT_KEY]["codec"])
+    codec["temperature"] = check_temperature(temperature)
+    ckpt[CHECKPOINT_KEY] = {**ckpt[CHECKPOINT_KEY], "codec": codec}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(ckpt, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def calibrate_checkpoint(path, source: str = "bundled", split: str = "val", n: int = 2000, seed: int = 0,
+                         root=None, write: bool = True) -> dict:
+    """Fit a checkpoint's temperature on ``n`` strips of ``split`` digits, composed like its
+    training data (the checkpoint's data config), and (``write``) store it in the checkpoint.
+    Returns {"temperature", "before": {nll, ece}, "after": {nll, ece}, "n", "source", "split"}."""
+    from .checkpoint import read_checkpoint
+    from .data.strips import StripConfig, make_strips
+    from .recognizer import Recognizer
+
+    if split == "test":
+        raise ValueError("split='test': the temperature is fitted on validation digits, never on test digits")
+    if isinstance(n, bool) or int(n) != n or n < 1:
+        raise ValueError(f"n must be a positive number of strips, got {n!r}")
+    data = dict((read_checkpoint(path)["seqrec"]["config"] or {}).get("data") or {})
+    keys = set(StripConfig.__dataclass_fields__) - {"height", "width"}
+    rec = Recognizer.from_checkpoint(path, optimize=False)
+    kwargs = {k: v for k, v in data.items() if k in keys}
+    kwargs["height"], kwargs["width"] = rec.image_size
+    strips = make_strips(int(n), seed=[int(seed), 0xCA1B], split=split, source=source, root=root, **kwargs)
+    logits = recognizer_logits(rec, strips.images)
+    digits, lengths = label_tensors(strips.labels, rec.codec.max_len)
+    temperature = fit_codec_temperature(rec.codec, logits, digits, lengths)
+    texts = rec.codec.decode(logits).texts
+    correct = np.array([p == t for p, t in zip(texts, strips.labels)])
+    report = {"temperature": temperature, "n": int(n), "source": source, "split": split}
+    for key, t in (("before", rec.codec.temperature), ("after", temperature)):
+        rec.codec.temperature = t
+        report[key] = {"temperature": t, "nll": float(rec.codec.sequence_nll(logits, digits, lengths).mean()),
+                       "ece": expected_calibration_error(rec.codec.decode(logits).confidence.clamp(0, 1), correct)}
+    if write:
+        write_temperature(path, temperature)
+    return report

@@ -1,0 +1,242 @@
+"""Digit-bootstrap intervals, calibration metrics, temperature scaling and the confidence of each codec."""
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from seqrec.codecs import Codec, CTCCodec, MultiHeadCodec, MultiLabelCodec
+from seqrec.evaluation import (
+    coverage_at_accuracy,
+    digit_bootstrap,
+    digit_correct,
+    expected_calibration_error,
+    fit_codec_temperature,
+    fit_temperature,
+    format_interval,
+    strip_accuracy,
+    write_temperature,
+)
+
+
+# ---------------------------------------------------------------------- bootstrap
+def test_one_digit_per_strip_matches_binomial():
+    # Distinct digits, one per strip: the ordinary bootstrap, whose 95% interval is p +- 1.96 se.
+    n, p = 2000, 0.9
+    correct = np.arange(n) % 10 != 0  # exactly 90% right
+    lo, hi = digit_bootstrap(correct, np.arange(n)[:, None], n_boot=2000, seed=1)
+    se = math.sqrt(p * (1 - p) / n)
+    assert lo == pytest.approx(p - 1.96 * se, abs=0.25 * se)
+    assert hi == pytest.approx(p + 1.96 * se, abs=0.25 * se)
+
+
+def test_reused_digits_give_a_much_wider_interval():
+    # 2,000 five-digit strips built from only 40 digits; 4 of them are always misread, so a strip is
+    # right iff it holds none of them. Strips are not independent: the digit bootstrap must be far
+    # wider than a bootstrap that treats strips as independent.
+    rng = np.random.default_rng(0)
+    index = rng.integers(0, 40, size=(2000, 5))
+    correct = ~np.isin(index, [0, 1, 2, 3]).any(1)
+    lo, hi = digit_bootstrap(correct, index, n_boot=500, seed=0)
+    s_lo, s_hi = digit_bootstrap(correct, np.arange(2000)[:, None], n_boot=500, seed=0)
+    assert lo < correct.mean() < hi
+    assert (hi - lo) > 4 * (s_hi - s_lo)
+
+
+def test_per_digit_slots_and_padding():
+    # Per-slot correctness: padded slots (-1) are ignored, an all-right pool has a zero-width interval.
+    index = np.array([[0, 1, -1], [2, -1, -1], [3, 4, 5]])
+    ok = np.ones(index.shape, bool)
+    assert digit_bootstrap(ok, index, n_boot=50) == (1.0, 1.0)
+    ok[0, 2] = False  # a padded slot: not counted
+    assert digit_bootstrap(ok, index, n_boot=50) == (1.0, 1.0)
+    ok[2, 1] = False
+    lo, hi = digit_bootstrap(ok, index, n_boot=400)
+    assert 0 <= lo < 5 / 6 < hi <= 1.0
+
+
+def test_bootstrap_is_deterministic_and_checks_its_input():
+    index = np.arange(100)[:, None]
+    ok = np.arange(100) % 3 > 0
+    assert digit_bootstrap(ok, index, seed=3) == digit_bootstrap(ok, index, seed=3)
+    with pytest.raises(ValueError, match="digit_index must be"):
+        digit_bootstrap(ok, index[:50])
+    with pytest.raises(ValueError, match="per-slot correct"):
+        digit_bootstrap(np.ones((100, 2)), index)
+    with pytest.raises(ValueError, match="level"):
+        digit_bootstrap(ok, index, level=95)
+    with pytest.raises(ValueError, match="n_boot"):
+        digit_bootstrap(ok, index, n_boot=0)
+
+
+def test_strip_accuracy_and_format():
+    labels, preds = ["12", "345", "6"], ["12", "349", ""]
+    index = np.array([[0, 1, -1], [2, 3, 4], [5, -1, -1]])
+    assert digit_correct(preds, labels, 3).tolist() == [[True, True, False], [True, True, False], [False, False, False]]
+    m = strip_accuracy(preds, labels, index, n_boot=200)
+    assert m["exact_match"] == pytest.approx(1 / 3) and m["digit_acc"] == pytest.approx(4 / 6) and m["n_digits"] == 6
+    assert m["exact_match_lo"] <= m["exact_match"] <= m["exact_match_hi"]
+    assert format_interval(0.969, 0.958, 0.977) == "96.9% [95.8, 97.7]"
+    assert format_interval(0.5) == "50.0%" and format_interval(float("nan")) == "–"
+    with pytest.raises(ValueError, match="2 predictions for 3"):
+        strip_accuracy(preds[:2], labels, index)
+
+
+# ---------------------------------------------------------------------- calibration
+def test_ece_on_a_hand_made_example():
+    # Two occupied bins: confidence 0.95 (4 strips, 3 right) and 0.25 (4 strips, 2 right):
+    # ECE = 0.5 * |0.75 - 0.95| + 0.5 * |0.5 - 0.25| = 0.1 + 0.125.
+    conf = [0.95] * 4 + [0.25] * 4
+    correct = [1, 1, 1, 0, 1, 1, 0, 0]
+    assert expected_calibration_error(conf, correct) == pytest.approx(0.225, abs=1e-6)
+    assert expected_calibration_error([1.0, 1.0, 0.0], [1, 1, 0]) == pytest.approx(0.0, abs=1e-7)
+    with pytest.raises(ValueError, match="one length"):
+        expected_calibration_error([0.5], [1, 0])
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        expected_calibration_error([1.5], [1])
+    with pytest.raises(ValueError, match="n_bins"):
+        expected_calibration_error([0.5], [1], n_bins=0)
+
+
+def test_coverage_at_accuracy():
+    conf = [0.99, 0.98, 0.97, 0.96, 0.5, 0.4]
+    correct = [1, 1, 1, 0, 1, 0]
+    assert coverage_at_accuracy(conf, correct, target=1.0) == (0.5, 0.97)
+    assert coverage_at_accuracy(conf, correct, target=0.75) == (5 / 6, 0.5)  # 4/5 right >= 0.75
+    assert coverage_at_accuracy(conf, correct, target=0.5) == (1.0, 0.4)
+    # Ties are kept or dropped together: the tied wrong strip rules the whole group out.
+    assert coverage_at_accuracy([0.9, 0.9, 0.8], [1, 0, 1], target=1.0) == (0.0, math.inf)
+    with pytest.raises(ValueError, match="target"):
+        coverage_at_accuracy(conf, correct, target=99.5)
+
+
+def test_fit_temperature_recovers_a_known_temperature():
+    # Labels drawn from softmax(z / 2): the NLL-optimal temperature of the logits z is about 2.
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(20000, 11, generator=gen) * 4
+    y = torch.multinomial((z / 2).softmax(-1), 1, generator=gen).squeeze(1)
+
+    def nll(t):
+        return float(torch.nn.functional.cross_entropy(z / t, y))
+
+    assert fit_temperature(nll) == pytest.approx(2.0, rel=0.05)
+    with pytest.raises(ValueError, match="bounds"):
+        fit_temperature(nll, bounds=(2.0, 1.0))
+
+
+def test_fit_codec_temperature_multihead():
+    codec = MultiHeadCodec(3)
+    gen = torch.Generator().manual_seed(1)
+    z = torch.randn(4000, 3, 11, generator=gen) * 5
+    slots = torch.multinomial((z / 0.5).softmax(-1).flatten(0, 1), 1, generator=gen).view(4000, 3)
+    digits = torch.where(slots == codec.EMPTY, -1, slots)  # any slot pattern is a fine NLL target
+    t = fit_codec_temperature(codec, z.flatten(1), digits, torch.full((4000,), 3))
+    assert t == pytest.approx(0.5, rel=0.1)
+
+
+# ---------------------------------------------------------------------- codecs
+def _brute_force_ctc(probs: torch.Tensor, text: str) -> float:
+    """P(text) summed over every frame path that collapses to it."""
+    T, C = probs.shape
+    total = 0.0
+    for path in itertools.product(range(C), repeat=T):
+        out, prev = [], 0
+        for k in path:
+            if k and k != prev:
+                out.append(str(k - 1))
+            prev = k
+        if "".join(out) == text:
+            total += float(torch.prod(probs[torch.arange(T), torch.tensor(path)]))
+    return total
+
+
+def test_ctc_confidence_is_the_sequence_probability():
+    codec = CTCCodec(2)
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(6, 5, 11, generator=gen)
+    logits[:2, :, 0] += 8  # mostly blank: texts "" (length 0 handled)
+    logits[2, :, 3] += 8  # one long run of digit 2: one digit, confident despite many frames
+    logits[:, :, 4:] -= 30  # keep the brute force small: classes 0..3 only
+    d = codec.decode(logits)
+    assert d.texts[0] == "" and d.texts[2] == "2"
+    probs = logits.softmax(-1)[:, :, :4]
+    for i, text in enumerate(d.texts):
+        assert float(d.confidence[i]) == pytest.approx(_brute_force_ctc(probs[i], text), rel=1e-4)
+        assert len(d.digit_confidences[i]) == len(text)
+    assert float(d.confidence[2]) > 0.95
+    # Digit confidence: the best frame of that character's run.
+    assert d.digit_confidences[2][0] == pytest.approx(float(logits[2].softmax(-1)[:, 3].max()), rel=1e-6)
+
+
+def test_ctc_blank_frames_do_not_lower_confidence():
+    # One digit whose edge frames are split between blank and the digit: every path reads "5", so
+    # P("5") is ~1, while the old product of per-frame best probabilities gave about 0.5 * 0.5.
+    logits = torch.full((1, 30, 11), -10.0)
+    logits[0, :, 0] = 3.0
+    logits[0, 10, 0], logits[0, 10, 6] = -10.0, 3.0
+    logits[0, 9, 6] = logits[0, 11, 6] = 3.0  # blank and "5" equally likely
+    d = CTCCodec(5).decode(logits)
+    assert d.texts == ["5"]
+    old = float(logits[0].softmax(-1).max(-1).values.prod())
+    assert float(d.confidence[0]) > 0.99 and old < 0.3
+
+
+def test_temperature_changes_confidence_never_text():
+    gen = torch.Generator().manual_seed(2)
+    ctc_logits, slot_logits = torch.randn(32, 12, 11, generator=gen) * 3, torch.randn(32, 55, generator=gen) * 3
+    cases = ((CTCCodec(5), ctc_logits), (MultiHeadCodec(5), slot_logits), (MultiLabelCodec(5), slot_logits))
+    for codec, logits in cases:
+        base = codec.decode(logits)
+        hot = Codec.from_dict({**codec.to_dict(), "temperature": 3.0})
+        assert hot.temperature == 3.0 and hot.to_dict()["temperature"] == 3.0
+        d = hot.decode(logits)
+        assert d.texts == base.texts
+        assert not torch.allclose(d.confidence, base.confidence)
+        if isinstance(codec, CTCCodec):
+            assert hot.decode(logits, beam_width=3).texts == codec.decode(logits, beam_width=3).texts
+
+
+def test_slot_confidence_is_the_probability_of_the_decoded_pattern():
+    # "12" decodes from 1, 2, EMPTY, 4: its pattern is 1, 2, EMPTY, EMPTY, so slot 4 counts as EMPTY.
+    codec = MultiHeadCodec(4)
+    logits = torch.full((1, 4, 11), 0.0)
+    for slot, cls in enumerate([1, 2, codec.EMPTY, 4]):
+        logits[0, slot, cls] = 4.0
+    d = codec.decode(logits.flatten(1))
+    p = logits.softmax(-1)[0]
+    assert d.texts == ["12"] and d.digit_confidences[0] == pytest.approx([float(p[0, 1]), float(p[1, 2])])
+    expected = float(p[0, 1] * p[1, 2] * p[2, codec.EMPTY] * p[3, codec.EMPTY])
+    assert float(d.confidence[0]) == pytest.approx(expected, rel=1e-5)
+    nll = codec.sequence_nll(logits.flatten(1), torch.tensor([[1, 2, -1, -1]]), torch.tensor([2]))
+    assert float(torch.exp(-nll)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_codec_temperature_round_trip_and_errors():
+    assert CTCCodec(5).to_dict() == {"name": "ctc", "max_len": 5}  # the default stays out: old files unchanged
+    assert Codec.from_dict({"name": "ctc", "max_len": 5}).temperature == 1.0
+    for bad in (0, -1.0, float("nan"), float("inf"), "hot", True):
+        with pytest.raises(ValueError, match="temperature"):
+            CTCCodec(5, bad)
+
+
+# ---------------------------------------------------------------------- checkpoints
+def test_write_temperature_changes_only_the_codec(tmp_path):
+    from seqrec.checkpoint import CheckpointError
+
+    state = {"net.w": torch.arange(6.0).view(2, 3)}
+    path = tmp_path / "m.ckpt"
+    meta = {"codec": {"name": "ctc", "max_len": 5}, "config": {"data": {}}, "head": "ctc"}
+    torch.save({"state_dict": state, "seqrec": meta}, path)
+    write_temperature(path, 1.7)
+    ckpt = torch.load(path, weights_only=True)
+    assert ckpt["seqrec"]["codec"] == {"name": "ctc", "max_len": 5, "temperature": 1.7}
+    assert ckpt["seqrec"]["head"] == "ctc" and torch.equal(ckpt["state_dict"]["net.w"], state["net.w"])
+    assert [p.name for p in tmp_path.iterdir()] == ["m.ckpt"]  # no temporary file left behind
+    with pytest.raises(ValueError, match="temperature"):
+        write_temperature(path, -1)
+    (tmp_path / "bad.ckpt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError):
+        write_temperature(tmp_path / "bad.ckpt", 1.5)
