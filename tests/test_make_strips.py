@@ -314,7 +314,8 @@ def test_written_files_have_ordinary_permissions(tmp_path, capsys):
     [
         (lambda d: (d / "notes.txt").write_text("mine"), "notes.txt"),
         (lambda d: ((d / "images").mkdir(), (d / "images" / "holiday.png").write_bytes(b"x")), "images"),
-        (lambda d: ((d / "images").mkdir(), (d / "labels.csv").write_text("filename,label\n")), "labels.csv without strips.npz"),
+        (lambda d: ((d / "images").mkdir(), (d / "labels.csv").write_text("filename,label\n")),
+         "labels.csv without strips.npz"),
     ],
 )
 def test_a_folder_that_is_not_a_dataset_is_refused(tmp_path, capsys, monkeypatch, make, named):
@@ -379,3 +380,13 @@ def test_too_many_strips_are_refused_before_allocating(tmp_path, capsys, monkeyp
     code, _, err = run(["n=1000000000", f"out={tmp_path / 'D'}", *BUNDLED], capsys)
     assert code == 2 and "n=1000000000 strips of 28x140 needs about" in err
     assert "half of the 8.0 GiB of memory available" in err and "smaller datasets" in err and "Traceback" not in err
+
+
+def test_writing_into_the_current_folder_keeps_this_process_in_it(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "D"
+    assert run(["n=3", f"out={out}", "png=true", *BUNDLED], capsys)[0] == 0
+    for cwd, target in ((out, "."), (out / "images", "..")):
+        monkeypatch.chdir(cwd)
+        assert run(["n=4", f"out={target}", "png=true", *BUNDLED], capsys)[0] == 0
+        assert Path.cwd() == cwd.resolve() and os.path.samefile(".", cwd)  # not a deleted folder
+        assert len(load_strips(out)) == 4 and len(os.listdir(cwd)) > 0

@@ -282,3 +282,90 @@ def test_unknown_source_and_split_are_rejected_before_reading():
         load_digits("imagenet", "train")
     with pytest.raises(ValueError, match=r"unknown split 'validation'; allowed: train, val, test"):
         load_digits("bundled", "validation")
+
+
+# ---------------------------------------------------------------- k-fold
+@pytest.mark.parametrize("folds", [2, 5, 7])
+def test_bundled_folds_are_disjoint_cover_every_digit_once_and_are_stratified(folds):
+    _, labels = sources.load_bundled()
+    tests = [load_digits("bundled", "test", folds=folds, fold=k) for k in range(folds)]
+    ids = np.concatenate([t.ids for t in tests])
+    assert len(ids) == 5000 and np.array_equal(np.sort(ids), np.arange(5000))  # each digit in exactly one fold
+    sizes = [len(t) for t in tests]
+    assert max(sizes) - min(sizes) <= 1
+    for t in tests:  # every class within one digit of its share in every fold
+        assert np.abs(np.bincount(t.labels, minlength=10) - 500 / folds).max() <= 1
+        assert np.array_equal(t.labels, labels[t.ids])
+    assert np.array_equal(sources.kfold_assignment(labels, folds)[tests[1].ids], np.ones(len(tests[1]), int))
+
+
+def test_fold_train_val_test_are_disjoint_and_deterministic():
+    pools = {s: load_digits("bundled", s, folds=5, fold=3) for s in ("train", "val", "test")}
+    ids = {s: set(p.ids.tolist()) for s, p in pools.items()}
+    assert not ids["train"] & ids["val"] and not ids["train"] & ids["test"] and not ids["val"] & ids["test"]
+    assert len(ids["train"] | ids["val"] | ids["test"]) == 5000
+    assert [len(pools[s]) for s in ("train", "val", "test")] == [3600, 400, 1000]
+    assert np.array_equal(np.bincount(pools["val"].labels), [40] * 10)  # val: a stratified 10% of the rest
+    again = load_digits("bundled", "val", folds=5, fold=3)
+    assert np.array_equal(again.ids, pools["val"].ids) and again.split == "val"
+    other = load_digits("bundled", "val", folds=5, fold=2)
+    assert not np.array_equal(other.ids, pools["val"].ids)
+
+
+def test_mnist_and_folder_folds_use_global_ids(tmp_path):
+    data = write_mnist(tmp_path, n_train=60, n_test=20)
+    tests = [load_digits("mnist", "test", root=tmp_path, folds=3, fold=k) for k in range(3)]
+    assert sorted(np.concatenate([t.ids for t in tests]).tolist()) == list(range(60))  # folds over the training set
+    for pool in [*tests, load_digits("mnist", "train", root=tmp_path, folds=3, fold=0)]:
+        assert np.array_equal(pool.images, data["train"][0][pool.ids])  # ids index MNIST's training set
+    root = make_folder(tmp_path / "digits", per_class=6)
+    images, _ = sources.load_folder(str(root))
+    tests = [load_digits("folder", "test", root=root, folds=4, fold=k) for k in range(4)]
+    assert sorted(np.concatenate([t.ids for t in tests]).tolist()) == list(range(60))
+    assert all(np.array_equal(t.images, images[t.ids]) for t in tests)
+
+
+@pytest.mark.parametrize(
+    "folds, fold, message",
+    [
+        (5, None, r"folds and fold go together .*got folds=5, fold=None"),
+        (None, 0, r"folds and fold go together .*got folds=None, fold=0"),
+        (1, 0, r"folds must be >= 2 .*got folds=1"),
+        (5, 5, r"fold must be in \[0, 5\) for folds=5, got fold=5"),
+        (5, -1, r"fold must be in \[0, 5\) for folds=5, got fold=-1"),
+        (2.5, 0, r"folds must be an integer, got 2.5"),
+        (5, True, r"fold must be an integer, got True"),
+    ],
+)
+def test_fold_errors_name_the_values(folds, fold, message, monkeypatch):
+    monkeypatch.setattr(sources, "load_bundled", lambda: pytest.fail("must be checked before reading data"))
+    with pytest.raises(ValueError, match=message):
+        load_digits("bundled", "test", folds=folds, fold=fold)
+
+
+def test_more_folds_than_digits(tmp_path):
+    few = tmp_path / "few"
+    for cls in range(3):
+        (few / str(cls)).mkdir(parents=True)
+        draw_digit(cls, (28, 28), True).save(few / str(cls) / "0.png")
+    with pytest.warns(UserWarning):
+        with pytest.raises(DataSourceError, match=r"folds=4 needs at least 4 digits, the source has 3"):
+            load_digits("folder", "test", root=few, folds=4, fold=0)
+
+
+def test_folder_with_missing_classes_warns_and_names_them(tmp_path):
+    root = make_folder(tmp_path / "digits", per_class=10)
+    for cls in (3, 7):
+        for path in (root / str(cls)).iterdir():
+            path.unlink()
+        (root / str(cls)).rmdir()
+    (root / "5" / "0.png").unlink(missing_ok=True)
+    with pytest.warns(UserWarning, match=r"has no images of digit class\(es\) \[3, 7\]") as record:
+        pool = load_digits("folder", "train", root=root)
+    assert len(record) == 1 and set(pool.labels.tolist()) == {0, 1, 2, 4, 5, 6, 8, 9}
+    full = make_folder(tmp_path / "full", per_class=10)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_digits("folder", "train", root=full)  # all ten classes: no warning

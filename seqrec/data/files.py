@@ -52,7 +52,8 @@ def save_strips(strips: Strips, out_dir, png: bool = False, preview: bool = True
     seqrec dataset there is replaced as a whole; a folder holding anything else is refused. Temporary
     folders of killed runs are removed first. On KeyboardInterrupt the exception's ``dataset_replaced``
     says whether the new dataset was already in place."""
-    out = Path(os.path.realpath(Path(out_dir).expanduser()))
+    given = Path(out_dir).expanduser()
+    out = Path(os.path.realpath(given))  # through a symlinked folder: replace the folder it points to
     check_out_dir(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     remove_stale(out)
@@ -78,7 +79,10 @@ def save_strips(strips: Strips, out_dir, png: bool = False, preview: bool = True
         _write_file(tmp / NPZ_NAME, lambda f: np.savez(f, **arrays), sync=True)
         _fsync_dir(tmp)
         check_out_dir(out)  # again: another program may have put files there meanwhile
+        cwd = os.getcwd()
         _swap_in(tmp, out)
+        if Path(cwd) == out or out in Path(cwd).parents:  # the old folder we stood in is gone: enter the new one
+            os.chdir(cwd if os.path.isdir(cwd) else out)
     except BaseException as err:
         replaced = _inode(out) == new_id
         if isinstance(err, KeyboardInterrupt):
@@ -88,7 +92,7 @@ def save_strips(strips: Strips, out_dir, png: bool = False, preview: bool = True
         raise
     finally:
         _ACTIVE.discard(tmp)
-    return out / NPZ_NAME
+    return given / NPZ_NAME
 
 
 def check_out_dir(out: Path) -> None:
@@ -522,7 +526,8 @@ def generate(config: StripConfig, n: int, seed: int, split: str = "train", sourc
     # kept per strip: the image, digit_index, boxes, length and the label (a str, later a U array)
     per_strip = config.height * config.width + config.max_len * 44 + 8 + 80
     check_memory(n, per_strip, f"n={n} strips of {config.height}x{config.width}",
-                 "write several smaller datasets (different out= and seed=) instead", extra=strips_nbytes(min(n, CHUNK), config))
+                 "write several smaller datasets (different out= and seed=) instead",
+                 extra=strips_nbytes(min(n, CHUNK), config))
     pool = load_digits(source, split, root)
     composer = StripComposer(pool, config)
     images = np.empty((n, config.height, config.width), np.uint8)

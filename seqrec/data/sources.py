@@ -68,7 +68,9 @@ def check_folds(folds, fold) -> None:
     if folds is None and fold is None:
         return
     if folds is None or fold is None:
-        raise ValueError(f"folds and fold go together (folds=K, fold=k with 0 <= k < K), got folds={folds!r}, fold={fold!r}")
+        raise ValueError(
+            f"folds and fold go together (folds=K, fold=k with 0 <= k < K), got folds={folds!r}, fold={fold!r}"
+        )
     for name, value in (("folds", folds), ("fold", fold)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise ValueError(f"{name} must be an integer, got {value!r}")
@@ -192,7 +194,9 @@ def kfold_assignment(labels: np.ndarray, folds: int, seed: int = 0) -> np.ndarra
     return assignment
 
 
-def kfold_split(labels: np.ndarray, folds: int, fold: int, val_fraction: float = FOLD_VAL_FRACTION, seed: int = 0) -> dict[str, np.ndarray]:
+def kfold_split(
+    labels: np.ndarray, folds: int, fold: int, val_fraction: float = FOLD_VAL_FRACTION, seed: int = 0
+) -> dict[str, np.ndarray]:
     """Disjoint train/val/test index arrays: test is fold ``fold`` of :func:`kfold_assignment`;
     val a stratified ``val_fraction`` of the rest (for model selection only), train the remainder."""
     check_folds(folds, fold)
@@ -319,7 +323,9 @@ def _split_folder(root: str, split: str, folds=None, fold=None):
     idx = _split_indices(labels, split, folds, fold)
     if len(idx) == 0:
         where = "" if folds is None else f" with folds={folds}, fold={fold}"
-        raise DataSourceError(f"folder source {root} has too few images to give a {split!r} split{where}; add more per class")
+        raise DataSourceError(
+            f"folder source {root} has too few images to give a {split!r} split{where}; add more per class"
+        )
     return images[idx], labels[idx], idx
 
 

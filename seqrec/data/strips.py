@@ -205,7 +205,8 @@ def _pair(name: str, value, kind) -> tuple:
 
 @dataclass
 class Strips:
-    """A batch of strips. ``digit_index`` holds source ids of the digits (-1 = none);
+    """A batch of strips. ``digit_index`` holds the digits' global source ids (``DigitPool.ids``: the same
+    id for the same digit in every split and fold, so results can be resampled by digit; -1 = none);
     ``boxes`` the ink box (x0, y0, x1, y1) of each digit on the canvas (-1 = none)."""
 
     images: np.ndarray  # (n, H, W) uint8, white ink on black
