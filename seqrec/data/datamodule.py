@@ -13,8 +13,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from .augment import DigitWarp, apply_augment, default_augment
-from .sources import DigitPool, load_digits
-from .strips import StripComposer, StripConfig, Strips
+from .sources import DigitPool, check_folds, load_digits
+from .strips import StripComposer, StripConfig, Strips, check_seed
 
 NUM_CLASSES = 10
 EVAL_STREAM = 0xE7A1
@@ -104,7 +104,12 @@ class _StripShapes(pl.LightningDataModule):
 
 
 class StripDataModule(_StripShapes):
-    """Strips from one digit source. Train, val and test strips come from disjoint digit pools."""
+    """Strips from one digit source. Train, val and test strips come from disjoint digit pools.
+
+    ``folds=K, fold=k``: test digits are fold k of a stratified K-fold over all the source's digits,
+    val a 10% slice of the rest (model selection only), train the remainder (see ``load_digits``).
+    ``train_on_val``: train on train + val digits, for a final fit with a fixed epoch count; val
+    strips still come from the val digits, so val metrics are then optimistic."""
 
     def __init__(
         self,
@@ -129,6 +134,9 @@ class StripDataModule(_StripShapes):
         num_workers: int = 0,
         seed: int = 0,
         pin_memory: bool = False,
+        folds: int | None = None,
+        fold: int | None = None,
+        train_on_val: bool = False,
     ):
         super().__init__()
         self.save_hyperparameters(logger=False)
@@ -151,13 +159,23 @@ class StripDataModule(_StripShapes):
         for name, value in [("augment", augment), ("digit_augment", digit_augment)]:
             if not 0 <= value <= 3:
                 raise ValueError(f"{name} strength must be in [0, 3] (0 disables), got {value!r}")
+        check_folds(folds, fold)
+        check_seed(seed)
+        if not isinstance(train_on_val, bool):
+            raise ValueError(f"train_on_val must be true or false, got {train_on_val!r}")
         self.pools: dict[str, DigitPool] = {}
         self.val_set: FixedStrips | None = None
         self.test_set: FixedStrips | None = None
 
     def pool(self, split: str) -> DigitPool:
         if split not in self.pools:
-            self.pools[split] = load_digits(self.hparams.source, split, self.hparams.root)
+            hp = self.hparams
+            pool = load_digits(hp.source, split, hp.root, folds=hp.folds, fold=hp.fold)
+            if split == "train" and hp.train_on_val:
+                val = self.pool("val")
+                pool = DigitPool(*(np.concatenate([getattr(pool, k), getattr(val, k)]) for k in ("images", "labels", "ids")),
+                                 pool.source, "train+val")
+            self.pools[split] = pool
         return self.pools[split]
 
     def fixed_strips(self, split: str, n: int) -> Strips:
