@@ -7,8 +7,8 @@ dependency, nothing fetched at run time (the page is plain HTML/JS/CSS shipped i
 HTTP API (all answers are JSON; errors are ``{"error": "..."}`` with a 4xx/5xx status):
 
 ``GET /api/models``
-    ``{"models": [{"name", "source", "available", "note"}], "default", "max_upload_bytes", "save_dir",
-    "token", "token_header"}``.  Every POST must send ``token`` back in the ``X-Seqrec-Token``
+    ``{"models": [{"name", "source", "available", "note"}], "default", "max_upload_bytes", "max_pixels",
+    "save_dir", "token", "token_header"}``.  Every POST must send ``token`` back in the ``X-Seqrec-Token``
     header (403 otherwise): only the demo's own page can read it, and a custom header makes
     browsers ask (CORS preflight, refused here) before any other site may send one.
 ``POST /api/predict[?model=NAME&invert=auto|1|0&fit=1|0]``
@@ -420,6 +420,7 @@ class DemoApp:
                         "note": missing.get(n, "")} for n in self.models.names],
             "default": self.models.default,
             "max_upload_bytes": self.max_upload_bytes,
+            "max_pixels": self.max_pixels,  # the page refuses bigger images from their header, before drawing them
             "save_dir": str(self.save_dir),
             "token": self.token,  # readable only from this origin: no CORS headers, and the Host is checked
             "token_header": TOKEN_HEADER,
