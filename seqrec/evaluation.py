@@ -157,7 +157,7 @@ def coverage_at_accuracy(conf, correct, target: float = 0.995) -> tuple[float, f
     return (k + 1) / len(c), float(c[k])
 
 
-def fit_temperature(nll: Callable[[float], float], bounds: tuple[float, float] = T_RANGE, iters: int = 60) -> float:
+def fit_temperature(nll: Callable[[float], float], bounds: tuple[float, float] = T_RANGE, iters: int = 30) -> float:
     """The temperature in ``bounds`` minimising ``nll(T)`` (mean negative log-likelihood of the
     true labels with logits / T): golden-section search over log T (the NLL is unimodal in T)."""
     lo, hi = (math.log(b) for b in bounds)

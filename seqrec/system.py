@@ -73,6 +73,7 @@ class BaseSystem(pl.LightningModule):
         self.log(f"{stage}/loss", loss, sync_dist=True, batch_size=len(truth))
         if stage == "test":
             self._keep_samples(batch["image"], decoded, truth)
+            self._keep_outcomes(batch, decoded, truth)
 
     def validation_step(self, batch, batch_idx):
         self._eval_step(batch, "val")
@@ -98,13 +99,70 @@ class BaseSystem(pl.LightningModule):
 
     def on_test_epoch_start(self):
         self.samples = []
+        self._outcomes = {"exact": [], "slots": [], "conf": [], "digit_index": []}
 
     def on_test_epoch_end(self):
-        self._log_metrics("test")
+        values = self._log_metrics("test")
+        self._log_intervals(values)
         from .reports import log_test_report
 
         log_test_report(self, self.metrics["test"].confusion.cpu(), self.samples)
         self.metrics["test"].reset()
+
+    def _keep_outcomes(self, batch, decoded, truth) -> None:
+        """Per-strip outcomes of the test epoch, for digit-bootstrap intervals and calibration."""
+        from .evaluation import digit_correct
+
+        out = getattr(self, "_outcomes", None)
+        if out is None:
+            return
+        out["exact"] += [p == t for p, t in zip(decoded.texts, truth)]
+        out["slots"].append(digit_correct(decoded.texts, truth, self.codec.max_len))
+        out["conf"] += decoded.confidence.detach().float().clamp(0, 1).cpu().tolist()
+        if "digit_index" in batch:
+            out["digit_index"].append(batch["digit_index"][:, : self.codec.max_len].cpu().numpy())
+
+    def _test_digit_index(self, n: int):
+        """(n, max_len) source ids of the test strips' digits, in test order, or None where unknown
+        (the batch has no ``digit_index``, and the datamodule's test strips do not line up, or
+        the test ran on several ranks)."""
+        import numpy as np
+
+        out = self._outcomes
+        if out["digit_index"] and sum(len(d) for d in out["digit_index"]) == n:
+            return np.concatenate(out["digit_index"])
+        dm = getattr(self.trainer, "datamodule", None)
+        strips = getattr(getattr(dm, "test_set", None), "strips", None)
+        if self.trainer.world_size != 1 or strips is None or len(strips) != n:
+            return None
+        return strips.digit_index[:, : self.codec.max_len]
+
+    def _log_intervals(self, values: dict) -> None:
+        """Log and print 95% digit-bootstrap intervals of exact match and per-digit accuracy, and
+        the expected calibration error of the sequence confidence (test/ece)."""
+        import numpy as np
+
+        from .evaluation import digit_bootstrap, expected_calibration_error, format_interval
+
+        out = getattr(self, "_outcomes", None)
+        if not out or not out["exact"]:
+            return
+        exact = np.array(out["exact"])
+        extra = {"test/ece": expected_calibration_error(out["conf"], exact)}
+        index = self._test_digit_index(len(exact))
+        if index is None:
+            self.log_dict(extra)
+            return
+        slots = np.concatenate(out["slots"])[:, : index.shape[1]] & (index >= 0)
+        extra["test/exact_match_lo"], extra["test/exact_match_hi"] = digit_bootstrap(exact, index)
+        extra["test/digit_acc_lo"], extra["test/digit_acc_hi"] = digit_bootstrap(slots, index)
+        self.log_dict(extra)
+        if self.trainer.is_global_zero:
+            n_digits = len(np.unique(index[index >= 0]))
+            em, da = (format_interval(float(values[k]), extra[f"test/{k}_lo"], extra[f"test/{k}_hi"], d)
+                      for k, d in (("exact_match", 1), ("digit_acc", 2)))
+            print(f"seqrec: test exact match {em}, per-digit accuracy {da} (95% intervals from a bootstrap over "
+                  f"the {n_digits} distinct test digits of {len(exact)} strips); ECE {extra['test/ece']:.3f}")
 
     def _keep_samples(self, images, decoded, truth):
         """Keep a few samples per batch and every confident error, capped at n_samples each."""
@@ -158,7 +216,10 @@ class BaseSystem(pl.LightningModule):
         }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        self.seqrec_config = checkpoint.get(CHECKPOINT_KEY, {}).get("config", self.seqrec_config)
+        meta = checkpoint.get(CHECKPOINT_KEY, {})
+        self.seqrec_config = meta.get("config", self.seqrec_config)
+        # A calibrated checkpoint keeps its confidence temperature.
+        self.codec.temperature = (meta.get("codec") or {}).get("temperature", self.codec.temperature)
 
 
 class SlotSystem(BaseSystem):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -240,3 +241,52 @@ def test_write_temperature_changes_only_the_codec(tmp_path):
     (tmp_path / "bad.ckpt").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError):
         write_temperature(tmp_path / "bad.ckpt", 1.5)
+
+
+def test_calibrate_checkpoint_rewrites_only_the_temperature(tmp_path, capsys):
+    import shutil
+    import sys
+
+    from seqrec.data.strips import make_strips
+    from seqrec.evaluation import calibrate_checkpoint
+    from seqrec.recognizer import Recognizer
+
+    path = tmp_path / "ctc.ckpt"
+    shutil.copy(Path(__file__).resolve().parents[1] / "seqrec" / "pretrained" / "ctc.ckpt", path)
+    before = torch.load(path, weights_only=True)
+    strips = make_strips(32, seed=5, split="test", source="bundled", min_len=1, max_len=5)
+    texts = Recognizer.from_checkpoint(path, optimize=False).predict(strips.images)
+    report = calibrate_checkpoint(path, source="bundled", n=64, seed=1)
+    t = report["temperature"]
+    assert 0.05 < t < 20 and report["after"]["nll"] <= report["before"]["nll"] + 1e-6
+    after = torch.load(path, weights_only=True)
+    assert after["seqrec"]["codec"]["temperature"] == pytest.approx(t)
+    assert {k: v for k, v in after["seqrec"]["codec"].items() if k != "temperature"} == before["seqrec"]["codec"]
+    assert after["state_dict"].keys() == before["state_dict"].keys()
+    assert all(torch.equal(after["state_dict"][k], v) for k, v in before["state_dict"].items())
+    rec = Recognizer.from_checkpoint(path, optimize=False)
+    assert rec.codec.temperature == pytest.approx(t) and rec.predict(strips.images) == texts
+    with pytest.raises(ValueError, match="never on test"):
+        calibrate_checkpoint(path, split="test")
+    with pytest.raises(ValueError, match="positive number"):
+        calibrate_checkpoint(path, n=0)
+    # The command line: a missing file is a clear error with exit status 2, nothing written.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    try:
+        import calibrate
+    finally:
+        sys.path.pop(0)
+    assert calibrate.main([str(tmp_path / "missing.ckpt")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_test_epoch_logs_digit_bootstrap_intervals(make_cfg, capsys):
+    from seqrec.train import train
+
+    metrics = train(make_cfg("model=multihead"))
+    for key in ("exact_match", "digit_acc"):
+        lo, hi = metrics[f"test/{key}_lo"], metrics[f"test/{key}_hi"]
+        assert 0.0 <= lo <= metrics[f"test/{key}"] + 1e-6 and metrics[f"test/{key}"] - 1e-6 <= hi <= 1.0
+    assert 0.0 <= metrics["test/ece"] <= 1.0
+    assert "distinct test digits of 64 strips" in capsys.readouterr().out
