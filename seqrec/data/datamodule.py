@@ -12,7 +12,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from .augment import DigitWarp, apply_augment, default_augment
+from .augment import DigitWarp, PaperAugment, apply_augment, default_augment
 from .sources import DigitPool, check_folds, load_digits
 from .strips import StripComposer, StripConfig, Strips, check_seed
 
@@ -45,8 +45,9 @@ class TrainBatches(Dataset):
     """Item ``key`` is a whole augmented batch generated from ``(seed, key)``: the same
     keys give the same batches whatever the number of workers or ranks."""
 
-    def __init__(self, composer: StripComposer, batch_size: int, seed: int, augment=None):
+    def __init__(self, composer: StripComposer, batch_size: int, seed: int, augment=None, paper=None):
         self.composer, self.batch_size, self.seed, self.augment = composer, batch_size, seed, augment
+        self.paper = paper  # PaperAugment or None: photographed paper, read back by the predict pipeline
 
     def __len__(self) -> int:  # keys are unbounded; the sampler decides which are used
         return 2**62
@@ -54,6 +55,8 @@ class TrainBatches(Dataset):
     def __getitem__(self, key: int) -> dict[str, torch.Tensor]:
         strips = self.composer(self.batch_size, seed=[self.seed, int(key)])
         images = apply_augment(self.augment, strips.images, [self.seed, int(key), 1])
+        if self.paper is not None:
+            images = self.paper(images, [self.seed, int(key), 2])
         return strips_to_batch(strips, images)
 
 
@@ -131,6 +134,7 @@ class StripDataModule(_StripShapes):
         n_test: int = 5000,
         augment: float = 1.0,
         digit_augment: float = 1.0,
+        paper_augment: float = 0.0,
         num_workers: int = 0,
         seed: int = 0,
         pin_memory: bool = False,
@@ -156,7 +160,7 @@ class StripDataModule(_StripShapes):
         for name, value in [("batch_size", batch_size), ("batches_per_epoch", batches_per_epoch), ("n_val", n_val), ("n_test", n_test)]:
             if isinstance(value, bool) or int(value) != value or value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        for name, value in [("augment", augment), ("digit_augment", digit_augment)]:
+        for name, value in [("augment", augment), ("digit_augment", digit_augment), ("paper_augment", paper_augment)]:
             if not 0 <= value <= 3:
                 raise ValueError(f"{name} strength must be in [0, 3] (0 disables), got {value!r}")
         check_folds(folds, fold)
@@ -193,7 +197,8 @@ class StripDataModule(_StripShapes):
         augment = default_augment(hp.augment) if hp.augment > 0 else None
         warp = DigitWarp(hp.digit_augment) if hp.digit_augment > 0 else None
         composer = StripComposer(self.pool("train"), self.config, digit_transform=warp)
-        dataset = TrainBatches(composer, hp.batch_size, hp.seed, augment)
+        paper = PaperAugment(hp.paper_augment, hp.height, hp.width) if hp.paper_augment > 0 else None
+        dataset = TrainBatches(composer, hp.batch_size, hp.seed, augment, paper)
         trainer = self.trainer
         world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
         sampler = EpochKeySampler(hp.batches_per_epoch, num_replicas=world, rank=rank)
