@@ -533,7 +533,7 @@ def test_predict_warns_write_larger_when_ink_is_small(serve):
     ImageDraw.Draw(dot).ellipse([400, 80, 414, 94], fill=255)
     for small in (draw_number("101", digit_h=0.18), dot, draw_number("1", pen=2, digit_h=0.05)):
         data = post_image(srv, encode(small))[1]
-        assert data["warning"]["code"] == "small_ink" and data["warning"]["message"].startswith("write larger"), data
+        assert data["warning"]["code"] == "small_ink" and "write larger" in data["warning"]["message"], data
 
 
 @pytest.mark.parametrize("label", ["", "12a", "-1", "1.5", "../x", "١٢٣", "²", "1" * 33, "1,2", "1\n2"])

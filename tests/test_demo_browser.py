@@ -368,9 +368,12 @@ def test_a_lone_dot_is_shown_as_not_sure(demo, browser):
     wait_for_reading(driver)
     pred = driver.find_element(By.ID, "prediction")
     assert pred.get_attribute("data-sure") == "0" and "unsure" in pred.get_attribute("class")
-    assert pred.get_attribute("data-warning") == "small_ink"
     unsure = driver.find_element(By.ID, "unsure")
-    assert unsure.is_displayed() and unsure.text.startswith("Not sure") and "Write larger" in unsure.text
+    assert unsure.is_displayed() and unsure.text.startswith("Not sure")
+    if pred.get_attribute("data-warning") == "small_ink":  # (a stricter pipeline may call a dot "no ink")
+        assert "write larger" in unsure.text.lower()
+    else:
+        assert pred.get_attribute("data-warning") == "no_ink" and "no ink" in unsure.text.lower()
     driver.find_element(By.ID, "clear").click()
     assert not unsure.is_displayed()
     write(driver, number)
