@@ -269,7 +269,9 @@ def _write_pngs(strips: Strips, out: Path, progress: bool) -> None:
     digits = max(7, len(str(len(strips) - 1)))
     names = [f"strip_{i:0{digits}d}.png" for i in range(len(strips))]
     # No fsync per PNG (~10x slower): a killed run never gets as far as swapping its folder in.
-    for name, image in tqdm(zip(names, strips.images), total=len(names), desc="png", unit="img", disable=not progress, file=sys.stderr):
+    bar = tqdm(zip(names, strips.images), total=len(names), desc="png", unit="img", disable=not progress,
+               file=sys.stderr)
+    for name, image in bar:
         _write_png(image, folder / name)
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
@@ -322,12 +324,16 @@ def load_strips(path) -> Strips:
         with np.load(path, allow_pickle=False) as npz:
             missing = [k for k in NPZ_KEYS if k not in npz.files]
             if missing:
-                raise StripsFileError(f"strips file {path} is corrupt or not a strips file: missing {missing} (has {npz.files})")
+                raise StripsFileError(
+                    f"strips file {path} is corrupt or not a strips file: missing {missing} (has {npz.files})"
+                )
             data = {k: npz[k] for k in NPZ_KEYS}
     except StripsFileError:
         raise
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError) as err:
-        raise StripsFileError(f"strips file {path} is corrupt (not a readable npz: {type(err).__name__}: {err})") from err
+        raise StripsFileError(
+            f"strips file {path} is corrupt (not a readable npz: {type(err).__name__}: {err})"
+        ) from err
     try:
         config = StripConfig.from_dict(json.loads(str(data["config"])))
         seed = json.loads(str(data["seed"]))
@@ -336,14 +342,19 @@ def load_strips(path) -> Strips:
     images, labels = data["images"], data["labels"]
     n, max_len = len(labels), config.max_len
     expected = {
-        "images": (images.ndim == 3 and images.dtype == np.uint8 and images.shape == (n, config.height, config.width), f"uint8 ({n}, {config.height}, {config.width})"),
+        "images": (
+            images.ndim == 3 and images.dtype == np.uint8 and images.shape == (n, config.height, config.width),
+            f"uint8 ({n}, {config.height}, {config.width})",
+        ),
         "lengths": (data["lengths"].shape == (n,), f"({n},)"),
         "digit_index": (data["digit_index"].shape == (n, max_len), f"({n}, {max_len})"),
         "boxes": (data["boxes"].shape == (n, max_len, 4), f"({n}, {max_len}, 4)"),
     }
     for key, (ok, shape) in expected.items():
         if not ok:
-            raise StripsFileError(f"strips file {path} is corrupt: {key} has shape {data[key].shape} {data[key].dtype}, expected {shape}")
+            raise StripsFileError(
+                f"strips file {path} is corrupt: {key} has shape {data[key].shape} {data[key].dtype}, expected {shape}"
+            )
     if labels.ndim != 1 or (n and not np.array_equal(np.char.str_len(labels), data["lengths"])):
         raise StripsFileError(f"strips file {path} is corrupt: labels do not match lengths")
     return Strips(
@@ -442,7 +453,8 @@ def _parse_pair(key, text, kind):
     try:
         values = [kind(p) for p in parts]
     except ValueError:
-        raise UsageError(f"{key}={text!r}: expected LOW,HIGH {'integers' if kind is int else 'numbers'} (or one value)") from None
+        what = "integers" if kind is int else "numbers"
+        raise UsageError(f"{key}={text!r}: expected LOW,HIGH {what} (or one value)") from None
     if len(values) == 1:
         values *= 2
     if len(values) != 2:
@@ -515,7 +527,9 @@ def parse_args(argv: list[str]) -> dict:
     return opts
 
 
-def generate(config: StripConfig, n: int, seed: int, split: str = "train", source: str = "auto", root=None, progress: bool = True) -> Strips:
+def generate(
+    config: StripConfig, n: int, seed: int, split: str = "train", source: str = "auto", root=None, progress: bool = True
+) -> Strips:
     """``n`` strips in chunks of ``CHUNK``: chunk 0 is seeded with ``seed`` (so small runs equal
     ``make_strips(n, seed)``), chunk k > 0 with ``[seed, k]``. Deterministic for (config, n, seed)."""
     from tqdm import tqdm
@@ -539,7 +553,8 @@ def generate(config: StripConfig, n: int, seed: int, split: str = "train", sourc
         for k, start in enumerate(range(0, n, CHUNK)):
             part = composer(min(CHUNK, n - start), seed=seed if k == 0 else [seed, k])
             sl = slice(start, start + len(part))
-            images[sl], lengths[sl], digit_index[sl], boxes[sl] = part.images, part.lengths, part.digit_index, part.boxes
+            images[sl], lengths[sl] = part.images, part.lengths
+            digit_index[sl], boxes[sl] = part.digit_index, part.boxes
             labels += part.labels
             bar.update(len(part))
     return Strips(images, labels, digit_index, lengths, boxes, config, seed, pool.source, pool.split)

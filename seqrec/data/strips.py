@@ -150,7 +150,9 @@ class StripConfig:
         if not 0 < self.scale[0] <= self.scale[1] <= 3:
             raise ValueError(f"scale must be (low, high) with 0 < low <= high <= 3, got {self.scale}")
         if self.gap[0] <= -self.box:
-            raise ValueError(f"gap low={self.gap[0]} overlaps neighbours by a whole digit box; allowed: gap low > -{self.box}")
+            raise ValueError(
+                f"gap low={self.gap[0]} overlaps neighbours by a whole digit box; allowed: gap low > -{self.box}"
+            )
         if self.jitter < 0:
             raise ValueError(f"jitter must be >= 0 pixels, got {self.jitter}")
         min_height = max(DIGIT_SIZE, self.ink_size())
@@ -230,7 +232,10 @@ class StripComposer:
         if len(pool) == 0:
             raise ValueError(f"digit pool {pool.source}/{pool.split} is empty")
         if pool.images.ndim != 3 or pool.images.shape[1:] != (DIGIT_SIZE, DIGIT_SIZE) or pool.images.dtype != np.uint8:
-            raise ValueError(f"digit pool images must be (N, {DIGIT_SIZE}, {DIGIT_SIZE}) uint8, got {pool.images.shape} {pool.images.dtype}")
+            raise ValueError(
+                f"digit pool images must be (N, {DIGIT_SIZE}, {DIGIT_SIZE}) uint8, "
+                f"got {pool.images.shape} {pool.images.dtype}"
+            )
         self.pool, self.config, self.chunk = pool, config, int(chunk)
         self.digit_transform = digit_transform  # (patches, rng) -> patches; training augmentation
         self.nonzero = np.flatnonzero(pool.labels != 0)
@@ -304,8 +309,9 @@ class StripComposer:
             frac = (src - lo).astype(np.float32)
             m = np.zeros((box, DIGIT_SIZE + 1), np.float32)
             rows = np.arange(box)
-            np.add.at(m, (rows, np.clip(lo, -1, DIGIT_SIZE) % (DIGIT_SIZE + 1)), np.where((lo >= 0) & (lo < DIGIT_SIZE), 1 - frac, 0))
-            np.add.at(m, (rows, np.clip(lo + 1, -1, DIGIT_SIZE) % (DIGIT_SIZE + 1)), np.where((lo + 1 >= 0) & (lo + 1 < DIGIT_SIZE), frac, 0))
+            for src_col, weight in ((lo, 1 - frac), (lo + 1, frac)):  # column DIGIT_SIZE collects the off-patch taps
+                inside = (src_col >= 0) & (src_col < DIGIT_SIZE)
+                np.add.at(m, (rows, np.clip(src_col, -1, DIGIT_SIZE) % (DIGIT_SIZE + 1)), np.where(inside, weight, 0))
             self._scale_mats[s] = m[:, :DIGIT_SIZE]
         return self._scale_mats[s]
 
