@@ -89,14 +89,20 @@ def rotate_digits(images: np.ndarray, degrees: float, rng) -> np.ndarray:
     return out
 
 
-def evaluate(rec, strips, batch_size: int = 256) -> dict[str, float]:
-    """Read the strips with a Recognizer; the shared sequence metrics as floats."""
+def evaluate(rec, strips, batch_size: int = 256, n_boot: int = 1000) -> dict[str, float]:
+    """Read the strips with a Recognizer; the shared sequence metrics as floats, plus 95% intervals
+    of exact match and per-digit accuracy from a bootstrap over the strips' distinct digits
+    (``exact_match_lo``/``_hi``, ``digit_acc_lo``/``_hi``) and their number (``n_digits``)."""
+    from .evaluation import strip_accuracy
     from .metrics import SequenceMetrics
 
     preds = rec.predict(strips.images, batch_size=batch_size)
     metrics = SequenceMetrics(max(int(strips.lengths.max()), rec.max_len))
     metrics.update(preds, list(strips.labels))
-    return {k: float(v) for k, v in metrics.compute().items() if not k.startswith(("precision_", "recall_", "f1_"))}
+    out = {k: float(v) for k, v in metrics.compute().items() if not k.startswith(("precision_", "recall_", "f1_"))}
+    bounds = strip_accuracy(preds, list(strips.labels), strips.digit_index, n_boot=n_boot)
+    out.update({k: v for k, v in bounds.items() if k not in out})
+    return out
 
 
 def predict_rate(rec, images: np.ndarray, repeats: int = 3, batch_size: int = 256) -> float:
@@ -398,6 +404,17 @@ def _pct(v) -> str:
     return "–" if not _is_number(v) else f"{100 * v:.1f}%"
 
 
+def _pct_ci(metrics: dict, key: str) -> str:
+    """``96.9% [95.8, 97.7]``: the value with its 95% digit-bootstrap interval where the run has one."""
+    from .evaluation import format_interval
+
+    v = metrics.get(key)
+    if not _is_number(v):
+        return "–"
+    lo, hi = metrics.get(f"{key}_lo"), metrics.get(f"{key}_hi")
+    return format_interval(v, lo if _is_number(lo) else None, hi if _is_number(hi) else None)
+
+
 def _num(v, fmt="{:,.0f}") -> str:
     return "–" if not _is_number(v) else fmt.format(v)
 
@@ -420,13 +437,15 @@ def markdown(runs: list[Run], title: str, source: str, plots: dict[str, str], co
             "params", "training time", "predict strips/s"]
     lines = [f"# {title}", "", f"Runs: `{source}`" + (f"  \nCommand: `{command}`" if command else ""), "",
              "Exact match, per-digit accuracy, CER and accuracy per length (len k: exact match on strips of k digits) "
-             "are on each run's test strips (held-out test digits); `(val)` marks a run that was not tested (best "
+             "are on each run's test strips (held-out test digits); brackets: 95% interval from a bootstrap over the "
+             "test digits (strips reuse digits, so the digits, not the strips, are the sample); `(val)` marks a run "
+             "that was not tested (best "
              "validation epoch). Training time: wall clock of the job (fitting and the final test). Predict: `Recognizer.predict` on the "
              "CPU from uint8 strips, batch 256.", "",
              "| " + " | ".join(head) + " |", "|" + "---|" + "---:|" * (len(head) - 1)]
     for r in runs:
         tag = " (val)" if r.metrics_from == "val" else ""
-        cells = [r.name + tag, _pct(r.metrics.get("exact_match")), _pct(r.metrics.get("digit_acc")),
+        cells = [r.name + tag, _pct_ci(r.metrics, "exact_match"), _pct_ci(r.metrics, "digit_acc"),
                  _num(r.metrics.get("cer"), "{:.3f}"), *[_pct(r.metrics.get(f"acc_len{k}")) for k in range(1, L + 1)],
                  _params(r.params), _duration(r.train_time_s), _num(r.predict_sps)]
         lines.append("| " + " | ".join(cells) + " |")

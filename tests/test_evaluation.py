@@ -290,3 +290,25 @@ def test_test_epoch_logs_digit_bootstrap_intervals(make_cfg, capsys):
         assert 0.0 <= lo <= metrics[f"test/{key}"] + 1e-6 and metrics[f"test/{key}"] - 1e-6 <= hi <= 1.0
     assert 0.0 <= metrics["test/ece"] <= 1.0
     assert "distinct test digits of 64 strips" in capsys.readouterr().out
+
+
+def test_compare_evaluate_and_report_carry_intervals():
+    from seqrec.compare import Run, evaluate, markdown
+    from seqrec.data.strips import make_strips
+
+    strips = make_strips(40, seed=3, split="test", source="bundled", min_len=1, max_len=5)
+
+    class Reader:  # reads every strip right except the first digit of every 4th
+        max_len = 5
+
+        def predict(self, images, batch_size=256):
+            return [("9" if t[0] != "9" else "8") + t[1:] if i % 4 == 0 else t for i, t in enumerate(strips.labels)]
+
+    m = evaluate(Reader(), strips, n_boot=200)
+    ids = strips.digit_index[strips.digit_index >= 0]
+    assert m["exact_match"] == pytest.approx(0.75) and m["n_digits"] == len(np.unique(ids))
+    assert m["exact_match_lo"] < 0.75 < m["exact_match_hi"] and m["digit_acc_lo"] < m["digit_acc"] < m["digit_acc_hi"]
+    run = Run(path=None, head="ctc", name="ctc", metrics_from="test",
+              metrics={"exact_match": 0.969, "exact_match_lo": 0.958, "exact_match_hi": 0.977, "digit_acc": 0.99})
+    table = markdown([run], "t", "src", {})
+    assert "| ctc | 96.9% [95.8, 97.7] | 99.0% |" in table
