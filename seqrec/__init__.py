@@ -1,4 +1,5 @@
 """seqrec: read whole multi-digit numbers from one image, no segmentation step."""
+
 from __future__ import annotations
 
 from .data.strips import StripConfig, Strips, make_strips
@@ -12,8 +13,8 @@ def __getattr__(name):  # heavy imports (Lightning, Hydra) only when asked for
         from .recognizer import Recognizer
 
         return Recognizer
-    if name == "train":
-        from .train import train
+    if name == "train":  # the module itself: importing it binds it here, so it is callable (runs train())
+        import importlib
 
-        return train
+        return importlib.import_module(".train", __name__)
     raise AttributeError(f"module 'seqrec' has no attribute {name!r}")

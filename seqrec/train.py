@@ -1,30 +1,40 @@
 """train(cfg): the whole training job, built from ``_target_`` configs. scripts/train.py and
 the tests both call it."""
+
 from __future__ import annotations
 
 import logging
 import netrc
 import os
+import sys
+import types
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
+from pytorch_lightning.callbacks import Checkpoint, ModelCheckpoint
+
+from .checkpoint import CHECKPOINT_KEY, CheckpointError, best_checkpoint, load_weights, read_checkpoint
 
 log = logging.getLogger(__name__)
+# What a full training checkpoint has beyond the weights; ckpt_path resumes from these.
+RESUME_KEYS = ("epoch", "global_step", "loops", "optimizer_states")
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit, then test the best checkpoint. Returns the logged metrics as floats."""
     check_config(cfg)
+    init = check_start_checkpoints(cfg)  # before the run folder, loggers or trainer exist
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
     datamodule = build(cfg.data)
     model = build(cfg.model)
     check_compatible(datamodule, model)
-    if cfg.get("init_from"):
-        init_weights(model, cfg.init_from)
+    if init is not None:
+        load_weights(model, init["state_dict"], f"init_from={cfg.init_from!r}")
+        log.info("seqrec: initialised %s from %s", type(model).head_name, cfg.init_from)
     model.seqrec_config = OmegaConf.to_container(cfg, resolve=True)
     model_name = type(model).head_name
     loggers = instantiate_loggers(cfg.get("logger"), model_name)
@@ -39,7 +49,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
             metrics.update(trainer.callback_metrics)
         if cfg.get("test", True):
             # After fitting: the best checkpoint; test-only runs: the given checkpoint.
-            best = best_checkpoint(trainer) if cfg.get("train", True) else cfg.get("ckpt_path")
+            best = tested_checkpoint(trainer) if cfg.get("train", True) else cfg.get("ckpt_path")
             trainer.test(model=model, datamodule=datamodule, ckpt_path=best, weights_only=True)
             metrics.update(trainer.callback_metrics)
             if best:
@@ -65,26 +75,53 @@ def check_config(cfg: DictConfig) -> None:
     """Cheap checks that must fail before any data is read or model built."""
     for group in ("data", "model", "trainer"):
         if cfg.get(group) is None or "_target_" not in cfg[group]:
-            raise ValueError(f"config group {group!r} is missing or has no _target_; pick one, e.g. {group}=... (see configs/{group}/)")
+            raise ValueError(
+                f"config group {group!r} is missing or has no _target_; pick one, e.g. {group}=... (configs/{group}/)"
+            )
     ckpt = cfg.get("ckpt_path")
     if ckpt and not Path(ckpt).is_file():
         raise FileNotFoundError(f"ckpt_path={ckpt!r} does not exist; give the path of a checkpoint to resume from")
 
 
-def init_weights(model, source: str) -> None:
-    """Start from a pretrained name (ctc, multihead, multilabel) or a checkpoint's net weights (fine-tuning)."""
+def check_start_checkpoints(cfg: DictConfig) -> dict | None:
+    """Read ckpt_path and init_from up front: a corrupt, foreign, crafted or mismatched file fails
+    here with a clear error, before anything is created. Returns init_from's checkpoint."""
+    from hydra.utils import get_class
+
+    head = getattr(get_class(cfg.model._target_), "head_name", None)
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path:
+        ckpt = _read_start_checkpoint(Path(ckpt_path), "ckpt_path", ckpt_path, head)
+        missing = [k for k in RESUME_KEYS if k not in ckpt]
+        if cfg.get("train", True) and missing:
+            raise CheckpointError(
+                f"ckpt_path={ckpt_path!r} holds weights only (no {', '.join(missing)}), so there is no training state "
+                f"to resume; start from its weights with init_from={ckpt_path} instead"
+            )
+    source = cfg.get("init_from")
+    if not source:
+        return None
     from importlib import resources
 
-    from .checkpoint import CHECKPOINT_KEY, read_checkpoint
     from .recognizer import PRETRAINED
 
     with resources.as_file(resources.files("seqrec").joinpath("pretrained", f"{source}.ckpt")) as bundled:
         path = bundled if source in PRETRAINED else Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"init_from={source!r} is neither a pretrained name ({', '.join(PRETRAINED)}) nor a checkpoint file"
+            )
+        return _read_start_checkpoint(path, "init_from", source, head)
+
+
+def _read_start_checkpoint(path: Path, key: str, value: str, head: str | None) -> dict:
+    try:
         ckpt = read_checkpoint(path)
-    if ckpt[CHECKPOINT_KEY]["head"] != type(model).head_name:
-        raise ValueError(f"init_from={source!r} is a {ckpt[CHECKPOINT_KEY]['head']} model, but model={type(model).head_name}")
-    model.load_state_dict(ckpt["state_dict"])
-    log.info("seqrec: initialised %s from %s", type(model).head_name, path)
+    except CheckpointError as err:
+        raise CheckpointError(f"{key}={value!r}: {err}") from err
+    if head is not None and ckpt[CHECKPOINT_KEY].get("head") != head:
+        raise ValueError(f"{key}={value!r} is a {ckpt[CHECKPOINT_KEY].get('head')} model, but model={head}")
+    return ckpt
 
 
 def check_compatible(datamodule, model) -> None:
@@ -98,12 +135,45 @@ def check_compatible(datamodule, model) -> None:
         )
 
 
-def best_checkpoint(trainer: pl.Trainer) -> str | None:
-    cb = trainer.checkpoint_callback
-    if cb is None or trainer.fast_dev_run:
+def tested_checkpoint(trainer: pl.Trainer) -> str | None:
+    """After fitting: the best checkpoint (checkpoint.best_checkpoint) in the checkpoints folder."""
+    if trainer.fast_dev_run:
         return None
-    path = cb.best_model_path or cb.last_model_path
-    return path if path and Path(path).exists() else None
+    callbacks = sorted(trainer.checkpoint_callbacks, key=lambda cb: not isinstance(cb, ModelCheckpoint))
+    folders = [cb.dirpath for cb in callbacks if getattr(cb, "dirpath", None)]
+    best = best_checkpoint(folders[0]) if folders else None
+    return str(best) if best else None
+
+
+class LatestCheckpoint(Checkpoint):
+    """``<dirpath>/last.ckpt`` after every training epoch whatever the monitored metric does
+    (Lightning's own ``save_last`` follows the metric), and every ``every_n_train_steps`` steps
+    if set. Written atomically. Resume a killed run with ``ckpt_path=<dirpath>/last.ckpt``."""
+
+    def __init__(self, dirpath: str | os.PathLike, every_n_train_steps: int | None = None, filename: str = "last.ckpt"):
+        if every_n_train_steps is not None and (isinstance(every_n_train_steps, bool) or int(every_n_train_steps) < 1):
+            raise ValueError(f"every_n_train_steps must be a positive step count or null, got {every_n_train_steps!r}")
+        self.dirpath = Path(dirpath)
+        self.path = self.dirpath / filename
+        self.every_n_train_steps = None if every_n_train_steps is None else int(every_n_train_steps)
+        self._saved_step = -1
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        n = self.every_n_train_steps
+        if n and trainer.global_step % n == 0 and trainer.global_step != self._saved_step:
+            self._save(trainer)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self._save(trainer)
+
+    def _save(self, trainer: pl.Trainer) -> None:
+        if trainer.sanity_checking or trainer.fast_dev_run:
+            return
+        self._saved_step = trainer.global_step
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        trainer.save_checkpoint(tmp)  # every rank takes part; rank 0 writes
+        if trainer.is_global_zero:
+            tmp.replace(self.path)
 
 
 # ------------------------------------------------------------------ loggers / W&B
@@ -165,7 +235,8 @@ def finish_wandb(loggers: list) -> None:
             continue
         run = getattr(logger, "_experiment", None)
         if run is not None and getattr(run.settings, "mode", None) in ("offline", "dryrun"):
-            print(f"seqrec: W&B run saved offline in {Path(run.dir).parent}\n        upload it with: wandb sync {Path(run.dir).parent}")
+            folder = Path(run.dir).parent
+            print(f"seqrec: W&B run saved offline in {folder}\n        upload it with: wandb sync {folder}")
     try:
         import wandb
 
@@ -173,3 +244,14 @@ def finish_wandb(loggers: list) -> None:
             wandb.finish()
     except ImportError:
         pass
+
+
+class _CallableModule(types.ModuleType):
+    """Importing this module binds it as ``seqrec.train`` on the package, where the train()
+    function is expected too (seqrec/__init__.py); so calling the module runs train()."""
+
+    def __call__(self, cfg: DictConfig) -> dict[str, float]:
+        return train(cfg)
+
+
+sys.modules[__name__].__class__ = _CallableModule

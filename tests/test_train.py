@@ -208,3 +208,24 @@ def test_fine_tune_on_saved_samples_from_pretrained(make_cfg, tmp_path):
         train(make_cfg("model=multihead", "data=samples", f"data.root={folder}", "init_from=ctc"))
     with pytest.raises(FileNotFoundError, match="no labels.csv"):
         train(make_cfg("model=ctc", "data=samples", f"data.root={tmp_path / 'empty'}"))
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import seqrec; f = seqrec.train; import seqrec.train as m; g = seqrec.train",
+        "from seqrec.train import train; import seqrec; f = g = seqrec.train; m = sys.modules['seqrec.train']",
+        "from seqrec import train as f; import seqrec; g = seqrec.train; m = sys.modules['seqrec.train']",
+    ],
+)
+def test_seqrec_train_stays_callable_whatever_the_import_order(code):
+    """`seqrec.train` names the function and its module; importing the module must not leave a
+    non-callable in its place (a fresh interpreter each time: import order is the point)."""
+    check = (
+        f"import sys; {code}; "
+        "assert callable(f) and callable(g) and g is seqrec.train, (f, g); "
+        "assert m.train.__name__ == 'train' and m.LatestCheckpoint; "
+        "from hydra.utils import get_class; assert get_class('seqrec.train.LatestCheckpoint') is m.LatestCheckpoint"
+    )
+    out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
