@@ -1,0 +1,123 @@
+"""Calibration of each model's sequence confidence on held-out test strips, before and after temperature scaling.
+
+    python benchmarks/bench_calibration.py [--models ctc,multihead,multilabel] [--n 5000] [--n-val 2000]
+
+For each model and suite (fixed 5-digit 28x140; variable 1-5 digits, gaps -4..+6 px, +-2 px
+jitter, random placement), on strips of the bundled test split (digits no model saw):
+
+* ECE: expected calibration error of ``predict(..., return_confidence=True).confidence`` against
+  "the whole number was read right", 15 equal-width bins;
+* coverage at 99.5%: the share of strips whose confidence is high enough that the strips kept
+  are right at least 99.5% of the time (and that confidence threshold).
+
+"before" uses temperature 1 (the raw logits); "after" the checkpoint's stored temperature, or,
+when it has none, one fitted on ``--n-val`` strips of validation digits (never test digits) as
+``scripts/calibrate.py`` does. Prints a markdown table with the command and hardware.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when imported by file path
+from _common import cpu_model  # noqa: E402
+from bench_accuracy import SUITES  # noqa: E402
+
+TARGET = 0.995
+
+
+def checkpoint_path(spec: str) -> Path:
+    """A pretrained name's bundled file, or the path itself."""
+    from importlib import resources
+
+    from seqrec.recognizer import PRETRAINED
+
+    if spec in PRETRAINED and not Path(spec).is_file():
+        return Path(str(resources.files("seqrec").joinpath("pretrained", f"{spec}.ckpt")))
+    return Path(spec)
+
+
+def run(models: list[str], n: int, n_val: int, seed: int, source: str = "bundled", log=print) -> list[dict]:
+    from seqrec import Recognizer, make_strips
+    from seqrec.evaluation import calibrate_checkpoint, confidences, coverage_at_accuracy, expected_calibration_error
+
+    strips = {name: make_strips(n, seed=seed, split="test", source=source, **kw) for name, kw in SUITES.items()}
+    rows = []
+    for spec in models:
+        path = checkpoint_path(spec)
+        rec = Recognizer.from_checkpoint(path, name=spec)
+        fitted = rec.codec.temperature
+        how = "stored"
+        if fitted == 1.0:
+            fitted = calibrate_checkpoint(path, source=source, n=n_val, seed=seed, write=False)["temperature"]
+            how = f"fitted on {n_val} val strips"
+        log(f"  {spec}: temperature {fitted:.3f} ({how})")
+        for suite, s in strips.items():
+            row = {"model": spec, "head": rec.head, "suite": suite, "temperature": fitted, "how": how}
+            for key, t in (("before", 1.0), ("after", fitted)):
+                rec.codec.temperature = t
+                conf, correct, _ = confidences(rec, s)
+                coverage, threshold = coverage_at_accuracy(conf, correct, TARGET)
+                row.update({"exact_match": float(correct.mean()), f"coverage_{key}": coverage,
+                            f"ece_{key}": expected_calibration_error(conf, correct),
+                            f"threshold_{key}": threshold, f"mean_conf_{key}": float(conf.mean())})
+            rows.append(row)
+            log(f"  {spec} {suite}: ECE {row['ece_before']:.4f} -> {row['ece_after']:.4f}, coverage "
+                f"{row['coverage_before']:.3f} -> {row['coverage_after']:.3f}")
+    return rows
+
+
+def _thr(v: float) -> str:
+    return "–" if not math.isfinite(v) else f"{v:.3f}"
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| model | suite | exact match | mean conf. before / after | T | ECE before | ECE after "
+             f"| coverage @ {100 * TARGET:.1f}% before (threshold) | after (threshold) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['suite']} | {100 * r['exact_match']:.1f}% | {r['mean_conf_before']:.3f} / "
+                     f"{r['mean_conf_after']:.3f} | {r['temperature']:.3f} | {r['ece_before']:.4f} "
+                     f"| {r['ece_after']:.4f} "
+                     f"| {100 * r['coverage_before']:.1f}% ({_thr(r['threshold_before'])}) "
+                     f"| {100 * r['coverage_after']:.1f}% ({_thr(r['threshold_after'])}) |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default="ctc,multihead,multilabel", help="pretrained names and/or checkpoint paths")
+    ap.add_argument("--n", type=int, default=5000, help="test strips per suite (default 5000)")
+    ap.add_argument("--n-val", type=int, default=2000, help="val strips to fit a missing temperature (default 2000)")
+    ap.add_argument("--seed", type=int, default=2026)
+    ap.add_argument("--source", default="bundled", help="digit source (default bundled)")
+    args = ap.parse_args(argv)
+    import torch
+
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    for spec in models:
+        if not checkpoint_path(spec).is_file():
+            print(f"bench_calibration: {spec!r} is neither a pretrained model nor a checkpoint file", file=sys.stderr)
+            return 2
+    t0 = time.perf_counter()
+    rows = run(models, args.n, args.n_val, args.seed, args.source, log=lambda s: print(s, file=sys.stderr, flush=True))
+    print(f"# calibration on held-out test strips, {args.n} per suite, seed {args.seed}, source {args.source}")
+    print(f"command: `python benchmarks/bench_calibration.py --n {args.n} --n-val {args.n_val} --seed {args.seed}`  ")
+    print(f"hardware: {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}; "
+          f"{time.perf_counter() - t0:.0f} s\n")
+    print(table(rows))
+    print(f"\nECE: 15 equal-width bins. Coverage: the largest share of strips, most confident first, that is "
+          f"right >= {100 * TARGET:.1f}% of the time; threshold: the lowest confidence kept. "
+          "T: the temperature used for 'after' (before: T = 1).")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
