@@ -9,43 +9,38 @@ uint8 is read as 0..255, other dtypes as 0..1 if the array's maximum is <= 1, el
 a torch tensor of the same shapes, a PIL image (any mode), an image file path (str or Path),
 encoded image bytes, or a list mixing those. A list element may itself be a batch.
 
-Preprocessing turns every image into what the training strips look like (white ink on black,
-digits ~20 px tall in a 28 px high strip):
+A trailing axis of 3 or 4 is colour (RGB / RGBA) for every dtype: (H, W, 3|4) is one image,
+(N, H, W, 3|4) a batch. A (3|4, H, W) array is a batch of gray images only when H is the model's
+height; otherwise it is ambiguous (channels first?) and refused with the accepted layouts.
 
-1. grayscale in [0, 1]; polarity: with ``invert=None`` an image whose border median is light
-   (> 0.5) is inverted (dark ink on light paper), ``invert=True/False`` forces it;
-2. a background that is not black (border median > 0.1 after polarity) is subtracted and
-   the contrast stretched;
-3. an image that already has the model's height, whose ink (pixels > 30/255) is at least
-   10/28 of that height -- the range of the training strips -- is used as it is
-   (a strip from ``make_strips`` is never resampled); for the fixed-width heads its width
-   must also equal the model's;
-4. any other image is cropped to its ink box and scaled (aspect ratio kept) so the ink is
-   20/28 of the model height, then centred on a black canvas of the model height. The
-   fixed-width heads (multihead, multilabel) take exactly ``image_width``: ink that would
-   be wider than ``image_width`` minus a 2 px margin on each side is scaled down further
-   to fit. The CTC head keeps the natural width (ink plus a 4/28-height margin each side),
-   at least ``image_width``;
-5. images of one batch are centred on a common width (CTC: the widest; else image_width).
+Preprocessing is :mod:`seqrec.imaging`, the one pipeline the demo and the ``folder`` source
+use too: polarity, lighting, ink mask, specks / ruled lines / paper edges, crop, scale to 20/28
+of the height, stroke width. Clean model-size strips (``make_strips`` output, either polarity)
+pass through bit for bit, vectorised. Fixed-width heads (multihead, multilabel) get exactly
+``image_width``; the CTC head keeps the natural width (ink plus a margin), at least
+``image_width``; images of one batch are centred on a common width.
 
-An image with no ink becomes a black strip (the model then says what it says, usually "").
-Batches of model-size arrays skip the per-image work: steps 1-3 are vectorised.
+An image with no ink (blank page, paper texture, a speck) is not run through the model: it
+reads "" with confidence 0.0. Oversized images and extreme side ratios are refused with a
+ValueError before any work (``imaging.MAX_PIXELS``, ``imaging.MAX_ASPECT``); what the pipeline
+finds odd (a rotated photo, tiny ink) is reported with ``warnings.warn``.
 """
 from __future__ import annotations
 
-import io
 import json
 import os
+import warnings
 import zipfile
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
+from . import imaging
 from .checkpoint import CheckpointError, build_net, read_checkpoint
 from .codecs import Codec
 
@@ -55,13 +50,9 @@ META_KEY = "seqrec"  # ONNX metadata_props key / TorchScript extra file stem
 META_FORMAT = 1
 TORCHSCRIPT_META = "seqrec.json"
 
-INK_THRESHOLD = 30 / 255  # same as the strip composer's
-INK_HEIGHT = 20 / 28  # MNIST: digit ink ~20 px in a 28 px box
-KEEP_MIN_INK = 10 / 28  # at model height, ink at least this tall (of H) is kept as it is
-BACKGROUND_MAX = 0.1  # border median above this (after polarity) is subtracted
-CTC_MARGIN = 4 / 28  # black margin each side of the ink for the CTC head (of H)
-FIT_MARGIN = 2  # px each side when a fixed-width head has to scale a long number down
 ARRAY_SHAPES = "(H, W), (N, H, W) or (N, 1, H, W)"
+LAYOUTS = (f"accepted layouts: gray {ARRAY_SHAPES}; colour (H, W, 3) RGB, (H, W, 4) RGBA or (N, H, W, 3|4); "
+           "a (3|4, H, W) array is a gray batch only when H is the model's height")
 
 
 @dataclass
@@ -80,7 +71,8 @@ def _import_onnxruntime():
     try:
         import onnxruntime
     except ImportError as err:
-        raise ImportError(f"running .onnx models needs onnxruntime, which is not installed; install it with: {ONNX_INSTALL}") from err
+        raise ImportError("running .onnx models needs onnxruntime, which is not installed; "
+                          f"install it with: {ONNX_INSTALL}") from err
     return onnxruntime
 
 
@@ -91,7 +83,8 @@ class _OnnxModel:
         self.session, self.input_name, self.output_name = session, input_name, output_name
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.session.run([self.output_name], {self.input_name: x.detach().cpu().numpy().astype(np.float32, copy=False)})[0]
+        feed = {self.input_name: x.detach().cpu().numpy().astype(np.float32, copy=False)}
+        out = self.session.run([self.output_name], feed)[0]
         return torch.from_numpy(out)
 
 
@@ -113,13 +106,16 @@ class Recognizer:
         self.name = str(name)
         self.backend = backend
         self._device = torch.device(device)
-        self.fixed_width = bool(getattr(model, "fixed_width", self.head != "ctc")) if fixed_width is None else bool(fixed_width)
+        if fixed_width is None:
+            fixed_width = getattr(model, "fixed_width", self.head != "ctc")
+        self.fixed_width = bool(fixed_width)
         if isinstance(model, nn.Module):
             model.to(self._device).eval()
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_system(cls, system, name: str = "model", device: str | torch.device = "cpu", optimize: bool = False) -> "Recognizer":
+    def from_system(cls, system, name: str = "model", device: str | torch.device = "cpu",
+                    optimize: bool = False) -> "Recognizer":
         """From a trained ``BaseSystem`` (LightningModule). Shares its live net, so by default
         no frozen copy is made (``optimize=False``): later weight updates are seen."""
         net = system.net
@@ -177,7 +173,8 @@ class Recognizer:
         if isinstance(spec, str) and spec in PRETRAINED and not Path(spec).is_file():
             return cls.pretrained(spec, device=device, optimize=optimize)
         if isinstance(spec, (str, os.PathLike)) and not Path(spec).expanduser().exists():
-            raise FileNotFoundError(f"model {str(spec)!r} is neither a pretrained model ({', '.join(PRETRAINED)}) nor an existing checkpoint file")
+            raise FileNotFoundError(f"model {str(spec)!r} is neither a pretrained model ({', '.join(PRETRAINED)}) "
+                                    "nor an existing checkpoint file")
         return cls.from_checkpoint(spec, device=device, optimize=optimize)
 
     @classmethod
@@ -187,7 +184,8 @@ class Recognizer:
         providers = ["CPUExecutionProvider"]
         if dev.type == "cuda":
             if "CUDAExecutionProvider" not in ort.get_available_providers():
-                raise ValueError(f"device {device!r}: this onnxruntime has no CUDA provider (has {ort.get_available_providers()})")
+                raise ValueError(f"device {device!r}: this onnxruntime has no CUDA provider "
+                                 f"(has {ort.get_available_providers()})")
             providers = [("CUDAExecutionProvider", {"device_id": dev.index or 0}), "CPUExecutionProvider"]
         elif dev.type != "cpu":
             raise ValueError(f"device {device!r}: ONNX models run on cpu or cuda")
@@ -232,7 +230,8 @@ class Recognizer:
 
     def __repr__(self) -> str:
         h, w = self.image_size
-        return f"Recognizer(name={self.name!r}, head={self.head!r}, image_size=({h}, {w}), backend={self.backend!r}, device={str(self.device)!r})"
+        return (f"Recognizer(name={self.name!r}, head={self.head!r}, image_size=({h}, {w}), "
+                f"backend={self.backend!r}, device={str(self.device)!r})")
 
     # ------------------------------------------------------------------ inference
     def logits(self, x: torch.Tensor) -> torch.Tensor:
@@ -268,16 +267,31 @@ class Recognizer:
         if isinstance(beam_width, bool) or not isinstance(beam_width, (int, np.integer)) or beam_width < 1:
             raise ValueError(f"beam_width must be a positive integer, got {beam_width!r}")
         if beam_width > 1 and self.head != "ctc":
-            raise ValueError(f"beam_width={beam_width}: beam search applies to the ctc head only, this model is {self.head!r}")
+            raise ValueError(f"beam_width={beam_width}: beam search applies to the ctc head only, "
+                             f"this model is {self.head!r}")
         results: list = []
-        for chunk in _chunks(_entries(images), int(batch_size)):
-            decoded = self.decode(self.logits(self._prepare(chunk, invert)), int(beam_width))
+        H = self.image_size[0]
+        done = 0
+        for chunk in _chunks(_entries(images, H), int(batch_size)):
+            x, has_ink = self._prepare(chunk, invert, done)
+            done += len(x)
+            if has_ink.all():
+                decoded = self.decode(self.logits(x), int(beam_width))
+            elif has_ink.any():  # blank images are not run through the model: they read ""
+                decoded = self.decode(self.logits(x[torch.from_numpy(has_ink)]), int(beam_width))
+            else:
+                decoded = None
+            texts = iter(decoded.texts if decoded is not None else [])
             if not return_confidence:
-                results += decoded.texts
+                results += [next(texts) if h else "" for h in has_ink]
                 continue
-            conf = decoded.confidence.detach().float().cpu().tolist()
-            digit_conf = decoded.digit_confidences or [[] for _ in decoded.texts]
-            results += [Prediction(t, float(c), [float(v) for v in d]) for t, c, d in zip(decoded.texts, conf, digit_conf)]
+            conf = iter(decoded.confidence.detach().float().cpu().tolist() if decoded is not None else [])
+            digit_conf = iter((decoded.digit_confidences or [[] for _ in decoded.texts]) if decoded is not None else [])
+            for h in has_ink:
+                if h:
+                    results.append(Prediction(next(texts), float(next(conf)), [float(v) for v in next(digit_conf)]))
+                else:
+                    results.append(Prediction("", 0.0, []))
         return results
 
     def __call__(self, images, **kwargs) -> list:
@@ -286,16 +300,26 @@ class Recognizer:
     # ------------------------------------------------------------------ preprocessing
     def preprocess(self, images, invert: bool | None = None) -> torch.Tensor:
         """Exactly what the model sees: (N, 1, H, W') float32 in [0, 1], white ink on black
-        (W' = image_width for fixed-width heads; >= image_width for CTC). See the module doc."""
-        return self._prepare(list(_entries(images)), invert)
+        (W' = image_width for fixed-width heads; >= image_width for CTC). See the module doc.
+        Images without ink come out black (``predict`` reads them as "" without the model)."""
+        return self._prepare(list(_entries(images, self.image_size[0])), invert)[0]
 
-    def _prepare(self, parts: list, invert: bool | None) -> torch.Tensor:
+    def _prepare(self, parts: list, invert: bool | None, first: int = 0) -> tuple[torch.Tensor, np.ndarray]:
+        """Entries -> (the model's input batch, has_ink per image); warns about odd images."""
         if invert is not None and not isinstance(invert, (bool, np.bool_)):
             raise ValueError(f"invert must be None (auto), True or False, got {invert!r}")
         H, W = self.image_size
         outs: list[np.ndarray] = []  # each (n, H, w) float32
+        has_ink: list[np.ndarray] = []
         for part in parts:
-            outs += self._normalise(*_load_part(part), invert)
+            raw, white = _load_part(part)
+            b = imaging.prepare_batch(raw, white, height=H, width=W, fixed_width=self.fixed_width, invert=invert)
+            offset = first + sum(len(h) for h in has_ink)
+            for i, note in enumerate(b.warnings):
+                if note:
+                    warnings.warn(f"seqrec: image {offset + i}: {note}", UserWarning, stacklevel=4)
+            outs += b.runs
+            has_ink.append(b.has_ink)
         if not outs:
             raise ValueError("no images given")
         width = W if self.fixed_width else max(W, max(o.shape[2] for o in outs))
@@ -308,72 +332,8 @@ class Recognizer:
                 left = (width - o.shape[2]) // 2
                 batch[i : i + len(o), :, left : left + o.shape[2]] = o
                 i += len(o)
-        return torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).unsqueeze(1)
-
-    def _normalise(self, raw: np.ndarray, div: float, invert: bool | None) -> list[np.ndarray]:
-        """Raw (n, h, w) pixels (``div`` = white) -> runs of (k, H, w') float32 arrays in [0, 1], in order."""
-        H, W = self.image_size
-        n, h, w = raw.shape
-        x = raw.astype(np.float32)  # always a fresh copy
-        med = np.median(_border(x), axis=1) / div
-        inv = med > 0.5 if invert is None else np.full(n, bool(invert))
-        if inv.any():  # in raw units, so 255 - v is exact and an inverted strip maps back bit for bit
-            x[inv] = np.float32(div) - x[inv]
-        if div != 1.0:
-            x /= np.float32(div)  # a division, as in training (BaseSystem.to_input)
-        if raw.dtype != np.uint8:
-            np.clip(x, 0.0, 1.0, out=x)
-        background = np.where(inv, 1.0 - med, med)
-        keep = background <= BACKGROUND_MAX
-        if h != H or (self.fixed_width and w != W):
-            keep[:] = False
-        elif keep.any():
-            rows = (x > INK_THRESHOLD).any(axis=2)
-            has = rows.any(axis=1)
-            ink_h = h - rows[:, ::-1].argmax(axis=1) - rows.argmax(axis=1)
-            keep &= ~has | (ink_h >= KEEP_MIN_INK * H)
-        if keep.all():
-            return [x]
-        out: list[np.ndarray] = []
-        start = 0
-        for i in np.flatnonzero(~keep):  # runs of kept images stay batched
-            if i > start:
-                out.append(x[start:i])
-            out.append(self._normalise_one(x[i], float(background[i]))[None])
-            start = i + 1
-        if start < n:
-            out.append(x[start:])
-        return out
-
-    def _normalise_one(self, img: np.ndarray, background: float) -> np.ndarray:
-        """Crop one image to its ink, scale the ink to 20/28 of the model height, centre it."""
-        H, W = self.image_size
-        if background > BACKGROUND_MAX:
-            hi = float(img.max())
-            if hi - background < 0.05:
-                img = np.zeros_like(img)
-            else:
-                img = np.clip((img - background) / (hi - background), 0.0, 1.0)
-        mask = img > INK_THRESHOLD
-        if not mask.any():
-            return np.zeros((H, W), np.float32)
-        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-        crop = img[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-        ch, cw = crop.shape
-        scale = INK_HEIGHT * H / ch
-        if self.fixed_width and cw * scale > W - 2 * FIT_MARGIN:
-            scale = max(W - 2 * FIT_MARGIN, 1) / cw  # a long number: fit the width instead
-        nh, nw = max(1, round(ch * scale)), max(1, round(cw * scale))
-        if (nh, nw) != (ch, cw):
-            crop = _resize(crop, nh, nw)
-        peak = float(crop.max())
-        if peak > 0:
-            crop = np.clip(crop / peak, 0.0, 1.0)  # resampling greys thin strokes; MNIST ink saturates
-        out_w = W if self.fixed_width else max(W, nw + 2 * round(CTC_MARGIN * H))
-        out = np.zeros((H, out_w), np.float32)
-        top, left = (H - nh) // 2, (out_w - nw) // 2
-        out[top : top + nh, left : left + nw] = crop[: H, : out_w]
-        return out
+        x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).unsqueeze(1)
+        return x, np.concatenate(has_ink)
 
 
 # ---------------------------------------------------------------------- input handling
@@ -388,7 +348,8 @@ def _freeze(net: nn.Module, image_size: tuple[int, int], fixed_width: bool):
     try:
         with warnings.catch_warnings(), torch.inference_mode():
             warnings.simplefilter("ignore")  # torch.jit deprecation notices
-            fast = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(net.eval(), torch.rand(2, 1, h, w, generator=gen), check_trace=False)))
+            traced = torch.jit.trace(net.eval(), torch.rand(2, 1, h, w, generator=gen), check_trace=False)
+            fast = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
             for i, width in enumerate(widths):
                 x = torch.rand(3 + i, 1, h, width, generator=gen)
                 if not torch.allclose(fast(x), net(x), atol=1e-4, rtol=1e-4):
@@ -412,25 +373,27 @@ def _parse_meta(raw, path: Path, what: str) -> dict:
     except (TypeError, ValueError):
         meta = None
     if not isinstance(meta, dict) or not {"codec", "image_size", "head"} <= set(meta):
-        raise CheckpointError(f"{path} is a {what} without seqrec metadata (codec, image size); export it with `seqrec export`")
+        raise CheckpointError(f"{path} is a {what} without seqrec metadata (codec, image size); "
+                              "export it with `seqrec export`")
     return meta
 
 
-def _entries(images) -> Iterator[tuple]:
-    """Flatten the input into ("array", raw (n, h, w), divisor to [0, 1]) and ("one", obj) entries."""
+def _entries(images, height: int) -> Iterator[tuple]:
+    """Flatten the input into ("array", raw (n, h, w), value of white) and ("one", obj) entries;
+    ``height`` (the model's) tells a (3|4, H, W) gray batch from a channels-first image."""
     if isinstance(images, (list, tuple)):
         if len(images) == 0:
             raise ValueError("no images given (empty list)")
         for item in images:
             if isinstance(item, (list, tuple)):
                 raise TypeError("nested lists are not images; give a flat list of arrays, tensors, PIL images or paths")
-            yield from _entries(item)
+            yield from _entries(item, height)
         return
     if isinstance(images, torch.Tensor):
         t = images.detach().cpu()
         images = (t.float() if t.dtype in (torch.bfloat16, torch.float16) else t).numpy()
     if isinstance(images, np.ndarray):
-        yield ("array", *_as_block(images))
+        yield ("array", *_as_block(images, height))
         return
     if _is_image_like(images):
         yield ("one", images)
@@ -449,30 +412,31 @@ def _is_image_like(obj) -> bool:
     return isinstance(obj, Image.Image)
 
 
-def _as_block(a: np.ndarray) -> tuple[np.ndarray, float]:
-    """A raw (n, h, w) view and the divisor that maps it to [0, 1] (255 or 1)."""
+def _as_block(a: np.ndarray, height: int) -> tuple[np.ndarray, float]:
+    """A raw (n, h, w) view and the value of white (255 or 1); colour images become gray."""
     if a.size == 0:
         raise ValueError(f"empty image array (shape {a.shape})")
     if a.dtype.kind not in "biuf":
         raise ValueError(f"image array has dtype {a.dtype}; expected uint8, a number type or bool")
-    if a.ndim == 3 and a.shape[-1] in (3, 4) and min(a.shape[:2]) > 4 and a.dtype == np.uint8:
-        from PIL import Image  # an (H, W, 3|4) uint8 colour image, e.g. from imageio
-
-        gray, div = _pil_gray(Image.fromarray(a))
-        return gray[None], div
+    if a.ndim in (3, 4) and a.shape[-1] in (3, 4) and not (a.ndim == 4 and a.shape[1] == 1):
+        white = imaging.white_of(a)  # (H, W, 3|4) or (N, H, W, 3|4): colour, for every dtype
+        images = a[None] if a.ndim == 3 else a
+        return np.stack([imaging.color_gray(im, white)[0] for im in images]), white
+    if a.ndim == 3 and a.shape[0] in (3, 4) and a.shape[1] != height:
+        n = a.shape[0]
+        raise ValueError(
+            f"image array of shape {a.shape} is ambiguous: {n} colour channels of one image (C, H, W) or a batch "
+            f"of {n} gray images (N, H, W)? Give one colour image as a.transpose(1, 2, 0), a batch as a[:, None]; "
+            f"{LAYOUTS}"
+        )
     if a.ndim == 2:
         a = a[None]
     elif a.ndim == 4 and a.shape[1] == 1:
         a = a[:, 0]
     elif a.ndim != 3:
-        raise ValueError(f"image array has shape {a.shape}; allowed shapes: {ARRAY_SHAPES}")
-    if a.dtype == np.uint8:
-        return a, 255.0
-    if a.dtype.kind == "b":
-        return a, 1.0
-    if a.dtype.kind == "f" and not np.isfinite(a).all():
-        raise ValueError("image array contains NaN or infinite values")
-    return a, (1.0 if float(a.max()) <= 1.0 else 255.0)
+        raise ValueError(f"image array has shape {a.shape}; allowed shapes: {ARRAY_SHAPES}; {LAYOUTS}")
+    imaging.check_shape(a.shape[1], a.shape[2])  # before anything scans the pixels
+    return a, imaging.white_of(a)
 
 
 def _chunks(entries, size: int) -> Iterator[list]:
@@ -505,73 +469,5 @@ def _load_part(part) -> tuple[np.ndarray, float]:
     """One entry -> raw (n, h, w) pixels and the value of white."""
     if part[0] == "array":
         return part[1], part[2]
-    gray, div = _load_one(part[1])
-    return gray[None], div
-
-
-def _load_one(obj) -> tuple[np.ndarray, float]:
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    if isinstance(obj, Image.Image):
-        return _pil_gray(obj)
-    if isinstance(obj, (bytes, bytearray)):
-        source, label = io.BytesIO(bytes(obj)), "image bytes"
-    else:
-        path = Path(obj).expanduser()
-        label = str(path)
-        if not path.exists():
-            raise FileNotFoundError(f"image file {label!r} does not exist")
-        if path.is_dir():
-            raise ValueError(f"{label} is a folder, not an image file")
-        source = path
-    try:
-        with Image.open(source) as im:
-            im.load()
-            im = ImageOps.exif_transpose(im)
-            return _pil_gray(im)
-    except UnidentifiedImageError:
-        raise ValueError(f"{label} is not an image file (PIL cannot identify it)") from None
-    except (OSError, SyntaxError, ValueError) as err:
-        raise ValueError(f"{label} is not a readable image ({type(err).__name__}: {err})") from None
-
-
-def _pil_gray(im) -> tuple[np.ndarray, float]:
-    """Any PIL image -> (grayscale pixels, value of white): uint8 and 255 for 8-bit images.
-    Transparent pixels become a background that contrasts with the opaque (ink) pixels, so a
-    canvas drawing with a transparent background reads the same as one on paper."""
-    if im.width < 1 or im.height < 1:
-        raise ValueError(f"image has no pixels ({im.width}x{im.height})")
-    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):  # 16-bit, 32-bit and float images
-        a = np.asarray(im, np.float32)
-        peak = float(a.max())
-        top = 65535.0 if im.mode.startswith("I;16") else 1.0 if peak <= 1.0 else 255.0 if peak <= 255.0 else 65535.0
-        return a, top
-    has_alpha = im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (im.mode == "P" and "transparency" in im.info)
-    if has_alpha:
-        rgba = im.convert("RGBA")
-        alpha = np.asarray(rgba.getchannel("A"), np.float32) / 255.0
-        gray = np.asarray(rgba.convert("L"))
-        if alpha.min() >= 0.98:
-            return gray, 255.0
-        opaque = alpha > 0.5
-        ink = float(gray[opaque].mean()) if opaque.any() else 255.0
-        background = 0.0 if ink > 127.5 else 255.0
-        return gray * alpha + np.float32(background) * (1.0 - alpha), 255.0
-    if im.mode not in ("L", "RGB"):
-        im = im.convert("RGB")
-    return np.asarray(im.convert("L")), 255.0
-
-
-def _border(x: np.ndarray) -> np.ndarray:
-    """(n, k) border pixels of each image (a frame ~1/50 of the short side, at least 1 px)."""
-    n, h, w = x.shape
-    k = max(1, min(h, w) // 50)
-    return np.concatenate([x[:, :k].reshape(n, -1), x[:, -k:].reshape(n, -1),
-                           x[:, :, :k].reshape(n, -1), x[:, :, -k:].reshape(n, -1)], axis=1)
-
-
-def _resize(x: np.ndarray, h: int, w: int) -> np.ndarray:
-    """Antialiased bilinear resize of a float image (PIL widens the filter when shrinking)."""
-    from PIL import Image
-
-    return np.asarray(Image.fromarray(np.ascontiguousarray(x, np.float32), "F").resize((w, h), Image.BILINEAR), np.float32)
+    gray, white = imaging.load_image(part[1])
+    return gray[None], white

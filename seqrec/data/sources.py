@@ -375,38 +375,26 @@ def load_folder(root: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _to_gray(im) -> np.ndarray:
-    """Grayscale pixels; for images with transparency the opacity is the ink."""
-    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-        alpha = np.asarray(im.convert("RGBA"))[..., 3]
-        if alpha.min() < 255:
-            return alpha
-    return np.asarray(im.convert("L"))
+    """Grayscale uint8 pixels from the shared loader (EXIF rotation, alpha, 16-bit, size limits)."""
+    from ..imaging import load_image
+
+    gray, white = load_image(im)
+    if gray.dtype == np.uint8:
+        return gray
+    return np.clip(np.asarray(gray, np.float32) * np.float32(255.0 / white), 0, 255).round().astype(np.uint8)
 
 
 def to_white_on_black(gray: np.ndarray) -> np.ndarray:
     """Invert dark-ink-on-light images; the border is taken as background."""
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    return 255 - gray if border.mean() > 127 else gray
+    from ..imaging import light_background
+
+    return 255 - gray if light_background(gray) else gray
 
 
 def normalize_digit(gray: np.ndarray) -> np.ndarray:
-    """MNIST-style: white on black, ink cropped, fitted into 20x20, centred by mass in 28x28."""
-    import cv2
+    """MNIST-style through the shared image pipeline (seqrec.imaging): white on black, cleaned
+    ink cropped, fitted into 20x20, stroke width normalised, centred by mass in 28x28."""
+    from .. import imaging
 
-    img = to_white_on_black(np.asarray(gray, dtype=np.uint8))
-    ys, xs = np.nonzero(img > 30)
-    if len(ys) == 0:
-        return np.zeros((DIGIT_SIZE, DIGIT_SIZE), np.uint8)
-    crop = img[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
-    scale = 20.0 / max(crop.shape)
-    h, w = max(1, round(crop.shape[0] * scale)), max(1, round(crop.shape[1] * scale))
-    crop = cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA)
-    out = np.zeros((DIGIT_SIZE, DIGIT_SIZE), np.float32)
-    mass = crop.astype(np.float64)
-    total = mass.sum() or 1.0
-    cy = (mass.sum(1) * np.arange(h)).sum() / total
-    cx = (mass.sum(0) * np.arange(w)).sum() / total
-    top = int(np.clip(round(DIGIT_SIZE / 2 - cy), 0, DIGIT_SIZE - h))
-    left = int(np.clip(round(DIGIT_SIZE / 2 - cx), 0, DIGIT_SIZE - w))
-    out[top : top + h, left : left + w] = crop
-    return out.astype(np.uint8)
+    a = np.asarray(gray)
+    return imaging.normalize_digit(a, imaging.white_of(a), size=DIGIT_SIZE)
