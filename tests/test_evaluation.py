@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from pathlib import Path
 
@@ -312,3 +313,53 @@ def test_compare_evaluate_and_report_carry_intervals():
               metrics={"exact_match": 0.969, "exact_match_lo": 0.958, "exact_match_hi": 0.977, "digit_acc": 0.99})
     table = markdown([run], "t", "src", {})
     assert "| ctc | 96.9% [95.8, 97.7] | 99.0% |" in table
+
+
+# ---------------------------------------------------------------------- bench scripts
+def _bench(name: str):
+    import importlib.util
+    import sys
+
+    bench = Path(__file__).resolve().parents[1] / "benchmarks"
+    sys.path.insert(0, str(bench))
+    try:
+        spec = importlib.util.spec_from_file_location(name, bench / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(bench))
+    return module
+
+
+def test_bench_errors_are_clear(capsys):
+    cv = _bench("bench_cv")
+    with pytest.raises(ValueError, match="unknown model 'nope'"):
+        cv.run_cv("nope")
+    with pytest.raises(ValueError, match="folds must be an integer >= 2"):
+        cv.run_cv("ctc", folds=1)
+    assert _bench("bench_calibration").main(["--models", "no_such.ckpt"]) == 2
+    assert "neither a pretrained model nor a checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_bench_cv_tiny_end_to_end(tmp_path, capsys):
+    cv = _bench("bench_cv")
+    args = ["--model", "ctc", "--folds", "2", "--tiny", "--n", "20", "--boot", "50", "--out", str(tmp_path)]
+    assert cv.main(args) == 0
+    results = json.loads((tmp_path / "cv.json").read_text())
+    ids = [set(f["test_ids"]) for f in results["fold_results"]]
+    assert not ids[0] & ids[1] and len(ids[0] | ids[1]) == 5000  # disjoint folds, every digit tested once
+    for suite in ("fixed", "variable"):
+        m = results["pooled"][suite]
+        assert m["exact_match_lo"] <= m["exact_match"] <= m["exact_match_hi"] and m["n_digits"] > 20
+    assert "2-fold cross-validation of ctc (tiny smoke run" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_bench_accuracy_and_calibration_tiny(capsys):
+    assert _bench("bench_accuracy").main(["--n", "24", "--models", "multihead", "--boot", "50"]) == 0
+    out = capsys.readouterr().out
+    assert "| multihead | fixed |" in out and "| multihead | variable |" in out and "[" in out
+    assert _bench("bench_calibration").main(["--n", "40", "--n-val", "40", "--models", "multihead"]) == 0
+    out = capsys.readouterr().out
+    assert "| multihead | fixed |" in out and "coverage @ 99.5%" in out
