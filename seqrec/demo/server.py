@@ -65,7 +65,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import cv2
 import numpy as np
-from PIL import Image, ImageFilter, ImageOps
+from PIL import Image, ImageOps
+
+from seqrec import imaging
 
 PRETRAINED = ("ctc", "multihead", "multilabel")
 DEFAULT_MAX_UPLOAD = 5 * 1024 * 1024
@@ -137,145 +139,40 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Ima
 
 
 def to_gray(im: Image.Image) -> np.ndarray:
-    """Grayscale float32 in [0, 255]. Transparent pixels become a background that
-    contrasts with the opaque (ink) pixels, whatever colour the ink is."""
-    has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
-    if has_alpha:
-        rgba = im.convert("RGBA")
-        alpha = np.asarray(rgba.getchannel("A"), np.float32) / 255.0
-        gray = np.asarray(rgba.convert("L"), np.float32)
-        if alpha.min() < 0.98:
-            opaque = alpha > 0.5
-            ink = float(gray[opaque].mean()) if opaque.any() else 255.0
-            background = 0.0 if ink > 127 else 255.0
-            gray = gray * alpha + background * (1.0 - alpha)
-        return gray
-    if im.mode not in ("L", "RGB"):
-        im = im.convert("RGB")
-    return np.asarray(im.convert("L"), np.float32)
-
-
-def _border(gray: np.ndarray) -> np.ndarray:
-    h, w = gray.shape
-    k = max(1, min(h, w) // 50)
-    return np.concatenate([gray[:k].ravel(), gray[-k:].ravel(), gray[:, :k].ravel(), gray[:, -k:].ravel()])
-
-
-def _resize(x: np.ndarray, size: tuple[int, int], resample=Image.BOX) -> np.ndarray:
-    """Resize a float image to (w, h) = ``size``."""
-    return np.asarray(Image.fromarray(x.astype(np.float32), "F").resize(size, resample), np.float32)
-
-
-def _clean(ink: np.ndarray) -> np.ndarray:
-    """Ink in [0, 1] from white-on-black grayscale: subtract an uneven background (a
-    morphological opening on a small copy), stretch, and drop faint noise."""
-    h, w = ink.shape
-    level = float(np.median(ink))
-    if np.mean(np.abs(ink - level) < 6) > 0.6:  # flat background (a drawing, a clean scan): keep soft edges
-        hi = float(ink.max())
-        return np.clip((ink - level) / (hi - level), 0.0, 1.0) if hi - level >= 8 else np.zeros_like(ink)
-    f = max(1, int(np.ceil(max(h, w) / 256)))
-    small = _resize(ink, (max(1, w // f), max(1, h // f)))
-    k = max(3, (min(small.shape) // 5) | 1)  # wider than any stroke, so only background survives
-    pil = Image.fromarray(small, "F")
-    background = pil.filter(ImageFilter.MinFilter(k)).filter(ImageFilter.MaxFilter(k))
-    background = _resize(np.asarray(background, np.float32), (w, h), Image.BILINEAR)
-    residual = np.clip(ink - background, 0, None)
-    hi = float(np.percentile(residual, 99.9)) if residual.size > 1000 else float(residual.max())
-    hi = max(hi, float(residual.max()) * 0.5)
-    if hi < 8:  # nothing that looks like ink
-        return np.zeros_like(residual)
-    lo = 0.2 * hi
-    return np.clip((residual - lo) / (hi - lo), 0.0, 1.0)
-
-
-def _ink_bbox(x: np.ndarray, trim: float = 0.002) -> tuple[int, int, int, int] | None:
-    """Box (y0, y1, x0, x1) holding the ink mass, ignoring ``trim`` of it on each side
-    (so a lone speck far from the number does not stretch the box)."""
-    total = float(x.sum())
-    if total <= 0:
-        return None
-
-    def span(profile):
-        c = np.cumsum(profile) / total
-        lo = int(np.searchsorted(c, trim))
-        hi = int(np.searchsorted(c, 1.0 - trim)) + 1
-        return lo, max(hi, lo + 1)
-
-    y0, y1 = span(x.sum(axis=1))
-    x0, x1 = span(x.sum(axis=0))
-    return y0, y1, x0, x1
-
-
-def _stroke_width(mask: np.ndarray) -> float:
-    """Median length of ink runs along rows and columns, the smaller of the two."""
-    out = []
-    for m in (mask, mask.T):
-        p = np.pad(m.astype(np.int8), ((0, 0), (1, 1)))
-        d = np.diff(p, axis=1)
-        runs = np.nonzero(d == -1)[1] - np.nonzero(d == 1)[1]
-        out.append(float(np.median(runs)) if runs.size else 0.0)
-    return min(out)
+    """Grayscale float32 in [0, 255] from seqrec.imaging's loader (alpha, 16-bit, palette)."""
+    gray, white = imaging.pil_gray(im)
+    return np.asarray(gray, np.float32) * np.float32(255.0 / white)
 
 
 def prepare_strip(
     image: Image.Image | np.ndarray, size: tuple[int, int] = DEFAULT_SIZE, invert: bool | None = None, fit: bool = True
 ) -> tuple[np.ndarray, bool]:
-    """Turn a drawing, scan or photo into a ``size`` = (H, W) uint8 strip, white ink on
-    black, laid out like the training strips: the ink box scaled to ~20/28 of the height
-    (or to the width, if the number is long), centred, strokes ~2.5 px wide.
+    """Turn a drawing, scan or photo into a ``size`` = (H, W) uint8 strip, white ink on black,
+    with :func:`seqrec.imaging.prepare` -- the pipeline ``Recognizer`` runs (lighting, specks,
+    ruled lines, ink scaled to ~20/28 of the height or fitted to the width, stroke width).
     ``invert=None`` guesses polarity from the border (a light border means dark ink).
     With ``fit=False`` the whole image is only resized. Returns (strip, inverted)."""
     H, W = size
-    gray = to_gray(image) if isinstance(image, Image.Image) else np.asarray(image, np.float32)
-    if gray.ndim != 2:
-        raise DemoError(400, f"expected a 2-D grayscale image, got shape {gray.shape}")
-    if gray.max() <= 1.0 and gray.dtype.kind == "f" and not isinstance(image, Image.Image):
-        gray = gray * 255.0
-    h, w = gray.shape
-    if max(h, w) > MAX_WORK_SIDE:
-        s = MAX_WORK_SIDE / max(h, w)
-        gray = _resize(gray, (max(1, round(w * s)), max(1, round(h * s))))
-    inverted = bool(np.median(_border(gray)) > 127) if invert is None else bool(invert)
-    if inverted:
-        gray = 255.0 - gray
-    if not fit:
-        out = _resize(gray, (W, H), Image.LANCZOS)
-        return np.clip(out, 0, 255).round().astype(np.uint8), inverted
-    ink = _clean(gray)
-    box = _ink_bbox(ink)
-    strip = np.zeros((H, W), np.float32)
-    if box is None:
-        return strip.astype(np.uint8), inverted
-    y0, y1, x0, x1 = box
-    crop = ink[y0:y1, x0:x1]
-    ch, cw = crop.shape
-    target_h = H * 20 / 28
-    margin = round(H * 4 / 28)
-    s = min(target_h / ch, (W - 2 * margin) / cw)
-    # go through a 4x intermediate, where stroke width is normalised, then area-average down
-    m = 4
-    mid_w, mid_h = max(1, round(cw * s * m)), max(1, round(ch * s * m))
-    mid = _resize(crop, (mid_w, mid_h), Image.BOX if s * m < 1 else Image.BILINEAR)
-    peak = float(mid.max())
-    if peak > 0:
-        mid = np.clip(mid / peak, 0, 1)
-        sw = _stroke_width(mid > 0.5)
-        want = 2.5 * m
-        if 0 < sw < want - 1.5:
-            k = int(round(want - sw)) | 1
-            mid = np.asarray(Image.fromarray(mid, "F").filter(ImageFilter.MaxFilter(min(k, 15))), np.float32)
-        elif sw > 1.7 * want:
-            k = int(round(sw - want)) | 1
-            mid = np.asarray(Image.fromarray(mid, "F").filter(ImageFilter.MinFilter(min(k, 15))), np.float32)
-    fw, fh = max(1, round(cw * s)), max(1, round(ch * s))
-    small = _resize(mid, (fw, fh), Image.BOX)
-    if small.max() > 0:  # saturate stroke cores as MNIST does (resampling leaves them grey)
-        small = np.clip(small / np.percentile(small[small > 0.1 * small.max()], 75), 0, 1)
-    fh, fw = small.shape
-    top, left = (H - fh) // 2, (W - fw) // 2
-    strip[top : top + fh, left : left + fw] = small[: H - max(top, 0), : W - max(left, 0)]
-    return (strip * 255).round().astype(np.uint8), inverted
+    if isinstance(image, Image.Image):
+        gray, white = imaging.pil_gray(image)
+    else:
+        gray = np.asarray(image)
+        if gray.ndim != 2 or gray.size == 0:
+            raise DemoError(400, f"expected a 2-D grayscale image, got shape {gray.shape}")
+        white = imaging.white_of(gray)
+    try:
+        if not fit:
+            imaging.check_shape(*gray.shape)
+            inverted = imaging.light_background(gray, white) if invert is None else bool(invert)
+            x = np.asarray(gray, np.float32) * np.float32(255.0 / white)
+            x = cv2.resize(x, (W, H), interpolation=cv2.INTER_AREA)
+            return np.clip(255.0 - x if inverted else x, 0, 255).round().astype(np.uint8), inverted
+        p = imaging.prepare(gray, white, height=H, width=W, fixed_width=True, invert=invert)
+    except imaging.ImageTooLargeError as e:
+        raise DemoError(413, str(e)) from None
+    except ValueError as e:
+        raise DemoError(400, str(e)) from None
+    return (p.strip * 255).round().astype(np.uint8), p.inverted
 
 
 def png_data_url(strip: np.ndarray) -> str:
