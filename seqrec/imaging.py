@@ -6,8 +6,9 @@ so a photo is read the same way everywhere. The stages, in order:
 1. **load** (:func:`load_image`): EXIF rotation, alpha (a transparent background becomes the
    contrary of the ink), 16-bit, palette and float images -> grayscale and the value of white.
    Sizes are checked from the header before any pixel is decoded (:func:`check_shape`).
-2. **polarity**: an image whose border is light (median > 0.5) has dark ink on light paper and
-   is inverted, so ink is bright on black from here on (``invert=True/False`` forces it).
+2. **polarity**: an image whose background is light (median > 0.5; of the border for strips,
+   of the whole picture for photos) has dark ink on light paper and is inverted, so ink is
+   bright on black from here on (``invert=True/False`` forces it).
 3. **clean strips pass through**: an image of the model's size with a black background (border
    median <= 0.1) whose ink is at least 10/28 of the height -- what ``make_strips`` writes --
    is used bit for bit as it is, vectorised over a batch (:func:`prepare_batch`).
@@ -65,7 +66,7 @@ THICK_TO = 3 / 28  # ... thin ones to STROKE, thick ones to this (MNIST's thicke
 MID = 4  # stroke width is normalised at this multiple of the output size
 MIN_STRONG = 0.2  # ink must somewhere be this much darker than its paper (of white)
 MIN_AREA = 6  # px of ink (at working size) below which an image counts as blank
-SMALL_INK = 12  # px of ink height in the input below which we warn
+SMALL_INK = 16  # px of ink height in the input below which we warn
 TALL = "the writing is taller than wide: seqrec reads one row of digits; is the image rotated?"
 LIMIT_HINT = "pass max_pixels= or set the environment variable SEQREC_MAX_PIXELS to raise it"
 ASPECT_HINT = "set the environment variable SEQREC_MAX_ASPECT (or seqrec.imaging.MAX_ASPECT) to raise it"
@@ -229,11 +230,14 @@ def _check_invert(invert) -> None:
         raise ValueError(f"invert must be None (auto), True or False, got {invert!r}")
 
 
-def _to_ink(raw: np.ndarray, white: float, invert) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Raw (n, h, w) -> (float32 in [0, 1] with bright ink, inverted (n,), background level (n,))."""
-    n = raw.shape[0]
+def _to_ink(raw: np.ndarray, white: float, invert, frame: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Raw (n, h, w) -> (float32 in [0, 1] with bright ink, inverted (n,), background level (n,)).
+    The background is the median of the border (``frame``: strips) or of the whole picture
+    (photos, where a table or a shadow may line the border but paper fills most of it)."""
+    n, h, w = raw.shape
     x = raw.astype(np.float32)  # always a fresh copy
-    med = np.median(border(x), axis=1) / white
+    step = max(1, int(np.sqrt(h * w / 20_000)))
+    med = np.median(border(x) if frame else x[:, ::step, ::step].reshape(n, -1), axis=1) / white
     inv = med > 0.5 if invert is None else np.full(n, bool(invert))
     if inv.any():  # in raw units, so 255 - v is exact and an inverted strip maps back bit for bit
         x[inv] = np.float32(white) - x[inv]
@@ -302,7 +306,7 @@ def prepare(gray, white: float = 255.0, *, height: int = 28, width: int = 140, f
             a = a.astype(np.float32)
         a = cv2.resize(a, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
         scale = a.shape[0] / h
-    x, inv, _ = _to_ink(a[None], white, invert)
+    x, inv, _ = _to_ink(a[None], white, invert, frame=False)
     return _prepare_ink(x[0], bool(inv[0]), height, width, fixed_width, scale)
 
 
@@ -355,14 +359,14 @@ def flatten(x: np.ndarray) -> np.ndarray:
     h, w = x.shape
     f = max(1, int(np.ceil(max(h, w) / 128)))
     small = cv2.resize(x, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA) if f > 1 else x
-    level = float(np.median(border(small[None])))  # the paper, even where ink covers most of the image
+    level = float(np.median(small))  # the paper: most of the picture
     if np.mean(np.abs(small - level) < 6 / 255) > 0.4:
         paper = np.float32(level)
-    else:
+    else:  # an opening wider than any stroke removes the (bright) ink, however much of it there is
         k = max(3, (min(small.shape) // 2) | 1)
         kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
         paper = cv2.morphologyEx(small, cv2.MORPH_OPEN, kernel, borderType=cv2.BORDER_REPLICATE)
-        paper = cv2.blur(paper, (k, k), borderType=cv2.BORDER_REPLICATE)
+        paper = cv2.blur(paper, (k // 2 | 1, k // 2 | 1), borderType=cv2.BORDER_REPLICATE)
         if paper.shape != x.shape:
             paper = cv2.resize(paper, (w, h), interpolation=cv2.INTER_LINEAR)
     return (x - paper) / np.maximum(1.0 - paper, np.float32(0.2))
@@ -383,8 +387,10 @@ def ink_mask(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     floor = float(np.percentile(sample, 25)) + 5 * sigma
     low = max(floor, INK_THRESHOLD)
     ink = np.clip(ink, 0.0, 1.0)
-    otsu, _ = cv2.threshold((sample * 255).astype(np.uint8), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    high = max(low, MIN_STRONG, min(otsu / 255, 0.5))
+    otsu, _ = cv2.threshold((np.clip(sample, 0, 1) * 255).astype(np.uint8), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    med = float(np.median(sample))
+    texture = med + 6 * 1.4826 * float(np.median(np.abs(sample - med)))  # smooth blotches of paper texture
+    high = max(low, MIN_STRONG, min(otsu / 255, 0.5), texture)
     weak = (ink > low).astype(np.uint8)
     n, labels = cv2.connectedComponents(weak, connectivity=8)
     if n <= 1:
@@ -514,7 +520,7 @@ def normalize_digit(gray, white: float = 255.0, *, invert: bool | None = None, s
     if a.ndim != 2:
         raise ValueError(f"expected a 2-D grayscale image, got shape {a.shape}")
     check_shape(*a.shape)
-    x, _, _ = _to_ink(a[None], white, invert)
+    x, _, _ = _to_ink(a[None], white, invert, frame=False)
     found = find_ink(x[0])
     out = np.zeros((size, size), np.float32)
     if found is None:
