@@ -3,13 +3,12 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 from hydra.errors import MissingConfigException
 
-from conftest import CONFIG_DIR, ROOT, compose_train
+from conftest import ROOT, compose_train
 from seqrec.checkpoint import load_system, read_checkpoint
 from seqrec.train import train
 
@@ -32,7 +31,8 @@ def test_backbones_and_schedulers(make_cfg, backbone):
 def test_learns_single_digits_well_above_chance(make_cfg):
     """1-digit strips: chance is 10%; a tiny model must clearly beat it within ~120 steps."""
     cfg = make_cfg(
-        "model=multihead", "data.min_len=1", "data.max_len=1", "data.width=40", "data.augment=0", "data.digit_augment=0",
+        "model=multihead", "data.min_len=1", "data.max_len=1", "data.width=40", "data.augment=0",
+        "data.digit_augment=0",
         "data.batch_size=32", "data.batches_per_epoch=40", "data.n_val=200", "data.n_test=300",
         "trainer.max_epochs=3", "model.optimizer.lr=0.003",
     )
@@ -169,7 +169,8 @@ def test_script_multirun_three_heads_three_grouped_runs(tmp_path):
     assert len(runs) == 3, runs
     configs = []
     for run in runs:
-        meta = json.loads(next(run.glob("files/wandb-metadata.json")).read_text()) if list(run.glob("files/wandb-metadata.json")) else {}
+        found = list(run.glob("files/wandb-metadata.json"))
+        meta = json.loads(found[0].read_text()) if found else {}
         configs.append((run.name, meta))
     assert len({name.split("-")[-1] for name, _ in configs}) == 3  # three distinct run ids
     text = out.stdout + out.stderr
