@@ -10,14 +10,17 @@ clean: 5 digits, 0..2 px between neighbouring ink boxes, centred, no jitter, 28x
 suite changes one factor:
 
 * ``length`` (a): 1..5 digits;
-* ``gap`` (b): exactly g px between neighbouring ink boxes, g = -8 (8 px of overlap) .. +8;
+* ``gap`` (b): exactly g px between neighbouring ink boxes, g = -8 (8 px of overlap) .. +8 on
+  5-digit strips, and g = -4 .. +20 on 3-digit strips (wide spacing, as people often write;
+  5 digits do not fit 140 px beyond +8);
 * ``longer`` (c): length generalization, 6..8 digits on a canvas 28*k px wide; only heads
   that can emit more than max_len digits (ctc) -- the slot heads are "n/a";
 * ``robust`` (d): each digit rotated by +-deg; each digit scaled; Gaussian pixel noise
   (std as a fraction of white).
 
-Prints markdown tables (with the command and hardware) and writes bench_suite.md,
-bench_suite.json and bench_suite.png into ``--out``.
+Every cell is exact match with its 95% interval from a bootstrap over the test digits the
+point's strips use (``seqrec.evaluation.digit_bootstrap``). Prints markdown tables (with the
+command and hardware) and writes bench_suite.md, bench_suite.json and bench_suite.png into ``--out``.
 """
 from __future__ import annotations
 
@@ -38,6 +41,8 @@ from seqrec.compare import BASE, benchmark_strips, evaluate, strips_at_gap  # no
 
 LENGTHS = (1, 2, 3, 4, 5)
 GAPS = tuple(range(-8, 9, 2))
+WIDE_GAPS = tuple(range(-4, 21, 4))
+WIDE_LENGTH = 3
 LONGER = (6, 7, 8)
 ROTATIONS = (0, 10, 20, 30)
 SCALES = (0.6, 0.8, 1.0, 1.15, 1.3)
@@ -74,7 +79,7 @@ def can_read_longer(rec) -> bool:
     return isinstance(rec.codec, CTCCodec) and not rec.fixed_width
 
 
-def points(suites, gaps):
+def points(suites, gaps, wide_gaps=WIDE_GAPS):
     """(suite, factor, value, strip kwargs) of every benchmark point."""
     for suite in suites:
         if suite == "length":
@@ -83,6 +88,9 @@ def points(suites, gaps):
         elif suite == "gap":
             for g in gaps:
                 yield suite, "gap (px)", g, dict(gap=(g, g))
+            for g in wide_gaps:
+                wide = dict(gap=(g, g), min_len=WIDE_LENGTH, max_len=WIDE_LENGTH)
+                yield suite, f"gap, {WIDE_LENGTH} digits (px)", g, wide
         elif suite == "longer":
             for k in LONGER:
                 yield suite, "digits", k, dict(min_len=k, max_len=k, width=28 * k)
@@ -97,13 +105,15 @@ def points(suites, gaps):
             raise ValueError(f"unknown suite {suite!r}; allowed: {', '.join(SUITES)}")
 
 
-def run_suite(models, n: int = 1000, suites=SUITES, gaps=GAPS, source: str = "bundled", seed: int = 0, log=print) -> list[dict]:
-    """One result per (model, point): exact match, digit accuracy and CER, or n/a."""
+def run_suite(models, n: int = 1000, suites=SUITES, gaps=GAPS, source: str = "bundled", seed: int = 0, log=print,
+              wide_gaps=WIDE_GAPS) -> list[dict]:
+    """One result per (model, point): exact match and digit accuracy (with 95% digit-bootstrap
+    intervals, ``*_lo``/``*_hi``) and CER, or n/a."""
     from seqrec.data.sources import load_digits
 
     pool = load_digits(source, "test")
     results = []
-    for suite, factor, value, kwargs in points(suites, gaps):
+    for suite, factor, value, kwargs in points(suites, gaps, wide_gaps):
         t0 = time.perf_counter()
         # The same strips for a point whatever else runs: the seed comes from the point itself.
         strips = benchmark_strips(n, pool=pool, seed=zlib.crc32(f"{seed}/{suite}/{factor}/{value}".encode()), **kwargs)
@@ -115,15 +125,23 @@ def run_suite(models, n: int = 1000, suites=SUITES, gaps=GAPS, source: str = "bu
                 row.update(exact_match=None, digit_acc=None, cer=None, note=f"{NA}: above max_len={rec.max_len}")
             else:
                 m = evaluate(rec, strips)
-                row.update(exact_match=m["exact_match"], digit_acc=m["digit_acc"], cer=m["cer"], note="")
+                keys = ("exact_match", "exact_match_lo", "exact_match_hi", "digit_acc", "digit_acc_lo", "digit_acc_hi",
+                        "cer", "n_digits")
+                row.update({k: m[k] for k in keys}, note="")
             results.append(row)
         log(f"  {suite:<7} {factor:<15} {value!s:>5}: " + "  ".join(f"{r['model']} {_cell(r)}" for r in results[-len(models):])
             + f"  ({time.perf_counter() - t0:.1f} s)")
     return results
 
 
-def _cell(r) -> str:
-    return NA if r is None or r["exact_match"] is None else f"{100 * r['exact_match']:.1f}%"
+def _cell(r, interval: bool = False) -> str:
+    from seqrec.evaluation import format_interval
+
+    if r is None or r["exact_match"] is None:
+        return NA
+    if interval and r.get("exact_match_lo") is not None:
+        return format_interval(r["exact_match"], r["exact_match_lo"], r["exact_match_hi"])
+    return format_interval(r["exact_match"])
 
 
 def tables(results, models) -> str:
@@ -132,6 +150,8 @@ def tables(results, models) -> str:
     titles = {
         ("length", "digits"): "(a) Exact match by number length (clean strips)",
         ("gap", "gap (px)"): "(b) Exact match by gap between neighbouring ink boxes (negative = overlap), 5 digits",
+        ("gap", f"gap, {WIDE_LENGTH} digits (px)"): f"(b) Exact match by gap between neighbouring ink boxes, "
+                                                   f"{WIDE_LENGTH} digits (wide spacing; target >= 95% from -4 to +20)",
         ("longer", "digits"): "(c) Length generalization: trained on <= 5 digits, tested on 6-8 digits on a 28*k px canvas",
         ("robust", "rotation (deg)"): "(d) Robustness: each digit rotated by +-deg",
         ("robust", "scale"): "(d) Robustness: each digit scaled",
@@ -146,7 +166,10 @@ def tables(results, models) -> str:
                 "|---|" + "---:|" * len(values)]
         for label, _ in models:
             by_value = {r["value"]: r for r in rows if r["model"] == label}
-            out.append(f"| {label} | " + " | ".join(_cell(by_value.get(v)) for v in values) + " |")
+            out.append(f"| {label} | " + " | ".join(_cell(by_value.get(v), interval=True) for v in values) + " |")
+        n_digits = max((int(r["n_digits"]) for r in rows if r.get("n_digits")), default=0)
+        if n_digits:
+            out += ["", f"Brackets: 95% interval, bootstrap over the test digits of each point (up to {n_digits})."]
         out.append("")
     return "\n".join(out)
 
@@ -157,7 +180,9 @@ def plot(results, models, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [("length", "digits", "(a) length"), ("gap", "gap (px)", "(b) gap / overlap"), ("longer", "digits", "(c) longer than trained"),
+    panels = [("length", "digits", "(a) length"), ("gap", "gap (px)", "(b) gap / overlap"),
+              ("gap", f"gap, {WIDE_LENGTH} digits (px)", f"(b) wide gaps, {WIDE_LENGTH} digits"),
+              ("longer", "digits", "(c) longer than trained"),
               ("robust", "rotation (deg)", "(d) rotation"), ("robust", "scale", "(d) scale"), ("robust", "noise (std)", "(d) noise")]
     panels = [p for p in panels if any((r["suite"], r["factor"]) == p[:2] for r in results)]
     cols = min(3, len(panels))
@@ -186,6 +211,8 @@ def plot(results, models, path: Path) -> Path:
 
 
 def parse_ints(text: str) -> list[int]:
+    if text.strip().lower() == "none":
+        return []
     if ".." in text:
         lo, hi, *step = (int(p) for p in text.split(".."))
         return list(range(lo, hi + 1, step[0] if step else 1))
@@ -194,14 +221,18 @@ def parse_ints(text: str) -> list[int]:
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    argv = [f"--gaps={argv[i + 1]}" if a == "--gaps" and i + 1 < len(argv) else a for i, a in enumerate(argv)
-            if not (i > 0 and argv[i - 1] == "--gaps")]
+    # "--gaps -8..8": a value that starts with "-" would read as an option; glue it to its flag.
+    flags = ("--gaps", "--wide-gaps")
+    argv = [f"{a}={argv[i + 1]}" if a in flags and i + 1 < len(argv) else a for i, a in enumerate(argv)
+            if not (i > 0 and argv[i - 1] in flags)]
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", default="ctc,multihead,multilabel", help="pretrained names and/or checkpoint paths, comma separated")
     p.add_argument("--n", type=int, default=1000, help="strips per point (default 1000)")
     p.add_argument("--suites", default=",".join(SUITES), help=f"comma separated subset of {','.join(SUITES)}")
     p.add_argument("--gaps", type=parse_ints, default=list(GAPS), help="gaps for (b): -8..8 (every px), -8..8..2 (default) or -8,0,8")
+    p.add_argument("--wide-gaps", type=parse_ints, default=list(WIDE_GAPS),
+                   help=f"gaps for (b) on {WIDE_LENGTH}-digit strips: -4..20..4 (default), -4..20 or none")
     p.add_argument("--source", default="bundled", help="digit source; its test split is used (default bundled)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="benchmarks/results", help="folder for bench_suite.md/.json/.png (default benchmarks/results)")
@@ -220,7 +251,7 @@ def main(argv=None) -> int:
     print(f"models: {', '.join(f'{label} ({rec.head})' for label, rec in models)}", file=sys.stderr)
     t0 = time.perf_counter()
     results = run_suite(models, n=args.n, suites=suites, gaps=args.gaps, source=args.source, seed=args.seed,
-                        log=lambda s: print(s, file=sys.stderr, flush=True))
+                        log=lambda s: print(s, file=sys.stderr, flush=True), wide_gaps=args.wide_gaps)
     elapsed = time.perf_counter() - t0
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -34,18 +34,25 @@ def digit_bootstrap(correct, digit_index, n_boot: int = 1000, seed: int = 0, lev
     Scheme: each of ``n_boot`` draws samples the D distinct digit ids D times with replacement,
     giving each id a multiplicity m_d (0, 1, 2, ...). A strip of digits d1..dk gets the weight
     1 + sum_j (m_dj - 1), and the draw's accuracy is the weighted mean of ``correct`` (per-digit:
-    weighted correct slots over weighted slots); the interval is the (1-level)/2 and (1+level)/2
-    percentiles over draws. With one digit per strip this is the ordinary bootstrap over strips.
+    weighted correct slots over weighted slots). A strip made of resampled digits "exists"
+    prod_j m_dj times (the pigeonhole bootstrap of crossed designs, Owen 2007); the weight above
+    is that product to first order (the product itself multiplies each strip's own noise by
+    weights of variance up to 2^L - 1 and was 2-3x too wide in simulation).
 
-    Why this weight: a strip made of resampled digits "exists" prod_j m_dj times (the pigeonhole
-    bootstrap of crossed designs, Owen 2007), and 1 + sum_j (m_dj - 1) is that product to first
-    order. The product itself multiplies each strip's own noise by weights of variance up to
-    2^L - 1 (31 for 5 digits): in a simulation where the true sampling error includes drawing a
-    new digit pool (500 digits, 5% of them hard), product weights gave standard errors 2.3-3.4x
-    too large, a strip bootstrap 2-3x too small (it ignores digit reuse), and this first-order
-    weight 1.3-1.9x too large (it counts a strip's own noise once per digit): a conservative
-    interval, never an optimistic one. Weights can be negative (the estimate stays linear); a draw
-    whose total weight is not positive is dropped, and one outside [0, 1] (tiny pools) is clipped.
+    The first-order bootstrap still counts each strip's own variance once per digit (L times,
+    not once). So the draws' spread around the point estimate is scaled to the multiway
+    cluster-robust variance (Cameron, Gelbach & Miller 2011), digits as crossed clusters:
+    V = [sum_d G_d^2 - sum_s (sum_d n_sd^2 - 1) r_s^2] / N^2, with r_s a strip's residual, G_d the
+    sum of the residuals of the strips holding digit d (n_sd times), N the strip (or digit-slot)
+    count -- never below the variance of independent strips. The interval is the point estimate
+    plus the scaled (1-level)/2 and (1+level)/2 percentile deviations, clipped to [0, 1]. With
+    one digit per strip this is the ordinary bootstrap over strips.
+
+    Simulated check (500-digit pools from a population with 5% hard digits, 5-digit strips,
+    strips right when all digits are read right; truth: the spread over fresh pools and strips):
+    true standard errors 0.0180 / 0.0116 / 0.0112 / 0.0095 at 200 / 1,000 / 2,000 / 5,000
+    strips; this variance 0.0178 / 0.0116 / 0.0105 / 0.0096; a strip bootstrap 0.0159 / 0.0073 /
+    0.0052 / 0.0033 (too narrow: it ignores that strips reuse digits).
     """
     correct = np.asarray(correct, dtype=np.float64)
     digit_index = np.asarray(digit_index)
@@ -68,6 +75,10 @@ def digit_bootstrap(correct, digit_index, n_boot: int = 1000, seed: int = 0, lev
         num, den = np.where(valid, correct, 0).sum(1), valid.sum(1).astype(np.float64)
     else:
         num, den = correct, np.ones(len(correct))
+    total_den = den.sum()
+    if total_den <= 0:
+        return math.nan, math.nan
+    point = num.sum() / total_den
     rng = np.random.default_rng(seed)
     stats = []
     for start in range(0, int(n_boot), chunk):
@@ -79,11 +90,28 @@ def digit_bootstrap(correct, digit_index, n_boot: int = 1000, seed: int = 0, lev
         with np.errstate(invalid="ignore", divide="ignore"):
             stats.append(np.where(total > 0, (w @ num) / total, np.nan))
     stats = np.concatenate(stats)
-    stats = np.clip(stats[np.isfinite(stats)], 0.0, 1.0)
+    stats = stats[np.isfinite(stats)]
     if not len(stats):
         return math.nan, math.nan
-    lo, hi = np.percentile(stats, [50 * (1 - level), 50 * (1 + level)])
-    return float(lo), float(hi)
+    boot_var = float(np.mean((stats - point) ** 2))
+    target = cluster_variance(num - point * den, pos, valid, len(ids)) / total_den**2
+    scale = math.sqrt(target / boot_var) if boot_var > 0 else 0.0
+    lo, hi = point + scale * (np.percentile(stats, [50 * (1 - level), 50 * (1 + level)]) - point)
+    return float(np.clip(lo, 0.0, 1.0)), float(np.clip(hi, 0.0, 1.0))
+
+
+def cluster_variance(resid: np.ndarray, pos: np.ndarray, valid: np.ndarray, n_ids: int) -> float:
+    """N^2 x the multiway cluster-robust variance of a mean whose strips (residuals ``resid``) are
+    crossed with digit clusters (``pos``: (n, L) digit positions, ``valid``: real slots): the sum
+    of r_s r_s' over pairs of strips that share a digit, each strip with itself once; never less
+    than sum_s r_s^2 (independent strips)."""
+    g = np.zeros(n_ids + 1)
+    np.add.at(g, np.where(valid, pos, n_ids), np.where(valid, resid[:, None], 0.0))
+    # sum_d n_sd^2 per strip: pairs of slots that hold the same digit (a slot with itself included)
+    same = (pos[:, :, None] == pos[:, None, :]) & valid[:, :, None] & valid[:, None, :]
+    own = resid**2
+    v = float((g[:n_ids] ** 2).sum() - ((same.sum((1, 2)) - 1) * own).sum())
+    return max(v, float(own.sum()))
 
 
 def digit_correct(preds: Sequence[str], labels: Sequence[str], width: int) -> np.ndarray:

@@ -48,6 +48,18 @@ def test_reused_digits_give_a_much_wider_interval():
     assert (hi - lo) > 4 * (s_hi - s_lo)
 
 
+def test_shared_digits_known_answer():
+    # 400 "first" digits, each the first digit of 10 strips; the second digit of every strip is a
+    # fresh one. A strip is right iff its first digit is: the 4,000 strips carry the information of
+    # 400 independent digits, so the interval is p +- 1.96 sqrt(p (1 - p) / 400), not / 4000.
+    first = np.repeat(np.arange(400), 10)
+    index = np.stack([first, 1000 + np.arange(4000)], 1)
+    correct = (first % 10 != 0).astype(float)  # p = 0.9
+    lo, hi = digit_bootstrap(correct, index, n_boot=2000, seed=2)
+    se = math.sqrt(0.9 * 0.1 / 400)
+    assert lo == pytest.approx(0.9 - 1.96 * se, abs=0.2 * se) and hi == pytest.approx(0.9 + 1.96 * se, abs=0.2 * se)
+
+
 def test_per_digit_slots_and_padding():
     # Per-slot correctness: padded slots (-1) are ignored, an all-right pool has a zero-width interval.
     index = np.array([[0, 1, -1], [2, -1, -1], [3, 4, 5]])
@@ -226,16 +238,19 @@ def test_codec_temperature_round_trip_and_errors():
 
 # ---------------------------------------------------------------------- checkpoints
 def test_write_temperature_changes_only_the_codec(tmp_path):
+    import shutil
+
     from seqrec.checkpoint import CheckpointError
 
-    state = {"net.w": torch.arange(6.0).view(2, 3)}
     path = tmp_path / "m.ckpt"
-    meta = {"codec": {"name": "ctc", "max_len": 5}, "config": {"data": {}}, "head": "ctc"}
-    torch.save({"state_dict": state, "seqrec": meta}, path)
+    shutil.copy(Path(__file__).resolve().parents[1] / "seqrec" / "pretrained" / "ctc.ckpt", path)
+    before = torch.load(path, weights_only=True)
     write_temperature(path, 1.7)
     ckpt = torch.load(path, weights_only=True)
-    assert ckpt["seqrec"]["codec"] == {"name": "ctc", "max_len": 5, "temperature": 1.7}
-    assert ckpt["seqrec"]["head"] == "ctc" and torch.equal(ckpt["state_dict"]["net.w"], state["net.w"])
+    assert ckpt["seqrec"]["codec"] == {**before["seqrec"]["codec"], "temperature": 1.7}
+    assert {k: v for k, v in ckpt["seqrec"].items() if k != "codec"} == {k: v for k, v in before["seqrec"].items()
+                                                                          if k != "codec"}
+    assert all(torch.equal(ckpt["state_dict"][k], v) for k, v in before["state_dict"].items())
     assert [p.name for p in tmp_path.iterdir()] == ["m.ckpt"]  # no temporary file left behind
     with pytest.raises(ValueError, match="temperature"):
         write_temperature(path, -1)
