@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import io
 import socket
+import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -329,3 +331,65 @@ def test_bad_inputs_are_explained(ctc, strips, tmp_path):
         ctc.predict(np.full((28, 140), np.nan, np.float32))
     with pytest.raises(TypeError, match="cannot read an image from int"):
         ctc.predict(42)
+
+
+# ----------------------------------------------------------------------------- issue 10 / 14: pipeline, layouts, limits
+def test_colour_arrays_of_every_dtype_are_one_image(ctc, strips):
+    img = strips.images[0]
+    ref = ctc.preprocess(img)
+    rgb = np.dstack([img] * 3)
+    for value in (rgb.astype(np.float32) / 255, rgb.astype(np.float64), rgb.astype(np.int32),
+                  np.dstack([rgb, np.full_like(img, 255)]).astype(np.float32) / 255):
+        x = ctc.preprocess(value)
+        assert x.shape == ref.shape and torch.allclose(x, ref, atol=1e-5), value.dtype
+        assert len(ctc.predict(value)) == 1
+    batch = np.stack([rgb, rgb]).astype(np.float32) / 255  # (N, H, W, 3)
+    assert ctc.preprocess(batch).shape == (2, 1, 28, 140) and len(ctc.predict(batch)) == 2
+
+
+def test_channels_first_arrays_are_refused_unless_a_batch_of_strips(ctc, strips):
+    for shape, dtype in [((3, 64, 64), np.float32), ((4, 50, 80), np.uint8)]:
+        with pytest.raises(ValueError, match=r"ambiguous.*transpose\(1, 2, 0\).*accepted layouts.*\(H, W, 3\)"):
+            ctc.predict(np.zeros(shape, dtype))
+    three = strips.images[:3]  # (3, 28, 140): the model's height, so a batch of three gray strips
+    assert torch.equal(ctc.preprocess(three), raw_input(three)) and len(ctc.predict(three)) == 3
+
+
+def test_blank_images_read_empty_without_running_the_model(ctc, strips, monkeypatch):
+    rng = np.random.default_rng(0)
+    paper = np.clip(rng.normal(200, 12, (300, 400)) + np.linspace(-30, 30, 400)[None, :], 0, 255).astype(np.uint8)
+    seen = []
+    logits = ctc.logits
+    monkeypatch.setattr(ctc, "logits", lambda x: seen.append(x.shape[0]) or logits(x))
+    preds = ctc.predict([paper, strips.images[0], np.zeros((28, 140), np.uint8), Image.new("L", (50, 50), 255)],
+                        return_confidence=True)
+    assert [p.text for p in preds][::2] == ["", ""] and preds[3].text == ""
+    assert [p.confidence for p in preds] == [0.0, preds[1].confidence, 0.0, 0.0] and preds[0].digit_confidences == []
+    assert seen == [1]  # only the strip with ink reached the model
+    assert ctc.predict(np.zeros((2, 28, 140), np.uint8)) == ["", ""] and seen == [1]
+    assert float(ctc.preprocess(paper).abs().sum()) == 0.0  # what the model would have seen: nothing
+
+
+def test_thin_and_huge_inputs_are_refused_fast(ctc, tmp_path):
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match=r"100000x1 pixels.*limit is 50:1.*SEQREC_MAX_ASPECT"):
+        ctc.predict(np.zeros((100000,), np.uint8)[None])  # 1 row, 100000 columns
+    with pytest.raises(ValueError, match="limit is 50:1"):
+        ctc.predict(np.zeros((100000, 1), np.float32))
+    png = tmp_path / "thin.png"
+    Image.new("L", (200000, 1)).save(png)
+    assert png.stat().st_size < 1000
+    with pytest.raises(ValueError, match=r"thin.png is 200000x1 pixels.*limit is 50:1"):
+        ctc.predict(png)
+    with pytest.raises(ValueError, match=r"limit is 40,000,000 pixels.*SEQREC_MAX_PIXELS"):
+        ctc.predict(np.zeros((1, 7000, 7000), np.uint8))
+    assert time.perf_counter() - t0 < 2.0
+
+
+def test_odd_images_warn_instead_of_failing(ctc):
+    column = np.full((300, 80), 255, np.uint8)
+    for i, y in enumerate((20, 110, 200)):
+        cv2.putText(column, "418"[i], (15, y + 70), cv2.FONT_HERSHEY_SIMPLEX, 2.5, 0, 6)
+    with pytest.warns(UserWarning, match=r"image 1: .*taller than wide.*rotated"):
+        preds = ctc.predict([np.zeros((28, 140), np.uint8), column])
+    assert len(preds) == 2
