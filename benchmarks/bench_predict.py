@@ -7,6 +7,10 @@ message) and each ``--checkpoint PATH``, at batch 256, in strips/s:
 * ``predict``: the full ``rec.predict(images)`` from a (N, 28, 140) uint8 numpy array
   (polarity check, ink check, float conversion, model, decoding).
 
+Also the preprocessing time of one 1-megapixel photo (1155x866, a number on grey, noisy,
+unevenly lit paper) through ``seqrec.imaging.prepare``, in ms: from the decoded pixels, and
+from JPEG bytes (``load_image`` + ``prepare``). Target: < 20 ms.
+
 Backends: ``torch`` (frozen TorchScript copy, the default of Recognizer.from_checkpoint),
 ``torch-eager`` (``optimize=False``) and ``onnxruntime`` (exported with seqrec.export; skipped
 when onnx/onnxruntime are not installed). Prints a markdown table with the hardware and the
@@ -26,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 TARGET = 2_000
+PHOTO_TARGET_MS = 20
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -77,6 +82,45 @@ def bench_one(label: str, rec, images: np.ndarray, batch: int, repeats: int) -> 
     }
 
 
+def photo_1mp(seed: int = 0) -> np.ndarray:
+    """A 1155x866 photo of a handwritten-looking number: grey paper, dark ink, noise, blur, a gradient."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    h, w = 866, 1155
+    ink = np.zeros((h, w), np.uint8)
+    cv2.putText(ink, "40719", (300, 520), cv2.FONT_HERSHEY_SIMPLEX, 5.0, 255, 14, cv2.LINE_AA)
+    ink = cv2.GaussianBlur(ink.astype(np.float32) / 255, (0, 0), 1.0)
+    paper = 200 + np.linspace(-30, 30, w, dtype=np.float32)[None, :]
+    img = paper * (1 - ink) + 60 * ink + rng.normal(0, 12, (h, w))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def photo_ms(repeats: int) -> tuple[float, float]:
+    """Best-of-``repeats`` ms to preprocess the 1 MP photo: (from pixels, from JPEG bytes)."""
+    import io
+
+    from PIL import Image
+
+    from seqrec import imaging
+
+    photo = photo_1mp()
+    buf = io.BytesIO()
+    Image.fromarray(photo).save(buf, format="JPEG", quality=90)
+    data = buf.getvalue()
+
+    def best(fn) -> float:
+        fn()
+        times = []
+        for _ in range(max(repeats, 5)):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return 1000 * min(times)
+
+    return best(lambda: imaging.prepare(photo)), best(lambda: imaging.prepare(*imaging.load_image(data)))
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=2048, help="strips per timed run (default 2048)")
@@ -116,20 +160,27 @@ def main(argv=None) -> int:
                 recs.append(Recognizer.from_checkpoint(export(rec, Path(tmp) / f"{label}.onnx")))
             for r in recs:
                 rows.append(bench_one(label, r, images, args.batch, args.repeats))
-                print(f"  {rows[-1]['model']:<12} {rows[-1]['head']:<10} {rows[-1]['backend']:<12} tensor {rows[-1]['tensor']:8.0f}/s  "
-                      f"predict {rows[-1]['predict']:8.0f}/s", file=sys.stderr, flush=True)
+                r = rows[-1]
+                print(f"  {r['model']:<12} {r['head']:<10} {r['backend']:<12} tensor {r['tensor']:8.0f}/s  "
+                      f"predict {r['predict']:8.0f}/s", file=sys.stderr, flush=True)
 
+    pixels_ms, jpeg_ms = photo_ms(args.repeats)
+    print(f"  1 MP photo: {pixels_ms:.1f} ms from pixels, {jpeg_ms:.1f} ms from JPEG bytes", file=sys.stderr)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     versions = f"torch {torch.__version__}" + (f", onnxruntime {ort.__version__}" if ort is not None else "")
     print(f"\n**Hardware:** {cpu_model()}, {os.cpu_count()} logical cores, torch threads {torch.get_num_threads()}, "
           f"load average {load:.1f} at the end; {versions}, Python {platform.python_version()}")
-    print(f"**Command:** `python {shlex.join([Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])])}`")
+    command = shlex.join([Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])])
+    print(f"**Command:** `python {command}`")
     print(f"**Setup:** {args.n} strips 28x140 uint8 (make_strips, bundled test digits), batch {args.batch}, "
           f"best of {args.repeats} runs; target >= {TARGET:,} strips/s for ctc.\n")
     print("| model | head | backend | tensor path (strips/s) | predict() from uint8 (strips/s) |")
     print("|---|---|---|---:|---:|")
     for r in rows:
         print(f"| {r['model']} | {r['head']} | {r['backend']} | {r['tensor']:,.0f} | {r['predict']:,.0f} |")
+    print(f"\n**1-megapixel photo** (1155x866, seqrec.imaging.prepare, best of {max(args.repeats, 5)}): "
+          f"{pixels_ms:.1f} ms from decoded pixels, {jpeg_ms:.1f} ms from JPEG bytes (decode included); "
+          f"target < {PHOTO_TARGET_MS} ms.")
     return 0
 
 
