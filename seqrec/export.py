@@ -15,6 +15,7 @@ failed export or parity check leaves nothing (and no half-written file) behind.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -92,7 +93,7 @@ def _export_onnx(net, rec: Recognizer, path: Path, opset: int) -> None:
     # torch.export-based one (dynamo=True, opset >= 18) is the fallback where it is gone.
     for dynamo, version in ((False, opset), (True, max(opset, 18))):
         try:
-            with warnings.catch_warnings(), torch.no_grad():
+            with warnings.catch_warnings(), torch.no_grad(), _no_mha_fastpath():
                 warnings.simplefilter("ignore")
                 torch.onnx.export(net, (_example(rec),), str(path), opset_version=version, dynamo=dynamo, **kwargs)
             break
@@ -107,6 +108,21 @@ def _export_onnx(net, rec: Recognizer, path: Path, opset: int) -> None:
     model.doc_string = f"seqrec {rec.head} recognizer: image (batch, 1, H, W) float in [0, 1], white ink on black -> logits"
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
+
+
+@contextlib.contextmanager
+def _no_mha_fastpath():
+    """nn.MultiheadAttention's fused inference kernel has no ONNX symbolic: export its plain ops."""
+    mha = getattr(torch.backends, "mha", None)
+    if mha is None:
+        yield
+        return
+    was = mha.get_fastpath_enabled()
+    mha.set_fastpath_enabled(False)
+    try:
+        yield
+    finally:
+        mha.set_fastpath_enabled(was)
 
 
 def _export_torchscript(net, rec: Recognizer, path: Path) -> None:

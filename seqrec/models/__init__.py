@@ -1,6 +1,7 @@
-from .net import SeqRecNet
+from .attention import AttentionDecoder
 from .backbones import ResNetBackbone, SmallCNN
 from .heads import FlatHead, FrameHead
+from .net import SeqRecNet
 from .sequence import BiRNN
 
-__all__ = ["SeqRecNet", "SmallCNN", "ResNetBackbone", "BiRNN", "FlatHead", "FrameHead"]
+__all__ = ["SeqRecNet", "SmallCNN", "ResNetBackbone", "BiRNN", "FlatHead", "FrameHead", "AttentionDecoder"]
