@@ -7,7 +7,7 @@ text never depends on the temperature.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -15,13 +15,40 @@ import torch.nn.functional as F
 NUM_DIGITS = 10
 
 
-@dataclass
 class Decoded:
-    """Decoded batch: text per strip, sequence confidence, and one confidence per emitted digit."""
+    """Decoded batch: text per strip, sequence confidence (B,), and one confidence per emitted digit.
 
-    texts: list[str]
-    confidence: torch.Tensor  # (B,)
-    digit_confidences: list[list[float]] = field(default_factory=list)
+    Confidences may be given as ``compute``, a function returning (confidence, digit_confidences)
+    that runs on first access: reading text alone (``predict`` without ``return_confidence``,
+    validation) never pays for them."""
+
+    def __init__(self, texts: list[str], confidence: torch.Tensor | None = None,
+                 digit_confidences: list[list[float]] | None = None,
+                 compute: Callable[[], tuple[torch.Tensor, list[list[float]]]] | None = None):
+        self.texts = texts
+        self._confidence = confidence
+        self._digit_confidences = digit_confidences if digit_confidences is not None else []
+        self._compute = compute
+
+    def _resolve(self) -> None:
+        if self._compute is not None:
+            self._confidence, self._digit_confidences = self._compute()
+            self._compute = None
+
+    @property
+    def confidence(self) -> torch.Tensor:
+        self._resolve()
+        return self._confidence
+
+    @property
+    def digit_confidences(self) -> list[list[float]]:
+        self._resolve()
+        return self._digit_confidences
+
+
+def log_softmax(x: torch.Tensor) -> torch.Tensor:
+    """log_softmax over the last dim; x - logsumexp is ~6x faster than torch's kernel for 11 classes on CPU."""
+    return x - x.logsumexp(-1, keepdim=True)
 
 
 def check_temperature(value) -> float:
@@ -97,21 +124,22 @@ class MultiHeadCodec(Codec):
     def log_probs(self, outputs: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
         """(B, L, 11) per-slot log-probabilities at the temperature, for confidences."""
         t = self.temperature if temperature is None else check_temperature(temperature)
-        return (self.slot_logits(outputs) / t).log_softmax(-1)
+        return log_softmax(self.slot_logits(outputs) / t)
 
     def decode(self, outputs):
         cls = self.slot_logits(outputs).argmax(-1)  # argmax within each 11-slot group
         is_empty = cls == self.EMPTY
         # Number of digits = slots before the first EMPTY; every later slot counts as EMPTY.
         n = torch.where(is_empty.any(1), is_empty.float().argmax(1), torch.full_like(cls[:, 0], self.max_len))
-        pattern = torch.where(torch.arange(self.max_len, device=cls.device) < n[:, None], cls, self.EMPTY)
-        slot_lp = self.log_probs(outputs).gather(2, pattern[..., None]).squeeze(2)
-        slot_p = slot_lp.exp()
-        texts, digit_conf = [], []
-        for row, c, k in zip(cls.tolist(), slot_p.tolist(), n.tolist()):
-            texts.append("".join(str(x) for x in row[:k]))
-            digit_conf.append(c[:k])
-        return Decoded(texts, slot_lp.sum(1).exp(), digit_conf)
+        counts = n.tolist()
+        texts = ["".join(str(x) for x in row[:k]) for row, k in zip(cls.tolist(), counts)]
+
+        def confidences():
+            pattern = torch.where(torch.arange(self.max_len, device=cls.device) < n[:, None], cls, self.EMPTY)
+            slot_lp = self.log_probs(outputs).gather(2, pattern[..., None]).squeeze(2)
+            return slot_lp.sum(1).exp(), [c[:k] for c, k in zip(slot_lp.exp().tolist(), counts)]
+
+        return Decoded(texts, compute=confidences)
 
     def sequence_nll(self, outputs, digits, lengths, temperature=None):
         target = self.encode(digits, lengths)
@@ -159,17 +187,20 @@ class CTCCodec(Codec):
 
     def sequence_nll(self, outputs, digits, lengths, temperature=None):
         targets, target_lengths = self.encode(digits, lengths)
-        return self._nll(outputs, targets, target_lengths, temperature)
+        return self._nll(self._log_probs(outputs, temperature), targets, target_lengths)
 
-    def _nll(self, outputs, targets, target_lengths, temperature=None) -> torch.Tensor:
-        """(B,) CTC negative log-likelihood of padded class targets at the temperature."""
+    def _log_probs(self, outputs, temperature=None) -> torch.Tensor:
         t = self.temperature if temperature is None else check_temperature(temperature)
-        log_probs = (outputs.float() / t).log_softmax(-1).transpose(0, 1)  # (T, B, C)
-        B, T = outputs.shape[0], outputs.shape[1]
-        input_lengths = torch.full((B,), T, dtype=torch.long, device=outputs.device)
+        return log_softmax(outputs.float() / t)
+
+    def _nll(self, log_probs, targets, target_lengths) -> torch.Tensor:
+        """(B,) CTC negative log-likelihood of padded class targets, from (B, T, C) log-probabilities."""
+        B, T = log_probs.shape[0], log_probs.shape[1]
+        input_lengths = torch.full((B,), T, dtype=torch.long, device=log_probs.device)
         if targets.shape[1] == 0:  # every text empty: ctc_loss needs a non-empty target tensor
-            targets = torch.zeros((B, 1), dtype=torch.long, device=outputs.device)
-        return F.ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=self.BLANK, reduction="none")
+            targets = torch.zeros((B, 1), dtype=torch.long, device=log_probs.device)
+        return F.ctc_loss(log_probs.transpose(0, 1), targets, input_lengths, target_lengths, blank=self.BLANK,
+                          reduction="none")
 
     def decode(self, outputs, beam_width: int = 1):
         """Greedy (beam_width=1) or prefix beam search over (B, T, 11) logits."""
@@ -179,25 +210,32 @@ class CTCCodec(Codec):
         cls = outputs.argmax(-1)  # (B, T)
         prev = torch.nn.functional.pad(cls[:, :-1], (1, 0), value=self.BLANK)
         emit = (cls != self.BLANK) & (cls != prev)
-        # Frames of one run share an id; per-digit confidence = the run's best frame probability.
-        frame_p = (outputs / self.temperature).softmax(-1).gather(2, cls[..., None]).squeeze(2)
-        run = torch.cumsum(cls != prev, 1)
-        run_max = frame_p.new_zeros((cls.shape[0], cls.shape[1] + 1))
-        run_max = run_max.scatter_reduce(1, run, frame_p, "amax", include_self=False)
         lengths = emit.sum(1)
         targets = cls.new_zeros((len(cls), int(lengths.max()) if len(cls) else 0))
         slots = torch.cumsum(emit, 1) - 1
-        rows = torch.nonzero(emit, as_tuple=True)
-        targets[rows[0], slots[emit]] = cls[emit]
-        digit_p = frame_p.new_zeros(targets.shape)
-        digit_p[rows[0], slots[emit]] = run_max.gather(1, run)[emit]
-        texts = ["".join(str(k - 1) for k in row[:n]) for row, n in zip(targets.tolist(), lengths.tolist())]
-        digit_conf = [row[:n] for row, n in zip(digit_p.tolist(), lengths.tolist())]
-        return Decoded(texts, torch.exp(-self._nll(outputs, targets, lengths)), digit_conf)
+        rows = torch.nonzero(emit, as_tuple=True)[0]
+        targets[rows, slots[emit]] = cls[emit]
+        counts = lengths.tolist()
+        texts = ["".join(str(k - 1) for k in row[:n]) for row, n in zip(targets.tolist(), counts)]
+
+        def confidences():
+            # Frames of one run share an id; per-digit confidence = the run's best frame probability.
+            log_probs = self._log_probs(outputs)
+            frame_p = log_probs.gather(2, cls[..., None]).squeeze(2).exp()
+            run = torch.cumsum(cls != prev, 1)
+            run_max = frame_p.new_zeros((cls.shape[0], cls.shape[1] + 1))
+            run_max = run_max.scatter_reduce(1, run, frame_p, "amax", include_self=False)
+            digit_p = frame_p.new_zeros(targets.shape)
+            digit_p[rows, slots[emit]] = run_max.gather(1, run)[emit]
+            digit_conf = [row[:n] for row, n in zip(digit_p.tolist(), counts)]
+            return torch.exp(-self._nll(log_probs, targets, lengths)), digit_conf
+
+        return Decoded(texts, compute=confidences)
 
     def _beam_decode(self, outputs, beam_width):
         probs = outputs.softmax(-1)  # beam search at temperature 1: the text must not depend on it
-        scaled = (outputs / self.temperature).softmax(-1)
+        log_scaled = self._log_probs(outputs)
+        scaled = log_scaled.exp()
         texts, labels, digit_conf = [], [], []
         for p, q in zip(probs.cpu().numpy(), scaled.cpu().numpy()):
             text, _ = ctc_prefix_beam_search(p, beam_width, self.BLANK)
@@ -209,7 +247,7 @@ class CTCCodec(Codec):
         targets = lengths.new_zeros((len(labels), int(lengths.max()) if labels else 0))
         for i, t in enumerate(labels):
             targets[i, : len(t)] = torch.tensor(t, dtype=torch.long)
-        return Decoded(texts, torch.exp(-self._nll(outputs, targets, lengths)), digit_conf)
+        return Decoded(texts, torch.exp(-self._nll(log_scaled, targets, lengths)), digit_conf)
 
 
 def ctc_prefix_beam_search(probs, beam_width: int, blank: int = 0):

@@ -378,3 +378,16 @@ def test_bench_accuracy_and_calibration_tiny(capsys):
     assert _bench("bench_calibration").main(["--n", "40", "--n-val", "40", "--models", "multihead"]) == 0
     out = capsys.readouterr().out
     assert "| multihead | fixed |" in out and "coverage @ 99.5%" in out
+
+
+def test_confidences_are_computed_only_when_read(monkeypatch):
+    # predict() without return_confidence must not pay for P(text): the CTC loss runs on first access.
+    codec = CTCCodec(5)
+    calls = []
+    nll = codec._nll
+    monkeypatch.setattr(codec, "_nll", lambda *a: calls.append(1) or nll(*a))
+    d = codec.decode(torch.randn(4, 12, 11))
+    assert len(d.texts) == 4 and calls == []
+    assert d.confidence.shape == (4,) and len(d.digit_confidences) == 4 and calls == [1]
+    d.confidence
+    assert calls == [1]  # computed once
