@@ -53,7 +53,8 @@ def _env_int(name: str, default: int) -> int:
 
 MAX_PIXELS = _env_int("SEQREC_MAX_PIXELS", 40_000_000)  # a 40 MP photo; refused above (header first)
 MAX_ASPECT = _env_int("SEQREC_MAX_ASPECT", 50)  # longest side / shortest side, for images and ink
-WORK_PIXELS = 250_000  # larger images are reduced to about this before cleaning (speed)
+WORK_PIXELS = 250_000  # larger images are reduced to about this before cleaning (speed) ...
+REFINE_BELOW = 40  # ... and ink shorter than this (px) there is read again from the full-size pixels
 INK_THRESHOLD = 30 / 255  # the strip composer's ink threshold; also the lowest ink contrast
 INK_HEIGHT = 20 / 28  # MNIST: digit ink ~20 px in a 28 px box
 KEEP_MIN_INK = 10 / 28  # at model height, ink at least this tall (of H) is kept as it is
@@ -299,7 +300,7 @@ def prepare(gray, white: float = 255.0, *, height: int = 28, width: int = 140, f
         b = prepare_batch(a[None], white, height=height, width=width, fixed_width=fixed_width, invert=invert)
         strip = b.runs[0][0]
         return Prepared(strip, bool(b.inverted[0]), bool(b.has_ink[0]), _box(strip > INK_THRESHOLD), b.warnings[0])
-    scale = 1.0
+    full, scale = a, 1.0
     if h * w > WORK_PIXELS:  # reduce big photos first: everything after is per pixel
         f = int(np.ceil((h * w / WORK_PIXELS) ** 0.5))  # an integer factor: OpenCV's fast area path
         if a.dtype not in (np.uint8, np.uint16, np.float32, np.float64):
@@ -307,7 +308,18 @@ def prepare(gray, white: float = 255.0, *, height: int = 28, width: int = 140, f
         a = cv2.resize(a, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
         scale = a.shape[0] / h
     x, inv, _ = _to_ink(a[None], white, invert, frame=False)
-    return _prepare_ink(x[0], bool(inv[0]), height, width, fixed_width, scale)
+    p = _prepare_ink(x[0], bool(inv[0]), height, width, fixed_width, scale)
+    if scale < 1 and p.has_ink and (p.ink_box[1] - p.ink_box[0]) * scale < REFINE_BELOW:
+        # small writing in a big photo: read it again from a full-resolution crop around it
+        y0, y1, x0, x1 = p.ink_box
+        m = max(8, y1 - y0, (x1 - x0) // 4)
+        top, left = max(0, y0 - m), max(0, x0 - m)
+        q = prepare(full[top : y1 + m, left : x1 + m], white, height=height, width=width, fixed_width=fixed_width,
+                    invert=p.inverted)
+        if q.has_ink:
+            q.ink_box = (q.ink_box[0] + top, q.ink_box[1] + top, q.ink_box[2] + left, q.ink_box[3] + left)
+            return q
+    return p
 
 
 def _prepare_ink(x: np.ndarray, inverted: bool, height: int, width: int, fixed_width: bool, scale: float) -> Prepared:

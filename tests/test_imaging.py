@@ -374,3 +374,12 @@ def test_pretrained_ctc_reads_photos_as_it_reads_the_drawing():
     assert sum(p == c for p, c in zip(photos, clean)) >= 4, (photos, clean)
     blank = rec.predict([photograph(np.full((300, 500), 255, np.uint8), seed=9)], return_confidence=True)[0]
     assert blank.text == "" and blank.confidence == 0.0
+
+
+def test_small_writing_in_a_big_photo_is_read_at_full_resolution(clean, ref):
+    page = np.full((3000, 4000), 255, np.uint8)
+    small = cv2.resize(clean, (clean.shape[1] * 2 // 5, clean.shape[0] * 2 // 5), interpolation=cv2.INTER_AREA)
+    page[2000 : 2000 + small.shape[0], 3000 : 3000 + small.shape[1]] = small  # ink 40 px tall of 3000
+    got = imaging.prepare(photograph(page, seed=6, sigma=6))
+    assert got.has_ink and ink_iou(got.strip, ref.strip) > 0.6
+    assert abs(got.ink_box[0] - (2000 + ref.ink_box[0] * 2 // 5)) <= 3
