@@ -131,12 +131,12 @@ class MultiHeadCodec(Codec):
         is_empty = cls == self.EMPTY
         # Number of digits = slots before the first EMPTY; every later slot counts as EMPTY.
         n = torch.where(is_empty.any(1), is_empty.float().argmax(1), torch.full_like(cls[:, 0], self.max_len))
-        counts = n.tolist()
+        counts, t = n.tolist(), self.temperature  # the temperature now, even if confidences are read later
         texts = ["".join(str(x) for x in row[:k]) for row, k in zip(cls.tolist(), counts)]
 
         def confidences():
             pattern = torch.where(torch.arange(self.max_len, device=cls.device) < n[:, None], cls, self.EMPTY)
-            slot_lp = self.log_probs(outputs).gather(2, pattern[..., None]).squeeze(2)
+            slot_lp = self.log_probs(outputs, t).gather(2, pattern[..., None]).squeeze(2)
             return slot_lp.sum(1).exp(), [c[:k] for c, k in zip(slot_lp.exp().tolist(), counts)]
 
         return Decoded(texts, compute=confidences)
@@ -215,12 +215,12 @@ class CTCCodec(Codec):
         slots = torch.cumsum(emit, 1) - 1
         rows = torch.nonzero(emit, as_tuple=True)[0]
         targets[rows, slots[emit]] = cls[emit]
-        counts = lengths.tolist()
+        counts, t = lengths.tolist(), self.temperature  # the temperature now, even if confidences are read later
         texts = ["".join(str(k - 1) for k in row[:n]) for row, n in zip(targets.tolist(), counts)]
 
         def confidences():
             # Frames of one run share an id; per-digit confidence = the run's best frame probability.
-            log_probs = self._log_probs(outputs)
+            log_probs = self._log_probs(outputs, t)
             frame_p = log_probs.gather(2, cls[..., None]).squeeze(2).exp()
             run = torch.cumsum(cls != prev, 1)
             run_max = frame_p.new_zeros((cls.shape[0], cls.shape[1] + 1))

@@ -391,3 +391,14 @@ def test_confidences_are_computed_only_when_read(monkeypatch):
     assert d.confidence.shape == (4,) and len(d.digit_confidences) == 4 and calls == [1]
     d.confidence
     assert calls == [1]  # computed once
+
+
+def test_lazy_confidences_use_the_temperature_at_decode_time():
+    logits = torch.randn(6, 12, 11, generator=torch.Generator().manual_seed(4)) * 3
+    for codec, x in ((CTCCodec(5), logits), (MultiHeadCodec(5), logits.flatten(1)[:, :55])):
+        cold = codec.decode(x)
+        codec.temperature = 3.0
+        hot = codec.decode(x)
+        assert not torch.allclose(cold.confidence, hot.confidence)
+        codec.temperature = 1.0
+        assert torch.allclose(codec.decode(x).confidence, cold.confidence)
