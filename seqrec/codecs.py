@@ -91,7 +91,7 @@ class Codec:
 
     @staticmethod
     def from_dict(d: dict) -> Codec:
-        kinds = {c.name: c for c in (CTCCodec, MultiHeadCodec, MultiLabelCodec)}
+        kinds = {c.name: c for c in (CTCCodec, MultiHeadCodec, MultiLabelCodec, AttentionCodec)}
         if not isinstance(d, dict) or d.get("name") not in kinds:
             name = d.get("name") if isinstance(d, dict) else d
             raise ValueError(f"unknown codec {name!r}; allowed: {', '.join(kinds)}")
@@ -271,3 +271,57 @@ def ctc_prefix_beam_search(probs, beam_width: int, blank: int = 0):
     best, (pb, pnb) = max(beams.items(), key=lambda kv: kv[1][0] + kv[1][1])
     return best, float(pb + pnb)
 
+
+class AttentionCodec(MultiHeadCodec):
+    """Parallel attention decoder: ``max_len + 1`` slots of 11 classes, logits (B, max_len + 1, 11).
+    Slot k holds the k-th digit, the slot after the last digit holds END (class 10, multihead's
+    EMPTY index), later slots are ignored (loss target ``IGNORE``) and never decoded. The last slot
+    can only be END, so at most ``max_len`` digits are read.
+
+    Sequence confidence: the product of the emitted slots' probabilities, END included."""
+
+    name = "attention"
+    END = MultiHeadCodec.EMPTY
+    IGNORE = -100  # F.cross_entropy's default ignore_index
+
+    @property
+    def slots(self) -> int:
+        return self.max_len + 1
+
+    def slot_logits(self, outputs: torch.Tensor) -> torch.Tensor:
+        if outputs.ndim != 3 or tuple(outputs.shape[1:]) != (self.slots, self.num_classes):
+            raise ValueError(f"attention logits must be (batch, {self.slots}, {self.num_classes}) for max_len="
+                             f"{self.max_len}, got {tuple(outputs.shape)}")
+        return outputs.float()
+
+    def encode(self, digits, lengths):
+        """(B, max_len + 1) int64: the digits, END after the last one, IGNORE after that."""
+        lengths = lengths.long().to(digits.device)[:, None]
+        if len(lengths) and (int(lengths.min()) < 0 or int(lengths.max()) > self.max_len):
+            raise ValueError(f"label lengths must be in 0..max_len={self.max_len}, got {lengths.flatten().tolist()}")
+        slots = torch.zeros((len(digits), self.slots), dtype=torch.long, device=digits.device)
+        d = digits[:, : self.slots].long()
+        slots[:, : d.shape[1]] = d.clamp(min=0)
+        pos = torch.arange(self.slots, device=digits.device)
+        return torch.where(pos < lengths, slots, torch.where(pos == lengths, self.END, self.IGNORE))
+
+    def decode(self, outputs):
+        cls = self.slot_logits(outputs).argmax(-1)
+        is_end = cls == self.END
+        is_end[:, -1] = True
+        n = is_end.float().argmax(1)[:, None]  # slot of the first END = number of digits
+        counts, t = n.flatten().tolist(), self.temperature  # the temperature now, even if confidences are read later
+        texts = ["".join(str(x) for x in row[:k]) for row, k in zip(cls.tolist(), counts)]
+
+        def confidences():
+            pos = torch.arange(self.slots, device=cls.device)
+            pattern = torch.where(pos < n, cls, self.END)
+            slot_lp = self.log_probs(outputs, t).gather(2, pattern[..., None]).squeeze(2).masked_fill(pos > n, 0.0)
+            return slot_lp.sum(1).exp(), [c[:k] for c, k in zip(slot_lp.exp().tolist(), counts)]
+
+        return Decoded(texts, compute=confidences)
+
+    def sequence_nll(self, outputs, digits, lengths, temperature=None):
+        target = self.encode(digits, lengths)
+        slot_lp = self.log_probs(outputs, temperature).gather(2, target.clamp(min=0)[..., None]).squeeze(2)
+        return -(slot_lp * (target != self.IGNORE)).sum(1)

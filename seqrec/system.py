@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_KEY
-from .codecs import Codec, CTCCodec, MultiHeadCodec, MultiLabelCodec
+from .codecs import AttentionCodec, Codec, CTCCodec, MultiHeadCodec, MultiLabelCodec
 from .metrics import SequenceMetrics
 
 
@@ -293,3 +293,23 @@ def check_positions(net: nn.Module, max_len: int) -> None:
 
 def digits_to_texts(digits: torch.Tensor, lengths: torch.Tensor) -> list[str]:
     return ["".join(str(d) for d in row[:k]) for row, k in zip(digits.tolist(), lengths.tolist())]
+
+
+class AttentionSystem(BaseSystem):
+    """Parallel attention decoder: cross-entropy per slot up to and including the first END;
+    the slots after it are ignored, so the decoder is never taught to predict padding."""
+
+    codec_cls, head_name = AttentionCodec, "attention"
+
+    def check_net(self):
+        slots = getattr(self.net.head, "slots", None)
+        if slots != self.codec.slots:
+            raise ValueError(f"the attention head has {slots} slots but max_len={self.codec.max_len} needs "
+                             f"{self.codec.slots} (digits + END); set the head's max_len to the model's max_len")
+        if self.hparams.focal_gamma:
+            raise ValueError(f"focal_gamma={self.hparams.focal_gamma}: the attention head supports only focal_gamma=0")
+
+    def loss(self, outputs, batch):
+        target = self.codec.encode(batch["digits"], batch["length"])
+        return F.cross_entropy(self.codec.slot_logits(outputs).flatten(0, 1), target.flatten(),
+                               ignore_index=self.codec.IGNORE, label_smoothing=self.hparams.label_smoothing)
