@@ -90,3 +90,18 @@ def test_hydra_config_exposes_folds(make_cfg):
         instantiate(make_cfg("data.folds=5", "data.fold=7").data)
     variable = make_cfg("data=variable", "data.folds=3", "data.fold=0")
     assert variable.data.folds == 3
+
+
+def test_strip_settings_travel_as_one_config(make_cfg, monkeypatch):
+    from seqrec.data.strips import StripConfig
+
+    monkeypatch.setattr(datamodule, "load_digits", lambda *a, **k: pytest.fail("must be checked before reading data"))
+    dm = instantiate(make_cfg("data=variable").data)  # flat keys from configs/data/variable.yaml
+    assert dm.config == StripConfig(min_len=1, max_len=5, gap=(-4, 6), jitter=2, placement="random")
+    assert (dm.max_len, dm.image_size) == (5, (28, 140))
+    assert dm.hparams.gap == (-4, 6) and dm.hparams.scale == (1.0, 1.0)  # every setting is recorded, given or not
+    assert StripDataModule(**SMALL).config == StripConfig()
+    with pytest.raises(TypeError, match=r"StripDataModule\(\) got unknown keyword argument\(s\) \['colour'\]"):
+        StripDataModule(**SMALL, colour="red")
+    with pytest.raises(ValueError, match=r"width=60 is too narrow"):
+        StripDataModule(**SMALL, width=60)

@@ -390,3 +390,32 @@ def test_writing_into_the_current_folder_keeps_this_process_in_it(tmp_path, caps
         assert run(["n=4", f"out={target}", "png=true", *BUNDLED], capsys)[0] == 0
         assert Path.cwd() == cwd.resolve() and os.path.samefile(".", cwd)  # not a deleted folder
         assert len(load_strips(out)) == 4 and len(os.listdir(cwd)) > 0
+
+
+# ---------------------------------------------------------------- one StripConfig, int digits, old files
+def test_help_lists_every_strip_setting_from_strip_config(capsys):
+    import dataclasses
+
+    from seqrec.data.strips import StripConfig
+
+    code, out, _ = run(["--help"], capsys)
+    for f in dataclasses.fields(StripConfig):
+        assert f"  {f.name}=" in out and f.metadata["help"] in out, f.name
+    code, out, err = run(["n=2", f"out={Path('x')}", "length_weights=1,x"], capsys)
+    assert code == 2 and "length_weights='1,x': expected comma-separated numbers" in err
+
+
+def test_a_dataset_written_before_int_digits_still_loads(tmp_path):
+    """The npz as seqrec wrote it before Strips carried int digits: labels only as a string array."""
+    s = make_strips(9, seed=2, source="bundled", min_len=1, max_len=4, width=120)
+    old = {"images": s.images, "labels": np.array(s.labels, dtype="U4"), "lengths": s.lengths,
+           "digit_index": s.digit_index, "boxes": s.boxes, "config": np.array(s.config.to_json()),
+           "seed": np.array("2"), "source": np.array("bundled"), "split": np.array("train"),
+           "format_version": np.array(1)}
+    np.savez(tmp_path / "strips.npz", **old)
+    loaded = load_strips(tmp_path)
+    assert np.array_equal(loaded.digits, s.digits) and loaded.labels == s.labels and loaded.config == s.config
+    old["labels"] = np.array(["1x"] + s.labels[1:], dtype="U4")
+    np.savez(tmp_path / "strips.npz", **old)
+    with pytest.raises(StripsFileError, match=r"is corrupt: label '1x' is not 1 to 4 digits"):
+        load_strips(tmp_path)

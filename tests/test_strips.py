@@ -458,3 +458,50 @@ def test_dataloader_workers_use_one_blas_thread():
 
     loader = StripDataModule(source="bundled", num_workers=1)._loader(_BlasThreads(), batch_size=None)
     assert list(loader) == [1]
+
+
+# ---------------------------------------------------------------- int digits, one StripConfig
+def test_strips_carry_int_digits_and_labels_are_derived(bundled_train):
+    s = make_strips(200, seed=3, min_len=1, max_len=5, pool=bundled_train)
+    assert s.digits.shape == (200, 5) and s.digits.dtype == np.int64
+    assert np.array_equal((s.digits >= 0).sum(axis=1), s.lengths)
+    assert np.all(s.digits[np.arange(5)[None, :] >= s.lengths[:, None]] == -1)  # -1 after the last digit
+    used = s.digit_index >= 0
+    assert np.array_equal(s.digits[used], bundled_train.labels[np.searchsorted(bundled_train.ids, s.digit_index[used])])
+    assert s.labels == ["".join(str(d) for d in row if d >= 0) for row in s.digits.tolist()]
+
+
+def test_labels_to_digits_round_trip_and_errors():
+    from seqrec.data.strips import digits_to_labels, labels_to_digits
+
+    digits, lengths = labels_to_digits(["7", "0042", "123"], 4)
+    assert digits.tolist() == [[7, -1, -1, -1], [0, 0, 4, 2], [1, 2, 3, -1]] and lengths.tolist() == [1, 4, 3]
+    assert digits_to_labels(digits) == ["7", "0042", "123"]
+    assert labels_to_digits([], 3)[0].shape == (0, 3)
+    for bad in ("12a", "", "12345", "²", " 1"):
+        with pytest.raises(ValueError, match=rf"label {bad!r} is not 1 to 4 digits 0-9"):
+            labels_to_digits(["1", bad], 4)
+
+
+def test_make_strips_takes_one_config_plus_overrides(bundled_train):
+    config = StripConfig(min_len=1, max_len=4, gap=(-2, 3), width=120, placement="random")
+    a = make_strips(30, seed=2, config=config, pool=bundled_train)
+    b = make_strips(30, seed=2, min_len=1, max_len=4, gap=(-2, 3), width=120, placement="random", pool=bundled_train)
+    assert a.config == b.config == config and np.array_equal(a.images, b.images) and a.labels == b.labels
+    c = make_strips(30, seed=2, config=config, jitter=2, pool=bundled_train)  # settings apply on top of config
+    assert c.config == StripConfig(min_len=1, max_len=4, gap=(-2, 3), width=120, placement="random", jitter=2)
+    with pytest.raises(TypeError, match=r"unknown keyword argument\(s\) \['colour'\]; strip settings: min_len, max_len"):
+        make_strips(3, colour="red", pool=bundled_train)
+    with pytest.raises(ValueError, match="need 1 <= min_len <= max_len"):
+        make_strips(3, config=config, min_len=5, pool=bundled_train)
+
+
+def test_strips_to_batch_uses_the_int_digits():
+    from seqrec.data.datamodule import strips_to_batch
+
+    s = StripComposer(glyph_pool(), StripConfig(min_len=1, max_len=4, width=120))(50, seed=0)
+    batch = strips_to_batch(s)
+    assert batch["digits"].dtype == torch.int64 and torch.equal(batch["digits"], torch.from_numpy(s.digits))
+    assert batch["image"].shape == (50, 1, 28, 120) and torch.equal(batch["length"], torch.from_numpy(s.lengths))
+    batch["digits"][0, 0] = 99  # a batch never aliases its strips
+    assert s.digits[0, 0] != 99

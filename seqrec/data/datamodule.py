@@ -1,11 +1,9 @@
 """LightningDataModule: fresh training strips every epoch, fixed val/test strips per seed."""
 from __future__ import annotations
 
-import csv
 import math
 import zlib
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pytorch_lightning as pl
@@ -13,22 +11,26 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from .augment import DigitWarp, PaperAugment, apply_augment, default_augment
+from .samples import LABELS_CSV, read_samples
 from .sources import DigitPool, check_folds, load_digits
-from .strips import StripComposer, StripConfig, Strips, check_seed
+from .strips import (
+    StripComposer,
+    StripConfig,
+    Strips,
+    check_seed,
+    labels_to_digits,
+    with_settings,
+)
 
-NUM_CLASSES = 10
 EVAL_STREAM = 0xE7A1
 
 
 def strips_to_batch(strips: Strips, images: np.ndarray | None = None) -> dict[str, torch.Tensor]:
     """Tensors for a model: uint8 images (n, 1, H, W), digits (n, max_len) padded with -1, lengths (n,)."""
     images = strips.images if images is None else images
-    digits = np.full(strips.digit_index.shape, -1, np.int64)
-    for i, label in enumerate(strips.labels):
-        digits[i, : len(label)] = np.frombuffer(label.encode(), np.uint8) - ord("0")
     return {
         "image": torch.from_numpy(np.ascontiguousarray(images)).unsqueeze(1),
-        "digits": torch.from_numpy(digits),
+        "digits": torch.from_numpy(np.array(strips.digits, np.int64)),  # a copy: batches never alias the strips
         "length": torch.from_numpy(strips.lengths),
     }
 
@@ -91,43 +93,20 @@ class FixedStrips(Dataset):
         return {k: v[i] for k, v in self.batch.items()}
 
 
-class _StripShapes(pl.LightningDataModule):
-    """The values model configs interpolate (``${data.max_len}`` etc.), read from the
-    subclass's saved ``max_len``, ``height`` and ``width`` hyperparameters."""
-
-    num_classes = NUM_CLASSES
-
-    @property
-    def max_len(self) -> int:
-        return self.hparams.max_len
-
-    @property
-    def image_size(self) -> tuple[int, int]:
-        return self.hparams.height, self.hparams.width
-
-
-class StripDataModule(_StripShapes):
+class StripDataModule(pl.LightningDataModule):
     """Strips from one digit source. Train, val and test strips come from disjoint digit pools.
 
-    ``folds=K, fold=k``: test digits are fold k of a stratified K-fold over all the source's digits,
-    val a 10% slice of the rest (model selection only), train the remainder (see ``load_digits``).
-    ``train_on_val``: train on train + val digits, for a final fit with a fixed epoch count; val
-    strips still come from the val digits, so val metrics are then optimistic."""
+    ``strip_settings``: any StripConfig field by name (``min_len=1, gap=[-4, 6]``), flat as in
+    ``configs/data/*.yaml``. ``folds=K, fold=k``: test digits are fold k of a stratified K-fold over all
+    the source's digits, val a 10% slice of the rest (model selection only), train the remainder (see
+    ``load_digits``). ``train_on_val``: train on train + val digits, for a final fit with a fixed epoch
+    count; val strips still come from the val digits, so val metrics are then optimistic."""
 
     def __init__(
         self,
         source: str = "auto",
         root: str | None = None,
-        min_len: int = 5,
-        max_len: int = 5,
-        height: int = 28,
-        width: int = 140,
-        gap: Sequence[int] = (0, 0),
-        jitter: int = 0,
-        scale: Sequence[float] = (1.0, 1.0),
-        placement: str = "center",
-        length_weights: Sequence[float] | None = None,
-        leading_zeros: bool = True,
+        *,
         batch_size: int = 128,
         batches_per_epoch: int = 200,
         n_val: int = 2000,
@@ -141,23 +120,17 @@ class StripDataModule(_StripShapes):
         folds: int | None = None,
         fold: int | None = None,
         train_on_val: bool = False,
+        **strip_settings,
     ):
         super().__init__()
         self.save_hyperparameters(logger=False)
         # Validate now, before any data is read.
-        self.config = StripConfig(
-            min_len=min_len,
-            max_len=max_len,
-            height=height,
-            width=width,
-            gap=tuple(gap),
-            jitter=jitter,
-            scale=tuple(scale),
-            placement=placement,
-            length_weights=None if length_weights is None else tuple(length_weights),
-            leading_zeros=leading_zeros,
-        )
-        for name, value in [("batch_size", batch_size), ("batches_per_epoch", batches_per_epoch), ("n_val", n_val), ("n_test", n_test)]:
+        self.config = with_settings(StripConfig(), strip_settings, "StripDataModule()")
+        self.hparams.update(self.config.to_dict())  # every strip setting, given or default, as before
+        self.max_len, self.image_size = self.config.max_len, (self.config.height, self.config.width)
+        sizes = [("batch_size", batch_size), ("batches_per_epoch", batches_per_epoch), ("n_val", n_val),
+                 ("n_test", n_test)]
+        for name, value in sizes:
             if isinstance(value, bool) or int(value) != value or value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         for name, value in [("augment", augment), ("digit_augment", digit_augment), ("paper_augment", paper_augment)]:
@@ -177,14 +150,15 @@ class StripDataModule(_StripShapes):
             pool = load_digits(hp.source, split, hp.root, folds=hp.folds, fold=hp.fold)
             if split == "train" and hp.train_on_val:
                 val = self.pool("val")
-                pool = DigitPool(*(np.concatenate([getattr(pool, k), getattr(val, k)]) for k in ("images", "labels", "ids")),
-                                 pool.source, "train+val")
+                merged = (np.concatenate([getattr(pool, k), getattr(val, k)]) for k in ("images", "labels", "ids"))
+                pool = DigitPool(*merged, pool.source, "train+val")
             self.pools[split] = pool
         return self.pools[split]
 
     def fixed_strips(self, split: str, n: int) -> Strips:
         # A third seed word keeps these streams apart from the training batches' [seed, key].
-        return StripComposer(self.pool(split), self.config)(n, seed=[self.hparams.seed, {"val": 1, "test": 2}[split], EVAL_STREAM])
+        stream = [self.hparams.seed, {"val": 1, "test": 2}[split], EVAL_STREAM]
+        return StripComposer(self.pool(split), self.config)(n, seed=stream)
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit", "validate") and self.val_set is None:
@@ -197,7 +171,7 @@ class StripDataModule(_StripShapes):
         augment = default_augment(hp.augment) if hp.augment > 0 else None
         warp = DigitWarp(hp.digit_augment) if hp.digit_augment > 0 else None
         composer = StripComposer(self.pool("train"), self.config, digit_transform=warp)
-        paper = PaperAugment(hp.paper_augment, hp.height, hp.width) if hp.paper_augment > 0 else None
+        paper = PaperAugment(hp.paper_augment, *self.image_size) if hp.paper_augment > 0 else None
         dataset = TrainBatches(composer, hp.batch_size, hp.seed, augment, paper)
         trainer = self.trainer
         world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
@@ -226,9 +200,9 @@ class StripDataModule(_StripShapes):
         )
 
 
-class SampleFolderDataModule(_StripShapes):
-    """Whole labelled strips from a folder: ``labels.csv`` (``filename,label``) plus the images,
-    as written by ``seqrec demo`` (Save) or ``seqrec strips png=true``. For fine-tuning on your own
+class SampleFolderDataModule(pl.LightningDataModule):
+    """Whole labelled strips from a folder in the labels.csv format of :mod:`seqrec.data.samples`, as
+    written by ``seqrec demo`` (Save) or ``seqrec strips png=true``. For fine-tuning on your own
     handwriting: ``python scripts/train.py data=samples data.root=./seqrec_samples init_from=ctc``.
     Samples are split deterministically by file name into train/val/test (80/10/10)."""
 
@@ -237,29 +211,26 @@ class SampleFolderDataModule(_StripShapes):
         super().__init__()
         self.save_hyperparameters(logger=False)
         self.root = Path(root).expanduser()
-        if not (self.root / "labels.csv").is_file():
-            raise FileNotFoundError(f"sample folder {str(self.root)!r} has no labels.csv (expected columns filename,label)")
+        self.max_len, self.image_size = max_len, (height, width)
+        if not (self.root / LABELS_CSV).is_file():
+            raise FileNotFoundError(
+                f"sample folder {str(self.root)!r} has no {LABELS_CSV} (expected columns filename,label)"
+            )
         self.sets: dict[str, FixedStrips] = {}
 
     def _read(self) -> dict[str, Strips]:
         from PIL import Image
 
-        rows = list(csv.DictReader((self.root / "labels.csv").open(newline="")))
+        samples = read_samples(self.root, self.max_len)
         parts: dict[str, tuple[list, list]] = {s: ([], []) for s in ("train", "val", "test")}
-        for row in rows:
-            label = (row.get("label") or "").strip()
-            if not label.isdigit() or len(label) > self.max_len:
-                raise ValueError(f"{self.root / 'labels.csv'}: label {label!r} of {row.get('filename')!r} is not 1..{self.max_len} digits")
-            path = next((p for p in (self.root / row["filename"], self.root / "images" / row["filename"]) if p.is_file()), None)
-            if path is None:
-                raise FileNotFoundError(f"{self.root / 'labels.csv'} names {row['filename']!r}, which does not exist")
-            image = np.asarray(Image.open(path).convert("L").resize((self.hparams.width, self.hparams.height)))
-            bucket = zlib.crc32(row["filename"].encode()) % 10
+        for sample in samples:
+            image = np.asarray(Image.open(sample.path).convert("L").resize((self.image_size[1], self.image_size[0])))
+            bucket = zlib.crc32(sample.filename.encode()) % 10
             images, labels = parts["train" if bucket < 8 else "val" if bucket == 8 else "test"]
             images.append(image)
-            labels.append(label)
+            labels.append(sample.label)
         if not parts["train"][1]:
-            raise ValueError(f"sample folder {self.root} has too few samples to train on ({len(rows)})")
+            raise ValueError(f"sample folder {self.root} has too few samples to train on ({len(samples)})")
         return {s: _strips_from(imgs, labels, self.max_len) for s, (imgs, labels) in parts.items() if labels}
 
     def setup(self, stage: str | None = None) -> None:
@@ -269,7 +240,8 @@ class SampleFolderDataModule(_StripShapes):
     def _loader(self, split: str, shuffle: bool = False) -> DataLoader:
         self.setup()
         dataset = self.sets.get(split) or self.sets["train"]  # tiny folders: evaluate on train
-        return DataLoader(dataset, batch_size=self.hparams.batch_size, shuffle=shuffle, num_workers=self.hparams.num_workers)
+        hp = self.hparams
+        return DataLoader(dataset, batch_size=hp.batch_size, shuffle=shuffle, num_workers=hp.num_workers)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)
@@ -282,11 +254,12 @@ class SampleFolderDataModule(_StripShapes):
 
 
 def _strips_from(images: list, labels: list[str], max_len: int) -> Strips:
+    digits, lengths = labels_to_digits(labels, max_len)
     n = len(labels)
     return Strips(
         images=np.stack(images).astype(np.uint8),
-        labels=labels,
+        digits=digits,
         digit_index=np.full((n, max_len), -1, np.int64),
-        lengths=np.array([len(t) for t in labels], np.int64),
+        lengths=lengths,
         boxes=np.full((n, max_len, 4), -1, np.int64),
     )

@@ -3,10 +3,10 @@
 ``seqrec strips`` command-line front end."""
 from __future__ import annotations
 
-import csv
+import argparse
 import ctypes
+import dataclasses
 import errno
-import io
 import json
 import logging
 import os
@@ -14,18 +14,21 @@ import re
 import secrets
 import shutil
 import sys
+import typing
 import zipfile
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
+from .samples import IMAGES_DIR, LABELS_CSV, image_filename, labels_csv
 from .sources import SOURCES, SPLITS, DataSourceError
-from .strips import PLACEMENTS, StripConfig, Strips, check_memory, strips_nbytes
+from .strips import STRIP_SETTINGS, StripConfig, Strips, check_memory, labels_to_digits, strips_nbytes
 
 NPZ_NAME = "strips.npz"
 PREVIEW_NAME = "preview.png"
-LABELS_CSV = "labels.csv"
-PNG_DIR = "images"
 PREVIEW_COUNT = 16
 CHUNK = 10_000  # strips per generation chunk; chunk k > 0 is seeded with [seed, k]
 FORMAT_VERSION = 1
@@ -120,7 +123,7 @@ def _dataset_entry(path: Path) -> bool:
         return False
     if path.name in (NPZ_NAME, PREVIEW_NAME, LABELS_CSV) or _OLD_TMP.fullmatch(path.name):
         return path.is_file()
-    if path.name == PNG_DIR and path.is_dir():
+    if path.name == IMAGES_DIR and path.is_dir():
         return all(_PNG_NAME.fullmatch(p.name) and p.is_file() and not p.is_symlink() for p in path.iterdir())
     return False
 
@@ -264,7 +267,7 @@ def _write_png(image: np.ndarray, path: Path) -> None:
 def _write_pngs(strips: Strips, out: Path, progress: bool) -> None:
     from tqdm import tqdm
 
-    folder = out / PNG_DIR
+    folder = out / IMAGES_DIR
     folder.mkdir()
     digits = max(7, len(str(len(strips) - 1)))
     names = [f"strip_{i:0{digits}d}.png" for i in range(len(strips))]
@@ -273,11 +276,8 @@ def _write_pngs(strips: Strips, out: Path, progress: bool) -> None:
                file=sys.stderr)
     for name, image in bar:
         _write_png(image, folder / name)
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(["filename", "label"])
-    writer.writerows([f"{PNG_DIR}/{name}", label] for name, label in zip(names, strips.labels))
-    _write_file(out / LABELS_CSV, lambda f: f.write(text.getvalue().encode()), sync=True)
+    text = labels_csv((image_filename(name), label) for name, label in zip(names, strips.labels))
+    _write_file(out / LABELS_CSV, lambda f: f.write(text.encode()), sync=True)
     _fsync_dir(folder)
 
 
@@ -355,11 +355,15 @@ def load_strips(path) -> Strips:
             raise StripsFileError(
                 f"strips file {path} is corrupt: {key} has shape {data[key].shape} {data[key].dtype}, expected {shape}"
             )
-    if labels.ndim != 1 or (n and not np.array_equal(np.char.str_len(labels), data["lengths"])):
+    try:
+        digits, lengths = labels_to_digits(labels, max_len) if labels.ndim == 1 else (None, None)
+    except ValueError as err:
+        raise StripsFileError(f"strips file {path} is corrupt: {err}") from None
+    if lengths is None or not np.array_equal(lengths, data["lengths"]):
         raise StripsFileError(f"strips file {path} is corrupt: labels do not match lengths")
     return Strips(
         images=images,
-        labels=labels.tolist(),
+        digits=digits,
         digit_index=data["digit_index"],
         lengths=data["lengths"],
         boxes=data["boxes"],
@@ -371,27 +375,6 @@ def load_strips(path) -> Strips:
 
 
 # ---------------------------------------------------------------- command line
-_DEFAULTS = {
-    "n": None,
-    "out": "data/strips",
-    "seed": "0",
-    "split": "train",
-    "source": "auto",
-    "root": None,
-    "min_len": "5",
-    "max_len": "5",
-    "width": "140",
-    "height": "28",
-    "gap": "0,0",
-    "jitter": "0",
-    "scale": "1,1",
-    "placement": "center",
-    "length_weights": None,
-    "leading_zeros": "true",
-    "png": "false",
-    "preview": "true",
-}
-
 USAGE = f"""usage: {{prog}} n=N [key=value ...]
 
 Generate N strips of handwritten MNIST digits and write them to out/{NPZ_NAME}
@@ -403,23 +386,7 @@ and an interrupted run leaves out exactly as it was. A folder holding anything b
 dataset is refused. Temporary folders left by killed runs are removed by the next run.
 
 keys (defaults in brackets):
-  n=N               number of strips (required)
-  out=DIR           output folder: new, empty, or an earlier strips dataset [data/strips]
-  seed=INT          random seed, >= 0; same seed and options give the same file [0]
-  split=NAME        digit pool: {'/'.join(SPLITS)} (disjoint digits) [train]
-  source=NAME       {'/'.join(SOURCES)} [auto: MNIST if present or downloadable, else bundled]
-  root=DIR          MNIST folder (holds MNIST/raw), or for source=folder the folder with 0/..9/
-  min_len=INT       fewest digits per strip [5]
-  max_len=INT       most digits per strip [5]
-  length_weights=W,W,...  relative weight of each length min_len..max_len [uniform]
-  leading_zeros=BOOL  allow a leading 0 in multi-digit labels [true]
-  width=INT height=INT  canvas size in pixels [140, 28]
-  gap=LO,HI         pixels between neighbouring digits' ink; negative overlaps [0,0]
-  jitter=INT        vertical jitter per digit, +- pixels [0]
-  scale=LO,HI       per-digit scale range [1,1]
-  placement=NAME    {'/'.join(PLACEMENTS)} [center]
-  png=BOOL          also write {PNG_DIR}/strip_*.png and {LABELS_CSV} (filename,label) [false]
-  preview=BOOL      write {PREVIEW_NAME}, the first {PREVIEW_COUNT} strips with labels [true]
+{{keys}}
 
 example: {{prog}} n=10000 out=data/strips seed=0 gap=-4,6 jitter=2 min_len=1 placement=random
 """
@@ -429,102 +396,151 @@ class UsageError(ValueError):
     """Bad command-line arguments."""
 
 
-def _parse_int(key, text, low=None):
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse would print its usage and exit; strips_main prints one line
+        raise UsageError(message)
+
+
+def _bad(key: str, text: str, what: str) -> argparse.ArgumentTypeError:
+    return argparse.ArgumentTypeError(f"{key}={text!r}: {what}")
+
+
+def _int(key: str, text: str, low: int | None = None) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise UsageError(f"{key}={text!r}: expected an integer") from None
+        raise _bad(key, text, "expected an integer") from None
     if low is not None and value < low:
-        raise UsageError(f"{key}={text!r}: must be >= {low}")
+        raise _bad(key, text, f"must be >= {low}")
     return value
 
 
-def _parse_bool(key, text):
+def _bool(key: str, text: str) -> bool:
     value = text.strip().lower()
     if value in ("1", "true", "yes", "on", "y", "t"):
         return True
     if value in ("0", "false", "no", "off", "n", "f"):
         return False
-    raise UsageError(f"{key}={text!r}: expected true or false")
+    raise _bad(key, text, "expected true or false")
 
 
-def _parse_pair(key, text, kind):
-    parts = [p.strip() for p in text.split(",")]
+def _pair(kind, key: str, text: str) -> tuple:
     try:
-        values = [kind(p) for p in parts]
+        values = [kind(p.strip()) for p in text.split(",")]
     except ValueError:
-        what = "integers" if kind is int else "numbers"
-        raise UsageError(f"{key}={text!r}: expected LOW,HIGH {what} (or one value)") from None
-    if len(values) == 1:
-        values *= 2
-    if len(values) != 2:
-        raise UsageError(f"{key}={text!r}: expected LOW,HIGH (two values) or one value")
-    return tuple(values)
+        raise _bad(key, text, f"expected LOW,HIGH {'integers' if kind is int else 'numbers'} (or one value)") from None
+    if len(values) not in (1, 2):
+        raise _bad(key, text, "expected LOW,HIGH (two values) or one value")
+    return tuple(values * (3 - len(values)))
 
 
-def _choice(key, text, allowed):
+def _numbers(key: str, text: str) -> tuple[float, ...] | None:
+    try:
+        return tuple(float(w) for w in text.split(",")) if text.strip() else None
+    except ValueError:
+        raise _bad(key, text, "expected comma-separated numbers") from None
+
+
+def _choice(allowed, key: str, text: str) -> str:
     if text not in allowed:
-        raise UsageError(f"{key}={text!r}: allowed values are {', '.join(allowed)}")
+        raise _bad(key, text, f"allowed values are {', '.join(allowed)}")
     return text
+
+
+@dataclass(frozen=True)
+class _Option:
+    key: str
+    metavar: str
+    convert: Callable  # (key, text) -> value, or argparse.ArgumentTypeError
+    default: object
+    help: str
+
+
+def _strip_options() -> list[_Option]:
+    """One option per StripConfig field, typed by its annotation, documented by its ``help``."""
+    hints = typing.get_type_hints(StripConfig)
+    kinds = {int: ("INT", _int), bool: ("BOOL", _bool), tuple[int, int]: ("LO,HI", partial(_pair, int)),
+             tuple[float, float]: ("LO,HI", partial(_pair, float)), tuple[float, ...] | None: ("W,W,...", _numbers)}
+    options = []
+    for f in dataclasses.fields(StripConfig):
+        choices = f.metadata.get("choices")
+        metavar, convert = ("NAME", partial(_choice, choices)) if choices else kinds[hints[f.name]]
+        text = f.metadata["help"] + (": " + "/".join(choices) if choices else "")
+        options.append(_Option(f.name, metavar, convert, f.default, text))
+    return options
+
+
+def _options() -> list[_Option]:
+    run = [
+        _Option("n", "N", partial(_int, low=1), None, "number of strips (required)"),
+        _Option("out", "DIR", lambda key, text: text, "data/strips",
+                "output folder: new, empty, or an earlier strips dataset"),
+        _Option("seed", "INT", partial(_int, low=0), 0, "random seed, >= 0; same seed and options give the same file"),
+        _Option("split", "NAME", partial(_choice, SPLITS), "train", "digit pool, disjoint digits: " + "/".join(SPLITS)),
+        _Option("source", "NAME", partial(_choice, SOURCES), "auto",
+                "/".join(SOURCES) + " (auto: MNIST if present or downloadable, else bundled)"),
+        _Option("root", "DIR", lambda key, text: text or None, None,
+                "MNIST folder (holds MNIST/raw), or for source=folder the folder with 0/..9/"),
+    ]
+    output = [
+        _Option("png", "BOOL", _bool, False, f"also write {IMAGES_DIR}/strip_*.png and {LABELS_CSV} (filename,label)"),
+        _Option("preview", "BOOL", _bool, True, f"write {PREVIEW_NAME}, the first {PREVIEW_COUNT} strips with labels"),
+    ]
+    return run + _strip_options() + output
+
+
+def _shown(value) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return ",".join(f"{v:g}" for v in value) if isinstance(value, tuple) else str(value)
+
+
+def usage(prog: str) -> str:
+    """The ``--help`` text: key=VALUE lines, as users type them (argparse's own help shows --key VALUE)."""
+    rows = [f"  {o.key}={o.metavar}".ljust(26) + o.help + ("" if o.default is None else f" [{_shown(o.default)}]")
+            for o in _options()]
+    return USAGE.format(prog=prog, keys="\n".join(rows))
 
 
 def parse_args(argv: list[str]) -> dict:
     """``key=value`` arguments -> validated options (raises UsageError / ValueError)."""
-    given: dict[str, str] = {}
-    for arg in argv:
+    options = _options()
+    allowed = ", ".join(o.key for o in options)
+    parser = _Parser(add_help=False, allow_abbrev=False, exit_on_error=False)
+    for o in options:
+        parser.add_argument(f"--{o.key}", dest=o.key, type=partial(o.convert, o.key), default=o.default)
+    flags, seen = [], set()
+    for arg in argv:  # argparse knows no key=value syntax (and lets a key repeat): each becomes --key=value
         key, sep, value = arg.partition("=")
         key = key.strip().lstrip("-").replace("-", "_")
         if not sep:
-            raise UsageError(f"argument {arg!r} is not key=value; allowed keys: {', '.join(_DEFAULTS)}")
-        if key not in _DEFAULTS:
-            raise UsageError(f"unknown key {key!r}; allowed keys: {', '.join(_DEFAULTS)}")
-        if key in given:
+            raise UsageError(f"argument {arg!r} is not key=value; allowed keys: {allowed}")
+        if key in seen:
             raise UsageError(f"key {key!r} given twice")
-        given[key] = value
-    if "n" not in given:
+        seen.add(key)
+        flags.append(f"--{key}={value}")
+    try:
+        args, unknown = parser.parse_known_args(flags)
+    except argparse.ArgumentError as err:
+        raise UsageError(err.message) from None
+    if unknown:
+        raise UsageError(f"unknown key {unknown[0][2:].partition('=')[0]!r}; allowed keys: {allowed}")
+    if args.n is None:
         raise UsageError("missing n=N (the number of strips to write)")
-    raw = {**_DEFAULTS, **given}
-    opts = {
-        "n": _parse_int("n", raw["n"], low=1),
-        "out": Path(raw["out"]).expanduser(),
-        "seed": _parse_int("seed", raw["seed"], low=0),
-        "split": _choice("split", raw["split"], SPLITS),
-        "source": _choice("source", raw["source"], SOURCES),
-        "root": None if raw["root"] in (None, "") else raw["root"],
-        "png": _parse_bool("png", raw["png"]),
-        "preview": _parse_bool("preview", raw["preview"]),
-    }
-    if not raw["out"]:
+    if not args.out:
         raise UsageError("out= must name a folder")
-    if opts["out"].exists() and not opts["out"].is_dir():
-        raise UsageError(f"out={raw['out']!r} exists and is not a folder")
-    check_out_dir(Path(os.path.realpath(opts["out"])))  # refuse a foreign folder before any work
-    if opts["source"] == "folder":
-        if opts["root"] is None:
+    out = Path(args.out).expanduser()
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"out={args.out!r} exists and is not a folder")
+    check_out_dir(Path(os.path.realpath(out)))  # refuse a foreign folder before any work
+    if args.source == "folder":
+        if args.root is None:
             raise UsageError("source=folder needs root=DIR, a folder with sub-folders 0/ to 9/ of digit images")
-        if not Path(opts["root"]).expanduser().is_dir():
-            raise UsageError(f"root={opts['root']!r} is not a folder")
-    weights = raw["length_weights"]
-    if weights not in (None, ""):
-        try:
-            weights = tuple(float(w) for w in weights.split(","))
-        except ValueError:
-            raise UsageError(f"length_weights={raw['length_weights']!r}: expected comma-separated numbers") from None
-    else:
-        weights = None
-    opts["config"] = StripConfig(  # validates the geometry before any data is read
-        min_len=_parse_int("min_len", raw["min_len"]),
-        max_len=_parse_int("max_len", raw["max_len"]),
-        length_weights=weights,
-        leading_zeros=_parse_bool("leading_zeros", raw["leading_zeros"]),
-        height=_parse_int("height", raw["height"]),
-        width=_parse_int("width", raw["width"]),
-        gap=_parse_pair("gap", raw["gap"], int),
-        jitter=_parse_int("jitter", raw["jitter"]),
-        scale=_parse_pair("scale", raw["scale"], float),
-        placement=_choice("placement", raw["placement"], PLACEMENTS),
-    )
-    return opts
+        if not Path(args.root).expanduser().is_dir():
+            raise UsageError(f"root={args.root!r} is not a folder")
+    opts = {k: getattr(args, k) for k in ("n", "seed", "split", "source", "root", "png", "preview")}
+    # StripConfig validates the geometry before any data is read.
+    return {**opts, "out": out, "config": StripConfig(**{k: getattr(args, k) for k in STRIP_SETTINGS})}
 
 
 def generate(
@@ -537,15 +553,15 @@ def generate(
     from .sources import load_digits
     from .strips import StripComposer
 
-    # kept per strip: the image, digit_index, boxes, length and the label (a str, later a U array)
-    per_strip = config.height * config.width + config.max_len * 44 + 8 + 80
+    # kept per strip: the image, digits, digit_index, boxes, length, and when saved the label (a str and a U array)
+    per_strip = config.height * config.width + config.max_len * 52 + 8 + 80
     check_memory(n, per_strip, f"n={n} strips of {config.height}x{config.width}",
                  "write several smaller datasets (different out= and seed=) instead",
                  extra=strips_nbytes(min(n, CHUNK), config))
     pool = load_digits(source, split, root)
     composer = StripComposer(pool, config)
     images = np.empty((n, config.height, config.width), np.uint8)
-    labels: list[str] = []
+    digits = np.empty((n, config.max_len), np.int64)
     lengths = np.empty(n, np.int64)
     digit_index = np.empty((n, config.max_len), np.int64)
     boxes = np.empty((n, config.max_len, 4), np.int64)
@@ -554,17 +570,16 @@ def generate(
             part = composer(min(CHUNK, n - start), seed=seed if k == 0 else [seed, k])
             sl = slice(start, start + len(part))
             images[sl], lengths[sl] = part.images, part.lengths
-            digit_index[sl], boxes[sl] = part.digit_index, part.boxes
-            labels += part.labels
+            digits[sl], digit_index[sl], boxes[sl] = part.digits, part.digit_index, part.boxes
             bar.update(len(part))
-    return Strips(images, labels, digit_index, lengths, boxes, config, seed, pool.source, pool.split)
+    return Strips(images, digits, digit_index, lengths, boxes, config, seed, pool.source, pool.split)
 
 
 def strips_main(argv: list[str] | None = None, prog: str = "make_strips") -> int:
     """Command-line front end: ``make_strips n=10000 out=data/strips seed=0``. Returns the exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if any(a in ("-h", "--help", "help") for a in argv):
-        print(USAGE.format(prog=prog))
+        print(usage(prog))
         return 0
     if not logging.getLogger().handlers:  # show which source 'auto' picked, and why
         logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -602,7 +617,7 @@ def strips_main(argv: list[str] | None = None, prog: str = "make_strips") -> int
         + (" (replacing the previous dataset there)" if replacing else "")
     )
     if opts["png"]:
-        print(f"  PNGs: {out / PNG_DIR}/  labels: {out / LABELS_CSV}")
+        print(f"  PNGs: {out / IMAGES_DIR}/  labels: {out / LABELS_CSV}")
     if opts["preview"]:
         print(f"  preview: {out / PREVIEW_NAME}")
     return 0

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import numbers
 import os
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -96,21 +96,27 @@ def min_extent(n_digits: int, ink_width: int, gap: int) -> int:
     return int(best.max())
 
 
+def _setting(default, help: str, choices: tuple | None = None):
+    """A StripConfig field whose help text (and allowed values) the command line shows."""
+    return field(default=default, metadata={"help": help, "choices": choices})
+
+
 @dataclass(frozen=True)
 class StripConfig:
     """How strips look. Gaps are measured between the ink boxes of neighbouring digits;
-    a negative gap overlaps them (blended with max)."""
+    a negative gap overlaps them (blended with max). The one list of strip settings:
+    ``make_strips``, ``StripDataModule`` and the ``make_strips`` command line take their keys from it."""
 
-    min_len: int = 5
-    max_len: int = 5
-    length_weights: tuple[float, ...] | None = None  # one weight per length in [min_len, max_len]
-    leading_zeros: bool = True
-    height: int = 28
-    width: int = 140
-    gap: tuple[int, int] = (0, 0)
-    jitter: int = 0  # vertical jitter per digit, +- pixels
-    scale: tuple[float, float] = (1.0, 1.0)  # per-digit scale range
-    placement: str = "center"
+    min_len: int = _setting(5, "fewest digits per strip")
+    max_len: int = _setting(5, "most digits per strip")
+    length_weights: tuple[float, ...] | None = _setting(None, "relative weight of each length min_len..max_len (default: equal)")
+    leading_zeros: bool = _setting(True, "allow a leading 0 in multi-digit labels")
+    height: int = _setting(28, "canvas height in pixels")
+    width: int = _setting(140, "canvas width in pixels")
+    gap: tuple[int, int] = _setting((0, 0), "pixels between neighbouring digits' ink; negative overlaps")
+    jitter: int = _setting(0, "vertical jitter per digit, +- pixels")
+    scale: tuple[float, float] = _setting((1.0, 1.0), "per-digit scale range")
+    placement: str = _setting("center", "where the number sits on the canvas", PLACEMENTS)
 
     def __post_init__(self):
         object.__setattr__(self, "gap", _pair("gap", self.gap, int))
@@ -181,11 +187,13 @@ class StripConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "StripConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
+        unknown = sorted(set(d) - set(STRIP_SETTINGS))
         if unknown:
-            raise ValueError(f"unknown StripConfig field(s) {unknown}; allowed: {', '.join(sorted(known))}")
+            raise ValueError(f"unknown StripConfig field(s) {unknown}; allowed: {', '.join(sorted(STRIP_SETTINGS))}")
         return cls(**d)
+
+
+STRIP_SETTINGS = tuple(f.name for f in dataclasses.fields(StripConfig))  # in declaration order
 
 
 def _pair(name: str, value, kind) -> tuple:
@@ -207,12 +215,14 @@ def _pair(name: str, value, kind) -> tuple:
 
 @dataclass
 class Strips:
-    """A batch of strips. ``digit_index`` holds the digits' global source ids (``DigitPool.ids``: the same
-    id for the same digit in every split and fold, so results can be resampled by digit; -1 = none);
-    ``boxes`` the ink box (x0, y0, x1, y1) of each digit on the canvas (-1 = none)."""
+    """A batch of strips. ``digits`` holds each strip's digit classes (-1 = none), ``lengths`` how many;
+    ``labels`` are the same as strings, for people. ``digit_index`` holds the digits' global source ids
+    (``DigitPool.ids``: the same id for the same digit in every split and fold, so results can be
+    resampled by digit; -1 = none); ``boxes`` the ink box (x0, y0, x1, y1) of each digit on the canvas
+    (-1 = none)."""
 
     images: np.ndarray  # (n, H, W) uint8, white ink on black
-    labels: list[str]
+    digits: np.ndarray  # (n, max_len) int64, -1 padded
     digit_index: np.ndarray  # (n, max_len) int64
     lengths: np.ndarray  # (n,) int64
     boxes: np.ndarray  # (n, max_len, 4) int64
@@ -222,7 +232,36 @@ class Strips:
     split: str = ""
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self.lengths)
+
+    @functools.cached_property
+    def labels(self) -> list[str]:
+        """The digits as strings, e.g. ``['9592', ...]`` (computed once: do not change ``digits`` afterwards)."""
+        return digits_to_labels(self.digits)
+
+
+def digits_to_labels(digits: np.ndarray) -> list[str]:
+    """Label strings from (n, max_len) digit classes padded with -1, without a Python loop per strip."""
+    digits = np.asarray(digits)
+    codes = np.where(digits >= 0, digits + ord("0"), 0).astype(np.uint8)
+    return np.ascontiguousarray(codes).view(f"S{max(codes.shape[1], 1)}").ravel().astype(str).tolist()
+
+
+def labels_to_digits(labels, max_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """(digits (n, max_len) int64 padded with -1, lengths (n,)) of label strings of 1..max_len ASCII digits,
+    without a Python loop per label; a ValueError names the first label that is not."""
+    text = np.ascontiguousarray(np.asarray(labels, dtype=str).reshape(-1))
+    n, max_len = len(text), int(max_len)
+    lengths = np.char.str_len(text).astype(np.int64)
+    codes = text.view(np.uint32).reshape(n, text.dtype.itemsize // 4)  # one code point per character, 0-padded
+    slot = np.arange(codes.shape[1])[None, :] < lengths[:, None]
+    bad = (lengths < 1) | (lengths > max_len) | (slot & ((codes < ord("0")) | (codes > ord("9")))).any(axis=1)
+    if bad.any():
+        raise ValueError(f"label {str(text[bad.argmax()])!r} is not 1 to {max_len} digits 0-9")
+    digits = np.full((n, max_len), -1, np.int64)
+    width = min(codes.shape[1], max_len)
+    digits[:, :width] = np.where(slot[:, :width], codes[:, :width].astype(np.int64) - ord("0"), -1)
+    return digits, lengths
 
 
 class StripComposer:
@@ -379,7 +418,7 @@ class StripComposer:
         digit_labels = self.pool.labels[idx]
         return Strips(
             images=images,
-            labels=_label_strings(digit_labels, valid),
+            digits=np.where(valid, digit_labels, -1),
             digit_index=np.where(valid, self.pool.ids[idx], -1),
             lengths=lengths.astype(np.int64),
             boxes=self._boxes(patch_x, patch_y, (ink_lo, row_lo, ink_hi, row_hi), valid),
@@ -422,12 +461,6 @@ class StripComposer:
         return np.where(valid[..., None], boxes, -1).astype(np.int64)
 
 
-def _label_strings(digit_labels: np.ndarray, valid: np.ndarray) -> list[str]:
-    """Label strings from (n, max_len) digit classes, without a Python loop per strip."""
-    codes = np.where(valid, digit_labels + ord("0"), 0).astype(np.uint8)
-    return np.ascontiguousarray(codes).view(f"S{codes.shape[1]}").ravel().astype(str).tolist()
-
-
 def _patch_ink_bounds(patches: np.ndarray) -> np.ndarray:
     """(4, m) array of col_lo, col_hi, row_lo, row_hi (exclusive ends) of the ink in each patch."""
     ink = patches > INK_THRESHOLD
@@ -457,25 +490,19 @@ def make_strips(
     seed=0,
     split: str = "train",
     source: str = "auto",
-    min_len: int = 5,
-    max_len: int = 5,
-    width: int = 140,
-    gap: Sequence[int] = (0, 0),
     *,
-    height: int = 28,
-    length_weights: Sequence[float] | None = None,
-    leading_zeros: bool = True,
-    jitter: int = 0,
-    scale: Sequence[float] = (1.0, 1.0),
-    placement: str = "center",
+    config: StripConfig | None = None,
     root=None,
     pool: DigitPool | None = None,
     max_bytes: int | None = None,
+    **settings,
 ) -> Strips:
     """Generate ``n`` strips of handwritten digits (white ink on black). Same seed, same strips.
 
-    ``seed``: an integer >= 0 or a sequence of them. Strips that would take more than half of the
-    available memory (or more than ``max_bytes``) are refused before anything is allocated.
+    ``config``: a StripConfig (default: the defaults); ``settings``: any StripConfig field by name
+    (``min_len=1, gap=(-4, 6)``), applied on top of ``config``. ``seed``: an integer >= 0 or a sequence
+    of them. Strips that would take more than half of the available memory (or more than ``max_bytes``)
+    are refused before anything is allocated.
 
     >>> s = make_strips(8, seed=1, source="bundled")
     >>> s.images.shape, len(s.labels[0])
@@ -483,21 +510,22 @@ def make_strips(
     """
     if not _is_int(n) or n <= 0:
         raise ValueError(f"n must be a positive number of strips, got {n!r}")
-    config = StripConfig(
-        min_len=min_len,
-        max_len=max_len,
-        length_weights=None if length_weights is None else length_weights,
-        leading_zeros=leading_zeros,
-        height=height,
-        width=width,
-        gap=gap,
-        jitter=jitter,
-        scale=scale,
-        placement=placement,
-    )
+    config = with_settings(config or StripConfig(), settings, "make_strips()")
     check_seed(seed)
-    check_memory(n, strips_nbytes(1, config), f"make_strips(n={n}) of {height}x{width} strips",
+    check_memory(n, strips_nbytes(1, config), f"make_strips(n={n}) of {config.height}x{config.width} strips",
                  "generate them in chunks (make_strips(k, seed=[seed, i]) for chunk i) and save or use each in turn, "
                  "or raise the limit with max_bytes=", max_bytes)
     pool = pool if pool is not None else load_digits(source, split, root)
     return StripComposer(pool, config)(n, seed, max_bytes=max_bytes)
+
+
+def with_settings(config: StripConfig, settings: dict, caller: str) -> StripConfig:
+    """``config`` with the StripConfig fields in ``settings`` replaced (and validated); other names are a
+    TypeError that lists the fields, as Python's own for an unknown keyword argument."""
+    unknown = sorted(set(settings) - set(STRIP_SETTINGS))
+    if unknown:
+        raise TypeError(
+            f"{caller} got unknown keyword argument(s) {unknown}; strip settings: {', '.join(STRIP_SETTINGS)}"
+        )
+    return dataclasses.replace(config, **settings) if settings else config
+
