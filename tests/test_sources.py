@@ -125,6 +125,18 @@ def test_read_idx_roundtrip(tmp_path):
     array = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
     (tmp_path / "a").write_bytes(idx_bytes(array))
     assert np.array_equal(read_idx(tmp_path / "a"), array)
+    (tmp_path / "a.gz").write_bytes(gzip.compress(idx_bytes(array)))
+    assert np.array_equal(read_idx(tmp_path / "a.gz"), array)
+
+
+def test_read_idx_refuses_other_element_types_and_bad_gzip(tmp_path):
+    floats = bytes([0, 0, 0x0D, 1]) + struct.pack(">I", 2) + np.ones(2, ">f4").tobytes()  # valid IDX of float32
+    (tmp_path / "f").write_bytes(floats)
+    with pytest.raises(DataSourceError, match=r"f is corrupt: not an IDX file of unsigned bytes"):
+        read_idx(tmp_path / "f")
+    (tmp_path / "b.gz").write_bytes(b"not gzip at all")
+    with pytest.raises(DataSourceError, match=r"b.gz is corrupt or unreadable"):
+        read_idx(tmp_path / "b.gz")
 
 
 # ---------------------------------------------------------------- auto

@@ -13,10 +13,10 @@ from __future__ import annotations
 import functools
 import gzip
 import logging
-import math
 import os
+import shutil
 import socket
-import struct
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -247,30 +247,33 @@ def _mnist_dataset(root: Path, train: bool, download: bool):
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read an uncompressed or gzipped IDX file of unsigned bytes (the MNIST format)."""
+    """An uncompressed or gzipped IDX file of unsigned bytes (the MNIST format), read by torchvision."""
+    import torch
+    from torchvision.datasets.mnist import read_sn3_pascalvincent_tensor
+
     path = Path(path)
     try:
-        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
-            data = f.read()
+        if path.suffix != ".gz":
+            tensor = read_sn3_pascalvincent_tensor(str(path), strict=False)
+        else:  # torchvision reads only plain files: decompress into a private temporary one
+            with gzip.open(path, "rb") as f, tempfile.NamedTemporaryFile(suffix=".idx") as tmp:
+                shutil.copyfileobj(f, tmp)
+                tmp.flush()
+                tensor = read_sn3_pascalvincent_tensor(tmp.name, strict=False)
     except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError
         raise DataSourceError(f"MNIST file {path} is corrupt or unreadable: {err}") from err
-    if len(data) < 4 or data[:3] != b"\x00\x00\x08" or not 1 <= data[3] <= 4:
+    except RuntimeError as err:  # torch cannot view the bytes in the shape the header gives
         raise DataSourceError(
-            f"MNIST file {path} is corrupt: not an IDX file of unsigned bytes (header {data[:4].hex() or 'empty'}); "
-            "delete it and download again"
-        )
-    ndim = data[3]
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise DataSourceError(f"MNIST file {path} is corrupt: truncated header ({len(data)} bytes)")
-    dims = struct.unpack(f">{ndim}I", data[4:header])
-    expected = header + math.prod(dims)
-    if len(data) != expected:
+            f"MNIST file {path} is corrupt: truncated or with trailing bytes (its size does not match the shape "
+            f"in its header: {err}); delete it and download again"
+        ) from err
+    except (AssertionError, ValueError, KeyError, IndexError):  # torchvision asserts on a bad header
+        tensor = None
+    if tensor is None or tensor.dtype != torch.uint8:
         raise DataSourceError(
-            f"MNIST file {path} is corrupt: {len(data)} bytes where shape {dims} needs {expected} "
-            f"({'truncated' if len(data) < expected else 'trailing bytes'}); delete it and download again"
+            f"MNIST file {path} is corrupt: not an IDX file of unsigned bytes; delete it and download again"
         )
-    return np.frombuffer(data, np.uint8, offset=header).reshape(dims)
+    return tensor.numpy()
 
 
 def _idx_path(raw: Path, name: str) -> Path:
