@@ -486,7 +486,7 @@ def test_save_writes_strip_and_appends_labels(serve, tmp_path):
     assert status == 200 and data2["label"] == "0042" and data2["count"] == 2
     assert (save_dir / "labels.csv").read_text().splitlines()[0] == "filename,label"
     rows = read_labels(save_dir)
-    assert rows == [{"filename": data["filename"], "label": "101"}, {"filename": data2["filename"], "label": "0042"}]
+    assert rows == [{"filename": data["path"], "label": "101"}, {"filename": data2["path"], "label": "0042"}]
     files = sorted(p.name for p in (save_dir / "images").iterdir())
     assert files == sorted([data["filename"], data2["filename"]])
     assert all(len(f) == 36 and f.endswith(".png") for f in files)  # uuid4 hex, chosen by the server

@@ -262,7 +262,7 @@ def test_draw_predict_save_upload_in_chromium(demo, browser, tmp_path):
     saved = driver.find_element("id", "save-status").get_attribute("data-saved")
     save_dir = tmp_path / "samples"
     with open(save_dir / "labels.csv", newline="") as f:
-        assert list(csv.DictReader(f)) == [{"filename": saved, "label": number}]
+        assert list(csv.DictReader(f)) == [{"filename": f"images/{saved}", "label": number}]
     on_disk = np.asarray(Image.open(save_dir / "images" / saved))
     assert np.array_equal(on_disk, decode_data_url(api["strip"]))  # the strip the model saw
     WebDriverWait(driver, 10).until(lambda d: d.find_element("id", "prediction").get_attribute("data-status") == "idle")

@@ -370,15 +370,9 @@ class DemoApp:
             tmp = images / (filename + ".part")
             Image.fromarray(seen, "L").save(tmp, format="PNG")
             os.replace(tmp, images / filename)
-            labels = self.save_dir / "labels.csv"
-            new = not labels.exists() or labels.stat().st_size == 0
-            with open(labels, "a", newline="", encoding="utf-8") as f:
-                w = csv.writer(f, lineterminator="\n")
-                if new:
-                    w.writerow(["filename", "label"])
-                w.writerow([filename, label])
-            with open(labels, encoding="utf-8") as f:
-                count = sum(1 for _ in f) - 1
+            from seqrec.data import samples  # the one labels.csv format: rows name images/<name>
+
+            count = samples.append_sample(self.save_dir, samples.image_filename(filename), label)
         return {"ok": True, "filename": filename, "path": f"images/{filename}", "label": label, "model": name,
                 "count": count, "save_dir": str(self.save_dir), "strip": png_data_url(seen)}
 
