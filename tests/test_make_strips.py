@@ -28,7 +28,8 @@ def run(argv, capsys):
 
 def test_cli_writes_npz_that_round_trips(tmp_path, capsys):
     out_dir = tmp_path / "out"
-    code, out, err = run(["n=20", f"out={out_dir}", "seed=1", "gap=-4,6", "jitter=2", "min_len=1", "placement=random", *BUNDLED], capsys)
+    args = ["n=20", f"out={out_dir}", "seed=1", "gap=-4,6", "jitter=2", "min_len=1", "placement=random", *BUNDLED]
+    code, out, err = run(args, capsys)
     assert code == 0, err
     npz = out_dir / "strips.npz"
     assert "wrote 20 strips" in out and str(npz) in out and "preview.png" in out
@@ -46,7 +47,8 @@ def test_cli_writes_npz_that_round_trips(tmp_path, capsys):
 
 
 def test_save_and_load_any_strips(tmp_path):
-    strips = make_strips(12, seed=[4, 5], source="bundled", split="val", min_len=2, max_len=4, scale=(0.9, 1.1), width=150)
+    strips = make_strips(12, seed=[4, 5], source="bundled", split="val", min_len=2, max_len=4, scale=(0.9, 1.1),
+                         width=150)
     path = save_strips(strips, tmp_path / "a" / "b", preview=False)
     assert path == tmp_path / "a" / "b" / "strips.npz" and not (path.parent / "preview.png").exists()
     loaded = load_strips(path)
@@ -55,7 +57,8 @@ def test_save_and_load_any_strips(tmp_path):
 
 
 def test_png_and_labels_csv(tmp_path, capsys):
-    code, out, err = run(["n=15", f"out={tmp_path}", "png=true", "min_len=1", "max_len=3", "width=84", *BUNDLED], capsys)
+    code, out, err = run(["n=15", f"out={tmp_path}", "png=true", "min_len=1", "max_len=3", "width=84", *BUNDLED],
+                         capsys)
     assert code == 0, err
     strips = load_strips(tmp_path / "strips.npz")
     with open(tmp_path / "labels.csv", newline="") as f:
@@ -204,7 +207,8 @@ def test_load_strips_errors_name_path_and_problem(tmp_path, content, message):
 def test_script_runs_as_a_subprocess(tmp_path):
     env = {**os.environ, "SEQREC_OFFLINE": "1"}
     result = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "make_strips.py"), "n=6", f"out={tmp_path}", "seed=0", "source=bundled", "png=true"],
+        [sys.executable, str(REPO / "scripts" / "make_strips.py"), "n=6", f"out={tmp_path}", "seed=0", "source=bundled",
+         "png=true"],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
     )
     assert result.returncode == 0, result.stderr

@@ -151,7 +151,8 @@ def test_labels_match_the_pixels(gap):
                 x0, y0, x1, y1 = strips.boxes[i, j]
                 assert np.array_equal(strips.images[i, y0:y1, x0:x1], ink_crop(glyph(int(ch))))
     ids = strips.digit_index
-    assert np.array_equal(np.where(ids >= 0, pool.labels[np.maximum(ids - 1000, 0)], -1)[:, 0], [int(s[0]) for s in strips.labels])
+    first = np.where(ids >= 0, pool.labels[np.maximum(ids - 1000, 0)], -1)[:, 0]
+    assert np.array_equal(first, [int(s[0]) for s in strips.labels])
 
 
 def test_labels_match_pixels_on_real_digits(bundled_train):
@@ -189,7 +190,8 @@ def test_negative_gap_overlaps_exactly_and_blends_with_max():
     assert np.all(b[:, :-1, 2] - b[:, 1:, 0] == 8)
     for i in range(10):
         for j in range(2):
-            left, right = ink_crop(glyph(int(strips.labels[i][j]), 20)), ink_crop(glyph(int(strips.labels[i][j + 1]), 20))
+            label = strips.labels[i]
+            left, right = ink_crop(glyph(int(label[j]), 20)), ink_crop(glyph(int(label[j + 1]), 20))
             x0, y0, x1, y1 = b[i, j + 1, 0], b[i, j, 1], b[i, j, 2], b[i, j, 3]
             overlap = strips.images[i, y0:y1, x0:x1]
             assert np.array_equal(overlap, np.maximum(left[:, -8:], right[:, :8]))
@@ -197,7 +199,8 @@ def test_negative_gap_overlaps_exactly_and_blends_with_max():
 
 
 def test_narrow_digit_keeps_reading_order_under_big_overlap():
-    pool = DigitPool(np.stack([glyph(c, 3 if c == 1 else 16) for c in range(10)]), np.arange(10), np.arange(10), "s", "train")
+    images = np.stack([glyph(c, 3 if c == 1 else 16) for c in range(10)])
+    pool = DigitPool(images, np.arange(10), np.arange(10), "s", "train")
     strips = StripComposer(pool, StripConfig(min_len=5, max_len=5, gap=(-12, -12)))(300, seed=0)
     b = strips.boxes
     assert np.all(b[:, 1:, 0] > b[:, :-1, 0]) and np.all(b[:, 1:, 2] > b[:, :-1, 2])
@@ -248,7 +251,8 @@ def test_vertical_placement_and_jitter_range():
 
 def test_scale_jitter_changes_ink_size(bundled_train):
     plain = StripComposer(glyph_pool(), StripConfig(min_len=5, max_len=5, width=140))(200, seed=0)
-    scaled = StripComposer(glyph_pool(), StripConfig(min_len=5, max_len=5, scale=(0.7, 1.3), width=180, height=32))(400, seed=0)
+    scaled_config = StripConfig(min_len=5, max_len=5, scale=(0.7, 1.3), width=180, height=32)
+    scaled = StripComposer(glyph_pool(), scaled_config)(400, seed=0)
     for s in (plain, scaled):
         assert s.images.shape[1:] == (s.config.height, s.config.width)
     w_plain = plain.boxes[..., 2] - plain.boxes[..., 0]
@@ -424,8 +428,10 @@ def test_random_configs_keep_every_promise():
         jitter = int(rng.integers(0, 5))
         height = int(rng.integers(28, 40))
         try:
+            width = int(rng.integers(60, 200))  # drawn before placement, as always
+            placement = str(rng.choice(["center", "left", "random"]))
             config = StripConfig(min_len=min_len, max_len=max_len, gap=gap, jitter=jitter, height=height,
-                                 width=int(rng.integers(60, 200)), placement=str(rng.choice(["center", "left", "random"])))
+                                 width=width, placement=placement)
             composer = StripComposer(pool, config)
         except ValueError as err:
             assert "too narrow" in str(err)
@@ -490,7 +496,7 @@ def test_make_strips_takes_one_config_plus_overrides(bundled_train):
     assert a.config == b.config == config and np.array_equal(a.images, b.images) and a.labels == b.labels
     c = make_strips(30, seed=2, config=config, jitter=2, pool=bundled_train)  # settings apply on top of config
     assert c.config == StripConfig(min_len=1, max_len=4, gap=(-2, 3), width=120, placement="random", jitter=2)
-    with pytest.raises(TypeError, match=r"unknown keyword argument\(s\) \['colour'\]; strip settings: min_len, max_len"):
+    with pytest.raises(TypeError, match=r"unknown keyword argument\(s\) \['colour'\]; strip settings: min_len, max_"):
         make_strips(3, colour="red", pool=bundled_train)
     with pytest.raises(ValueError, match="need 1 <= min_len <= max_len"):
         make_strips(3, config=config, min_len=5, pool=bundled_train)

@@ -387,13 +387,6 @@ def _to_gray(im) -> np.ndarray:
     return np.clip(np.asarray(gray, np.float32) * np.float32(255.0 / white), 0, 255).round().astype(np.uint8)
 
 
-def to_white_on_black(gray: np.ndarray) -> np.ndarray:
-    """Invert dark-ink-on-light images; the border is taken as background."""
-    from ..imaging import light_background
-
-    return 255 - gray if light_background(gray) else gray
-
-
 def normalize_digit(gray: np.ndarray) -> np.ndarray:
     """MNIST-style through the shared image pipeline (seqrec.imaging): white on black, cleaned
     ink cropped, fitted into 20x20, stroke width normalised, centred by mass in 28x28."""

@@ -109,7 +109,9 @@ class StripConfig:
 
     min_len: int = _setting(5, "fewest digits per strip")
     max_len: int = _setting(5, "most digits per strip")
-    length_weights: tuple[float, ...] | None = _setting(None, "relative weight of each length min_len..max_len (default: equal)")
+    length_weights: tuple[float, ...] | None = _setting(
+        None, "relative weight of each length min_len..max_len (default: equal)"
+    )
     leading_zeros: bool = _setting(True, "allow a leading 0 in multi-digit labels")
     height: int = _setting(28, "canvas height in pixels")
     width: int = _setting(140, "canvas width in pixels")
