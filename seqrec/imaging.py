@@ -65,6 +65,7 @@ STROKE = 2.5 / 28  # MNIST stroke width, as a fraction of the strip height
 THIN, THICK = 1.5 / 28, 4.5 / 28  # strokes outside this band (of H) are normalised ...
 THICK_TO = 3 / 28  # ... thin ones to STROKE, thick ones to this (MNIST's thicker quarter)
 MID = 4  # stroke width is normalised at this multiple of the output size
+RAMP = (0.25, 0.75)  # ink from this fraction of the stroke core's contrast (0) to this (1)
 MIN_STRONG = 0.2  # ink must somewhere be this much darker than its paper (of white)
 MIN_AREA = 6  # px of ink (at working size) below which an image counts as blank
 SMALL_INK = 16  # px of ink height in the input below which we warn
@@ -480,10 +481,11 @@ def find_ink(x: np.ndarray):
     level = float(np.percentile(ink[mask > 0], 90))  # the stroke core's contrast
     if level < MIN_STRONG:
         return None
-    # a ramp centred on half the core contrast: stroke width as a clean drawing's, whatever the
+    # a ramp around half the core contrast: stroke width as a clean drawing's, whatever the
     # contrast or blur of the photo; edges stay soft for resampling
     near = cv2.dilate(mask, np.ones((3, 3), np.uint8))
-    soft = np.clip((ink - 0.25 * level) / (0.5 * level), 0.0, 1.0) * near
+    lo, hi = RAMP[0] * level, RAMP[1] * level
+    soft = np.clip((ink - lo) / (hi - lo), 0.0, 1.0) * near
     core = (soft > 0.5).astype(np.uint8)
     return soft, core, _box(core > 0) or box, parts
 
