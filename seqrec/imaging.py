@@ -139,8 +139,8 @@ def load_image(obj, *, max_pixels: int | None = None) -> tuple[np.ndarray, float
             raise ValueError(f"{label} is a folder, not an image file")
         source = path
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with warnings.catch_warnings():  # PIL's soft limit: ours, checked next from the header, replaces it
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(source) as im:
                 check_shape(im.height, im.width, max_pixels=limit, label=label)
                 if im.format == "JPEG" and im.width * im.height > 4 * WORK_PIXELS:  # decode big photos reduced
@@ -150,7 +150,7 @@ def load_image(obj, *, max_pixels: int | None = None) -> tuple[np.ndarray, float
                 return pil_gray(ImageOps.exif_transpose(im))
     except ImageTooLargeError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+    except Image.DecompressionBombError as err:  # over twice PIL's limit: refused inside Image.open
         raise ImageTooLargeError(
             f"{label} is too large to decode ({err}); the limit is {limit:,} pixels ({LIMIT_HINT})") from None
     except UnidentifiedImageError:

@@ -7,7 +7,9 @@ drawing on grey paper (170-255) with ink at 0-90, Gaussian noise (sigma 12), blu
 from __future__ import annotations
 
 import io
+import struct
 import time
+import zlib
 from pathlib import Path
 
 import cv2
@@ -264,14 +266,26 @@ def test_huge_png_is_refused_from_its_header(tmp_path):
     Image.new("1", (13000, 13000), 1).save(path)  # 169 megapixels, a few hundred kB
     assert path.stat().st_size < 2_000_000
     t0 = time.perf_counter()
-    with pytest.raises(imaging.ImageTooLargeError, match=r"40,000,000 pixels.*SEQREC_MAX_PIXELS"):
+    message = r"13000x13000 = 169,000,000 pixels; the limit is 40,000,000.*SEQREC_MAX_PIXELS"
+    with pytest.raises(imaging.ImageTooLargeError, match=message):
         imaging.load_image(path)
     assert time.perf_counter() - t0 < 1.0
+    with pytest.raises(imaging.ImageTooLargeError, match=r"too large to decode.*40,000,000.*SEQREC_MAX_PIXELS"):
+        imaging.load_image(png_header(20000, 20000))  # over twice PIL's own limit: PIL refuses it in Image.open
     small = tmp_path / "small.png"
     Image.new("L", (300, 200), 255).save(small)
     with pytest.raises(imaging.ImageTooLargeError, match="60,000 pixels; the limit is 50,000"):
         imaging.load_image(small, max_pixels=50_000)
     assert imaging.load_image(small)[0].shape == (200, 300)
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that claims width x height pixels but holds almost no data."""
+    def chunk(kind, payload):
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
 
 
 def test_env_limits(monkeypatch):
