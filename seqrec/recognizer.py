@@ -275,23 +275,10 @@ class Recognizer:
         for chunk in _chunks(_entries(images, H), int(batch_size)):
             x, has_ink = self._prepare(chunk, invert, done)
             done += len(x)
-            if has_ink.all():
-                decoded = self.decode(self.logits(x), int(beam_width))
-            elif has_ink.any():  # blank images are not run through the model: they read ""
-                decoded = self.decode(self.logits(x[torch.from_numpy(has_ink)]), int(beam_width))
-            else:
-                decoded = None
-            texts = iter(decoded.texts if decoded is not None else [])
-            if not return_confidence:
-                results += [next(texts) if h else "" for h in has_ink]
-                continue
-            conf = iter(decoded.confidence.detach().float().cpu().tolist() if decoded is not None else [])
-            digit_conf = iter((decoded.digit_confidences or [[] for _ in decoded.texts]) if decoded is not None else [])
-            for h in has_ink:
-                if h:
-                    results.append(Prediction(next(texts), float(next(conf)), [float(v) for v in next(digit_conf)]))
-                else:
-                    results.append(Prediction("", 0.0, []))
+            if has_ink.any():  # blank images are not run through the model: they read "" at confidence 0
+                inked = x if has_ink.all() else x[torch.from_numpy(has_ink)]
+                read = iter(_readings(self.decode(self.logits(inked), int(beam_width)), return_confidence))
+            results += [next(read) if h else Prediction("", 0.0, []) if return_confidence else "" for h in has_ink]
         return results
 
     def __call__(self, images, **kwargs) -> list:
@@ -334,6 +321,15 @@ class Recognizer:
                 i += len(o)
         x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).unsqueeze(1)
         return x, np.concatenate(has_ink)
+
+
+def _readings(decoded, return_confidence: bool) -> list:
+    """Decoded texts, or Predictions with the sequence and per-digit confidences."""
+    if not return_confidence:
+        return list(decoded.texts)
+    conf = decoded.confidence.detach().float().cpu().tolist()
+    digit_conf = decoded.digit_confidences or [[] for _ in decoded.texts]
+    return [Prediction(t, float(c), [float(v) for v in d]) for t, c, d in zip(decoded.texts, conf, digit_conf)]
 
 
 # ---------------------------------------------------------------------- input handling
