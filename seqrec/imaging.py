@@ -18,8 +18,9 @@ so a photo is read the same way everywhere. The stages, in order:
    noise floor (paper + 5 robust sigma, at least 30/255) and Otsu's threshold, so noise and
    paper texture never seed ink; **specks, ruled lines and paper edges** are dropped
    (connected components by size and position; long thin runs of a line kernel);
-5. the remaining ink is **cropped and scaled** so it is 20/28 of the strip height (the MNIST
-   convention); fixed-width heads fit a long number into the width, CTC keeps the natural
+5. the remaining ink is **cropped and scaled** so one digit (the median height of its tall parts)
+   is 20/28 of the strip height, the MNIST convention, and the whole number at most 25/28 (training
+   strips: 21-25); fixed-width heads fit a long number into the width, CTC keeps the natural
    width plus a 4/28-height margin; the **stroke width** is brought to MNIST's ~2.5 px (at 28 px)
    by dilation or erosion at 4x resolution, and the stroke cores **saturate** as in MNIST.
 
@@ -56,7 +57,8 @@ MAX_ASPECT = _env_int("SEQREC_MAX_ASPECT", 50)  # longest side / shortest side, 
 WORK_PIXELS = 250_000  # larger images are reduced to about this before cleaning (speed) ...
 REFINE_BELOW = 40  # ... and ink shorter than this (px) there is read again from the full-size pixels
 INK_THRESHOLD = 30 / 255  # the strip composer's ink threshold; also the lowest ink contrast
-INK_HEIGHT = 20 / 28  # MNIST: digit ink ~20 px in a 28 px box
+INK_HEIGHT = 20 / 28  # MNIST: digit ink ~20 px in a 28 px box; one digit is scaled to this ...
+MAX_INK = 25 / 28  # ... but the ink of a whole number at most this tall (training strips: 21-25 of 28)
 KEEP_MIN_INK = 10 / 28  # at model height, ink at least this tall (of H) is kept as it is
 BACKGROUND_MAX = 0.1  # border median above this (after polarity) is not a clean strip
 CTC_MARGIN = 4 / 28  # black margin each side of the ink for the CTC head (of H)
@@ -331,7 +333,7 @@ def _prepare_ink(x: np.ndarray, inverted: bool, height: int, width: int, fixed_w
         return Prepared(np.zeros((H, W), np.float32), inverted, False, None, None)
     ink, mask, (y0, y1, x0, x1), n_parts = found
     ch, cw = y1 - y0, x1 - x0
-    s = INK_HEIGHT * H / ch
+    s = min(INK_HEIGHT * H / digit_height(mask[y0:y1, x0:x1]), MAX_INK * H / ch)
     max_w = (W - 2 * FIT_MARGIN) if fixed_width else (MAX_ASPECT * H - 2 * round(CTC_MARGIN * H))
     if cw * s > max_w:
         s = max(max_w, 1) / cw  # a long number: fit the width instead
@@ -488,6 +490,17 @@ def find_ink(x: np.ndarray):
     soft = np.clip((ink - lo) / (hi - lo), 0.0, 1.0) * near
     core = (soft > 0.5).astype(np.uint8)
     return soft, core, _box(core > 0) or box, parts
+
+
+def digit_height(mask: np.ndarray) -> int:
+    """The typical height of one digit: the median height of the tall parts of the ink. In a
+    training strip each digit is ~20/28 of the height but their union is taller (median 23/28),
+    as the digits sit at different heights; scaling the digit, not the union, matches that."""
+    n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    heights = stats[1:, cv2.CC_STAT_HEIGHT][stats[1:, cv2.CC_STAT_AREA] >= MIN_AREA]
+    if heights.size == 0:
+        return mask.shape[0]
+    return int(np.median(heights[heights >= 0.6 * heights.max()]))
 
 
 def stroke_width(mask: np.ndarray) -> float:

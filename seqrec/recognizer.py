@@ -14,11 +14,11 @@ A trailing axis of 3 or 4 is colour (RGB / RGBA) for every dtype: (H, W, 3|4) is
 height; otherwise it is ambiguous (channels first?) and refused with the accepted layouts.
 
 Preprocessing is :mod:`seqrec.imaging`, the one pipeline the demo and the ``folder`` source
-use too: polarity, lighting, ink mask, specks / ruled lines / paper edges, crop, scale to 20/28
-of the height, stroke width. Clean model-size strips (``make_strips`` output, either polarity)
-pass through bit for bit, vectorised. Fixed-width heads (multihead, multilabel) get exactly
-``image_width``; the CTC head keeps the natural width (ink plus a margin), at least
-``image_width``; images of one batch are centred on a common width.
+use too: polarity, lighting, ink mask, specks / ruled lines / paper edges, crop, scale (a digit
+20/28 of the height, as in MNIST and the training strips), stroke width. Clean model-size strips
+(``make_strips`` output, either polarity) pass through bit for bit, vectorised. Fixed-width heads
+(multihead, multilabel) get exactly ``image_width``; the CTC head keeps the natural width (ink
+plus a margin), at least ``image_width``; images of one batch are centred on a common width.
 
 An image with no ink (blank page, paper texture, a speck) is not run through the model: it
 reads "" with confidence 0.0. Oversized images and extreme side ratios are refused with a
