@@ -10,7 +10,8 @@ import argparse
 import os
 import sys
 
-PRETRAINED = ("ctc", "multihead", "multilabel")
+from .spec import PRETRAINED
+
 FORWARDED = ("strips", "demo")  # their own parsers take every argument after the command
 
 DESCRIPTION = "Read whole multi-digit numbers from images (segmentation-free recognizers)."
@@ -39,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="force (--invert) or forbid (--no-invert) inverting dark-on-light images "
                     "(default: decide per image from its border)")
     pr.add_argument("--batch-size", type=_positive_int, default=256, help="images per model call (default: 256)")
-    pr.add_argument("--beam-width", type=_positive_int, default=1, help="CTC prefix beam search width (default: 1, greedy)")
+    pr.add_argument("--beam-width", type=_positive_int, default=1,
+                    help="CTC prefix beam search width (default: 1, greedy)")
     pr.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
 
     ex = sub.add_parser("export", help="export a model to ONNX or TorchScript",
@@ -58,8 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _model_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="ctc", metavar="ctc|multihead|multilabel|PATH",
-                   help="a pretrained model or a checkpoint (.ckpt from scripts/train.py, .onnx, TorchScript) (default: ctc)")
+    p.add_argument("--model", default="ctc", metavar="|".join([*PRETRAINED, "PATH"]),
+                   help="a pretrained model or a checkpoint (.ckpt from scripts/train.py, .onnx, TorchScript) "
+                   "(default: ctc)")
 
 
 def _positive_int(text: str) -> int:
@@ -127,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             from .data.files import strips_main
 
             return strips_main(rest, prog="seqrec strips")
-        from .demo.server import main as demo_main
+        from .demo.cli import main as demo_main
 
         return demo_main(rest)
     parser = build_parser()

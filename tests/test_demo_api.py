@@ -1,4 +1,4 @@
-"""HTTP API of ``seqrec demo`` (seqrec/demo/server.py), against a real server on a free port.
+"""HTTP API of ``seqrec demo`` (seqrec/demo/server.py and the modules it serves), against a real server on a free port.
 
 Most tests use ``BlobReader``, a small honest stand-in recognizer, so they check the
 server's plumbing without trained weights; one test uses the real pretrained CTC model
@@ -27,15 +27,11 @@ import pytest
 import torch
 from PIL import Image, ImageDraw, ImageFilter
 
-from seqrec.demo.server import (
-    PRETRAINED,
-    DemoError,
-    _parse_multipart,
-    build_recognizers,
-    main,
-    make_server,
-    prepare_strip,
-)
+from seqrec.demo.cli import build_recognizers, main
+from seqrec.demo.errors import DemoError
+from seqrec.demo.images import prepare_strip
+from seqrec.demo.server import make_server, parse_multipart
+from seqrec.spec import PRETRAINED
 
 # ----------------------------------------------------------------------------- test helpers
 
@@ -458,12 +454,12 @@ def test_multipart_parser_keeps_binary_bytes_and_refuses_malformed_bodies():
     rng = np.random.default_rng(0)
     data = bytes(rng.choice(np.frombuffer(b"\r\n-\x00\xffab", np.uint8), 3000)) + b"\r\n--\r\n" + rng.bytes(3000)
     body, ctype = multipart({"label": "0042", "model": "ctc"}, {"image": ("a.png", data, "image/png")})
-    assert _parse_multipart(body, ctype) == (data, {"label": "0042", "model": "ctc"})
-    assert _parse_multipart(body, ctype.replace("multipart/form-data", "Multipart/Form-Data"))[0] == data
+    assert parse_multipart(body, ctype) == (data, {"label": "0042", "model": "ctc"})
+    assert parse_multipart(body, ctype.replace("multipart/form-data", "Multipart/Form-Data"))[0] == data
     for bad_body, bad_type in [(body, "multipart/form-data"), (body, "multipart/form-data; boundary=" + "b" * 201),
                                (b"no parts here", ctype), (b"", ctype)]:
         with pytest.raises(DemoError) as e:
-            _parse_multipart(bad_body, bad_type)
+            parse_multipart(bad_body, bad_type)
         assert e.value.status == 400 and "multipart" in e.value.message
 
 
