@@ -532,6 +532,34 @@ def test_predict_warns_write_larger_when_ink_is_small(serve):
         assert data["warning"]["code"] == "small_ink" and "write larger" in data["warning"]["message"], data
 
 
+def test_predict_warns_when_the_writing_is_taller_than_wide(serve):
+    srv, _ = serve({"blobs": BlobReader()})
+    tall = Image.new("L", (300, 600), 0)  # two digits stacked: a photo taken sideways
+    tall.paste(draw_number("0", 300, 300, digit_h=0.8), (0, 0))
+    tall.paste(draw_number("1", 300, 300, digit_h=0.8), (0, 300))
+    data = post_image(srv, encode(tall))[1]
+    assert data["warning"]["code"] == "tall" and "rotated" in data["warning"]["message"], data
+
+
+def test_predict_without_fitting_resizes_the_whole_image_and_still_checks_ink(serve):
+    srv, _ = serve({"blobs": BlobReader()})
+    drawn = draw_number("101")
+    status, data, _ = post_image(srv, encode(drawn), path="/api/predict?fit=0")
+    assert status == 200 and data["warning"] is None and data["inverted"] is False
+    expected = np.asarray(drawn.resize((140, 28), Image.BOX))
+    assert np.abs(decode_data_url(data["strip"]).astype(int) - expected).max() <= 2  # resized, not re-framed
+    status, data, _ = post_image(srv, encode(Image.new("L", (840, 168), 255)), path="/api/predict?fit=0")
+    assert status == 200 and data["warning"]["code"] == "no_ink"
+    assert_error(*post_image(srv, encode(Image.new("L", (840, 168), 255)), path="/api/save?label=1&fit=0")[:2], 400)
+
+
+def test_save_takes_labels_up_to_32_digits(serve):
+    srv, save_dir = serve({"blobs": BlobReader()})
+    status, data, _ = post_image(srv, encode(draw_number("101")), path="/api/save?label=" + "9" * 32)
+    assert status == 200 and data["label"] == "9" * 32
+    assert read_labels(save_dir)[-1]["label"] == "9" * 32
+
+
 @pytest.mark.parametrize("label", ["", "12a", "-1", "1.5", "../x", "١٢٣", "²", "1" * 33, "1,2", "1\n2"])
 def test_save_rejects_bad_labels(serve, label):
     srv, save_dir = serve({"blobs": BlobReader()})
