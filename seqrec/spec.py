@@ -1,4 +1,4 @@
-"""Constants shared across seqrec, defined once: the strip size and the pretrained registry.
+"""Constants shared across seqrec, defined once: strip geometry, ink threshold, metadata key, pretrained registry.
 
 Cheap to import (no torch): the command line and the demo read it before any model loads.
 """
@@ -10,6 +10,12 @@ from pathlib import Path
 
 DIGIT_SIZE = 28  # MNIST: a digit is 28 x 28 pixels, so a strip is 28 pixels tall
 STRIP_SIZE = (DIGIT_SIZE, 5 * DIGIT_SIZE)  # (H, W) of the strips the default models read: up to 5 digits
+INK_THRESHOLD = 30 / 255  # of white: a pixel above it is ink (strip composer, image pipeline)
+
+# Model metadata (head, codec, input size) lives under this name: the checkpoint section, the ONNX
+# metadata_props key and the TorchScript extra file stem. Bump the format when its fields change.
+METADATA_KEY = "seqrec"
+METADATA_FORMAT = 1
 
 # The models bundled as seqrec/pretrained/<name>.ckpt, with what the demo page says about each.
 PRETRAINED: dict[str, str] = {

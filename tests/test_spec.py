@@ -55,3 +55,14 @@ def test_spec_is_cheap_to_import():  # the command line reads it before any mode
 
     code = "import sys, seqrec.spec; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_constants_still_copied_elsewhere_agree():  # until those modules import them from seqrec.spec
+    from seqrec import checkpoint, imaging, recognizer
+    from seqrec.data import sources, strips
+
+    assert sources.DIGIT_SIZE == spec.DIGIT_SIZE
+    assert imaging.INK_THRESHOLD == strips.INK_THRESHOLD / 255 == spec.INK_THRESHOLD
+    assert checkpoint.CHECKPOINT_KEY == recognizer.META_KEY == spec.METADATA_KEY
+    assert checkpoint.CHECKPOINT_FORMAT == recognizer.META_FORMAT == spec.METADATA_FORMAT
+    assert set(recognizer.PRETRAINED) == set(spec.PRETRAINED)
