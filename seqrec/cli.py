@@ -4,6 +4,7 @@ Heavy imports (torch, Lightning) happen inside the commands, so ``seqrec --help`
 Exit codes: 0 ok, 2 bad input (message, no traceback), 1 unexpected error
 (set SEQREC_DEBUG=1 for the traceback).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,32 +26,51 @@ EPILOG = """examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="seqrec", description=DESCRIPTION, epilog=EPILOG,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="seqrec", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    pr = sub.add_parser("predict", help="read the number in each image",
-                        description="Read the number in each image and print `path<TAB>text` lines (or JSON).")
+    pr = sub.add_parser(
+        "predict",
+        help="read the number in each image",
+        description="Read the number in each image and print `path<TAB>text` lines (or JSON).",
+    )
     pr.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
     _model_arg(pr)
-    pr.add_argument("--json", action="store_true",
-                    help='print a JSON list of {"path", "text", "confidence", "digits": [{"digit", "confidence"}]}')
-    pr.add_argument("--invert", action=argparse.BooleanOptionalAction, default=None,
-                    help="force (--invert) or forbid (--no-invert) inverting dark-on-light images "
-                    "(default: decide per image from its border)")
+    pr.add_argument(
+        "--json",
+        action="store_true",
+        help='print a JSON list of {"path", "text", "confidence", "digits": [{"digit", "confidence"}]}',
+    )
+    pr.add_argument(
+        "--invert",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="force (--invert) or forbid (--no-invert) inverting dark-on-light images "
+        "(default: decide per image from its border)",
+    )
     pr.add_argument("--batch-size", type=_positive_int, default=256, help="images per model call (default: 256)")
-    pr.add_argument("--beam-width", type=_positive_int, default=1,
-                    help="CTC prefix beam search width (default: 1, greedy)")
+    pr.add_argument(
+        "--beam-width", type=_positive_int, default=1, help="CTC prefix beam search width (default: 1, greedy)"
+    )
     pr.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
 
-    ex = sub.add_parser("export", help="export a model to ONNX or TorchScript",
-                        description="Export a model to ONNX (dynamic batch; dynamic width for CTC) or TorchScript, "
-                        "then check the exported file against PyTorch on generated strips.")
+    ex = sub.add_parser(
+        "export",
+        help="export a model to ONNX or TorchScript",
+        description="Export a model to ONNX (dynamic batch; dynamic width for CTC) or TorchScript, "
+        "then check the exported file against PyTorch on generated strips.",
+    )
     ex.add_argument("out", metavar="OUT", help="output file, e.g. ctc.onnx")
     _model_arg(ex)
-    ex.add_argument("--format", choices=("onnx", "torchscript"), default=None,
-                    help="default: from OUT's suffix (.pt/.ts/.torchscript -> torchscript), else onnx")
+    ex.add_argument(
+        "--format",
+        choices=("onnx", "torchscript"),
+        default=None,
+        help="default: from OUT's suffix (.pt/.ts/.torchscript -> torchscript), else onnx",
+    )
     ex.add_argument("--opset", type=_positive_int, default=17, help="ONNX opset (default: 17)")
     ex.add_argument("--no-check", dest="check", action="store_false", help="skip the parity check")
 
@@ -60,9 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _model_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="ctc", metavar="|".join([*PRETRAINED, "PATH"]),
-                   help="a pretrained model or a checkpoint (.ckpt from scripts/train.py, .onnx, TorchScript) "
-                   "(default: ctc)")
+    p.add_argument(
+        "--model",
+        default="ctc",
+        metavar="|".join([*PRETRAINED, "PATH"]),
+        help="a pretrained model or a checkpoint (.ckpt from scripts/train.py, .onnx, TorchScript) (default: ctc)",
+    )
 
 
 def _positive_int(text: str) -> int:
@@ -95,12 +118,23 @@ def cmd_predict(args) -> int:
     from .recognizer import Recognizer
 
     rec = Recognizer.load(args.model, device=args.device)
-    preds = rec.predict(list(args.images), batch_size=args.batch_size, invert=args.invert,
-                        return_confidence=True, beam_width=args.beam_width)
+    preds = rec.predict(
+        list(args.images),
+        batch_size=args.batch_size,
+        invert=args.invert,
+        return_confidence=True,
+        beam_width=args.beam_width,
+    )
     if args.json:
-        rows = [{"path": name, "text": p.text, "confidence": p.confidence,
-                 "digits": [{"digit": d, "confidence": c} for d, c in zip(p.text, p.digit_confidences)]}
-                for name, p in zip(args.images, preds)]
+        rows = [
+            {
+                "path": name,
+                "text": p.text,
+                "confidence": p.confidence,
+                "digits": [{"digit": d, "confidence": c} for d, c in zip(p.text, p.digit_confidences)],
+            }
+            for name, p in zip(args.images, preds)
+        ]
         print(json.dumps(rows, indent=2))
     else:
         for name, p in zip(args.images, preds):

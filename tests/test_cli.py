@@ -1,5 +1,6 @@
 """The ``seqrec`` command line: help, predict (text and JSON), strips -> predict end to end,
 export, and bad input (exit code 2, a message naming the file, no traceback)."""
+
 from __future__ import annotations
 
 import json

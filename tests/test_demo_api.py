@@ -4,6 +4,7 @@ Most tests use ``BlobReader``, a small honest stand-in recognizer, so they check
 server's plumbing without trained weights; one test uses the real pretrained CTC model
 and skips (saying why) when it is not available.
 """
+
 from __future__ import annotations
 
 import base64
@@ -36,6 +37,7 @@ from seqrec.spec import PRETRAINED
 # ----------------------------------------------------------------------------- test helpers
 
 # Handwriting-like glyphs: polylines in a box 0.6 wide and 1.0 high (y down).
+# fmt: off
 GLYPHS = {
     "0": [[(0.3 + 0.27 * np.cos(t), 0.5 + 0.5 * np.sin(t)) for t in np.linspace(0, 2 * np.pi, 33)]],
     "1": [[(0.22, 0.18), (0.38, 0.0), (0.38, 1.0)]],
@@ -52,6 +54,7 @@ GLYPHS = {
     "9": [[(0.52, 0.3), (0.4, 0.05), (0.2, 0.02), (0.06, 0.2), (0.15, 0.42), (0.35, 0.42), (0.52, 0.3), (0.5, 0.6),
            (0.45, 1.0)]],
 }
+# fmt: on
 
 
 def number_strokes(text: str, width: int = 840, height: int = 168, digit_h: float = 0.62) -> list[list[tuple]]:
@@ -67,8 +70,9 @@ def number_strokes(text: str, width: int = 840, height: int = 168, digit_h: floa
     return strokes
 
 
-def draw_number(text: str, width: int = 840, height: int = 168, pen: int = 14, ink: int = 255, bg: int = 0,
-                digit_h: float = 0.62) -> Image.Image:
+def draw_number(
+    text: str, width: int = 840, height: int = 168, pen: int = 14, ink: int = 255, bg: int = 0, digit_h: float = 0.62
+) -> Image.Image:
     """The pad's picture of ``text``: round-capped ``pen``-wide strokes, digits ``digit_h`` of the height."""
     im = Image.new("L", (width, height), bg)
     d = ImageDraw.Draw(im)
@@ -208,8 +212,10 @@ def multipart(fields: dict, files: dict) -> tuple[bytes, str]:
     for k, v in fields.items():
         out.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode())
     for k, (fname, data, ctype) in files.items():
-        out.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"; filename="{fname}"\r\n'
-                  f"Content-Type: {ctype}\r\n\r\n".encode())
+        out.write(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"; filename="{fname}"\r\n'
+            f"Content-Type: {ctype}\r\n\r\n".encode()
+        )
         out.write(data + b"\r\n")
     out.write(f"--{boundary}--\r\n".encode())
     return out.getvalue(), f"multipart/form-data; boundary={boundary}"
@@ -222,6 +228,7 @@ def decode_data_url(url: str) -> np.ndarray:
 
 def png_with_header(width: int, height: int) -> bytes:
     """A valid-looking PNG that claims width x height pixels but holds almost no data."""
+
     def chunk(kind, payload):
         return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
@@ -314,7 +321,7 @@ def test_page_and_static_files_are_served_offline(serve):
         status, body, _ = request(srv, "GET", path)
         assert status == 200 and len(body) > 500
         assert b"http://" not in body and b"https://" not in body  # nothing fetched from elsewhere
-    assert b"http" not in html.replace(b'http-equiv', b"")
+    assert b"http" not in html.replace(b"http-equiv", b"")
     for path in ("/static/../server.py", "/static/%2e%2e/server.py", "/../../etc/passwd", "/static/nope.js"):
         assert_error(*request(srv, "GET", path)[:2], 404)
 
@@ -433,8 +440,11 @@ def test_client_that_hangs_up_costs_one_quiet_line(serve, capsys):
     host, port = srv.server_address[:2]
     png = encode(draw_number("101"))
     sock = socket.create_connection((host, port), timeout=10)
-    sock.sendall(f"POST /api/predict HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: image/png\r\n"
-                 f"X-Seqrec-Token: {srv.app.token}\r\nContent-Length: {len(png)}\r\n\r\n".encode() + png)
+    sock.sendall(
+        f"POST /api/predict HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: image/png\r\n"
+        f"X-Seqrec-Token: {srv.app.token}\r\nContent-Length: {len(png)}\r\n\r\n".encode()
+        + png
+    )
     time.sleep(0.2)  # the server is reading now; hang up hard, as a cancelled fetch can
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     sock.close()
@@ -456,8 +466,12 @@ def test_multipart_parser_keeps_binary_bytes_and_refuses_malformed_bodies():
     body, ctype = multipart({"label": "0042", "model": "ctc"}, {"image": ("a.png", data, "image/png")})
     assert parse_multipart(body, ctype) == (data, {"label": "0042", "model": "ctc"})
     assert parse_multipart(body, ctype.replace("multipart/form-data", "Multipart/Form-Data"))[0] == data
-    for bad_body, bad_type in [(body, "multipart/form-data"), (body, "multipart/form-data; boundary=" + "b" * 201),
-                               (b"no parts here", ctype), (b"", ctype)]:
+    for bad_body, bad_type in [
+        (body, "multipart/form-data"),
+        (body, "multipart/form-data; boundary=" + "b" * 201),
+        (b"no parts here", ctype),
+        (b"", ctype),
+    ]:
         with pytest.raises(DemoError) as e:
             parse_multipart(bad_body, bad_type)
         assert e.value.status == 400 and "multipart" in e.value.message
@@ -500,12 +514,15 @@ def blank_paper() -> Image.Image:
     return Image.fromarray(np.clip(paper, 0, 255).astype(np.uint8)).convert("RGB")
 
 
-@pytest.mark.parametrize("name, image, fmt", [
-    ("all black", Image.new("L", (840, 168), 0), "PNG"),
-    ("all white", Image.new("L", (840, 168), 255), "PNG"),
-    ("mid grey RGBA", Image.new("RGBA", (300, 100), (128, 128, 128, 255)), "PNG"),
-    ("blank paper", blank_paper(), "JPEG"),
-])
+@pytest.mark.parametrize(
+    "name, image, fmt",
+    [
+        ("all black", Image.new("L", (840, 168), 0), "PNG"),
+        ("all white", Image.new("L", (840, 168), 255), "PNG"),
+        ("mid grey RGBA", Image.new("RGBA", (300, 100), (128, 128, 128, 255)), "PNG"),
+        ("blank paper", blank_paper(), "JPEG"),
+    ],
+)
 def test_save_refuses_an_image_without_ink(serve, name, image, fmt):
     srv, save_dir = serve({"blobs": BlobReader()})
     body = encode(image, fmt)

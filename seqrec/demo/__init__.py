@@ -3,6 +3,7 @@
 Start it with ``seqrec demo`` (or ``python -m seqrec.demo``). The HTTP API is described in
 :mod:`seqrec.demo.server`, the layout of saved samples in :mod:`seqrec.demo.app`.
 """
+
 from __future__ import annotations
 
 __all__ = ["main", "make_server", "prepare_strip"]

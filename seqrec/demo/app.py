@@ -16,8 +16,8 @@ import secrets
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from PIL import Image
 
@@ -59,8 +59,13 @@ def validate_label(label: str | None) -> str:
 class DemoApp:
     """What the HTTP handler calls: per-request work plus the two shared locks."""
 
-    def __init__(self, models: Models, save_dir: str | os.PathLike, max_upload_bytes: int = DEFAULT_MAX_UPLOAD,
-                 max_pixels: int = DEFAULT_MAX_PIXELS):
+    def __init__(
+        self,
+        models: Models,
+        save_dir: str | os.PathLike,
+        max_upload_bytes: int = DEFAULT_MAX_UPLOAD,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ):
         self.models = models
         self.save_dir = Path(save_dir).expanduser().resolve()
         self.max_upload_bytes = int(max_upload_bytes)
@@ -72,8 +77,15 @@ class DemoApp:
     def info(self) -> dict:
         missing = self.models.missing
         return {
-            "models": [{"name": n, "source": self.models.sources.get(n, "custom"), "available": n not in missing,
-                        "note": missing.get(n, "")} for n in self.models.names],
+            "models": [
+                {
+                    "name": n,
+                    "source": self.models.sources.get(n, "custom"),
+                    "available": n not in missing,
+                    "note": missing.get(n, ""),
+                }
+                for n in self.models.names
+            ],
             "default": self.models.default,
             "max_upload_bytes": self.max_upload_bytes,
             "max_pixels": self.max_pixels,  # the page refuses bigger images from their header, before drawing them
@@ -86,8 +98,9 @@ class DemoApp:
         """(model name, recognizer, uint8 strip for it, the pipeline's Prepared, the decoded image)."""
         name, rec, size = self.models.get(fields.get("model"))
         im = decode_image(image_bytes, self.max_pixels)
-        strip, prepared = prepare(im, size, invert=flag(fields.get("invert"), "invert"),
-                                  fit=flag(fields.get("fit"), "fit") is not False)
+        strip, prepared = prepare(
+            im, size, invert=flag(fields.get("invert"), "invert"), fit=flag(fields.get("fit"), "fit") is not False
+        )
         return name, rec, strip, prepared, im
 
     def predict(self, image_bytes: bytes, fields: Mapping[str, str]) -> dict:
@@ -121,8 +134,11 @@ class DemoApp:
         with self.infer_lock:
             seen = as_strip(rec.preprocess(strip, invert=False))
         if (ink_warning(prepared, seen, im) or {}).get("code") == "no_ink":  # it would teach the model to read noise
-            raise DemoError(400, "the image has no ink: nothing that looks like writing was found (blank, all-black "
-                            "or all-white image), so it was not saved")
+            raise DemoError(
+                400,
+                "the image has no ink: nothing that looks like writing was found (blank, all-black "
+                "or all-white image), so it was not saved",
+            )
         filename = uuid.uuid4().hex + ".png"  # chosen here, never taken from the request
         images = self.save_dir / samples.IMAGES_DIR
         with self.save_lock:
@@ -131,5 +147,13 @@ class DemoApp:
             Image.fromarray(seen, "L").save(tmp, format="PNG")
             os.replace(tmp, images / filename)
             count = samples.append_sample(self.save_dir, samples.image_filename(filename), label)
-        return {"ok": True, "filename": filename, "path": samples.image_filename(filename), "label": label,
-                "model": name, "count": count, "save_dir": str(self.save_dir), "strip": png_data_url(seen)}
+        return {
+            "ok": True,
+            "filename": filename,
+            "path": samples.image_filename(filename),
+            "label": label,
+            "model": name,
+            "count": count,
+            "save_dir": str(self.save_dir),
+            "strip": png_data_url(seen),
+        }

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from seqrec.spec import PRETRAINED, pretrained_path
 
@@ -63,15 +64,26 @@ def main(argv: list[str] | None = None) -> int:
         description="Local web app: draw a number or drop in a photo of one, watch seqrec read it, "
         "and save corrected samples for fine-tuning.",
     )
-    p.add_argument("--model", action="append", metavar="|".join([*PRETRAINED, "PATH"]),
-                   help="model selected at start; PATH is a training checkpoint. Repeat to add several "
-                   "checkpoints; every pretrained head is in the switcher too (default: ctc)")
+    p.add_argument(
+        "--model",
+        action="append",
+        metavar="|".join([*PRETRAINED, "PATH"]),
+        help="model selected at start; PATH is a training checkpoint. Repeat to add several "
+        "checkpoints; every pretrained head is in the switcher too (default: ctc)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
-    p.add_argument("--save-dir", default="./seqrec_samples",
-                   help="where 'Save' writes images/<uuid>.png and labels.csv (default: ./seqrec_samples)")
-    p.add_argument("--max-upload-mb", type=float, default=DEFAULT_MAX_UPLOAD / 2**20,
-                   help="largest accepted upload in MB (default: 5)")
+    p.add_argument(
+        "--save-dir",
+        default="./seqrec_samples",
+        help="where 'Save' writes images/<uuid>.png and labels.csv (default: ./seqrec_samples)",
+    )
+    p.add_argument(
+        "--max-upload-mb",
+        type=float,
+        default=DEFAULT_MAX_UPLOAD / 2**20,
+        help="largest accepted upload in MB (default: 5)",
+    )
     args = p.parse_args(argv)
     if not 0 <= args.port <= 65535:
         p.error(f"--port must be 0..65535, got {args.port}")
@@ -81,10 +93,20 @@ def main(argv: list[str] | None = None) -> int:
         print(e, file=sys.stderr)
         return 2
     try:
-        missing = {n: "weights not bundled in this install"
-                   for n in PRETRAINED if n != default and bundled_weights_missing(n)}
-        server = make_server(factories, args.host, args.port, args.save_dir, int(args.max_upload_mb * 2**20),
-                             default=default, sources=sources, missing=missing, quiet=True)
+        missing = {
+            n: "weights not bundled in this install" for n in PRETRAINED if n != default and bundled_weights_missing(n)
+        }
+        server = make_server(
+            factories,
+            args.host,
+            args.port,
+            args.save_dir,
+            int(args.max_upload_mb * 2**20),
+            default=default,
+            sources=sources,
+            missing=missing,
+            quiet=True,
+        )
     except OSError as e:
         print(f"seqrec demo: cannot listen on {args.host}:{args.port}: {e.strerror or e}", file=sys.stderr)
         return 1
@@ -97,8 +119,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if not is_loopback(args.host):
             print(f"seqrec demo: warning: listening on {args.host}, reachable from other machines", file=sys.stderr)
-        print(f"seqrec demo: open {server.url}  (model {default}; samples go to {server.app.save_dir}; Ctrl+C stops)",
-              flush=True)
+        print(
+            f"seqrec demo: open {server.url}  (model {default}; samples go to {server.app.save_dir}; Ctrl+C stops)",
+            flush=True,
+        )
         try:
             server.serve_forever()
         except KeyboardInterrupt:
@@ -106,4 +130,3 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     finally:
         server.server_close()
-

@@ -116,7 +116,7 @@ def ink_warning(p: imaging.Prepared, seen: np.ndarray, image: Image.Image | None
 
 
 def strokes_merge(im: Image.Image, inverted: bool) -> str | None:
-    """"write larger: ..." when the ink is under SMALL_INK_RATIO stroke widths tall, else None.
+    """A "write larger" message when the ink is under SMALL_INK_RATIO stroke widths tall, else None.
     Kept until seqrec.imaging warns at this ratio: it warns from 1 / 0.3 = 3.3 stroke widths."""
     small = im.convert("L")
     small.thumbnail((512, 512), Image.BOX)  # a copy; ratios do not depend on the scale
@@ -132,8 +132,10 @@ def strokes_merge(im: Image.Image, inverted: bool) -> str | None:
     stroke = 2.0 * float(np.percentile(cv2.distanceTransform(mask, cv2.DIST_L2, 3)[mask > 0], 90))
     if height >= SMALL_INK_RATIO * max(stroke, 1.0):
         return None
-    return (f"write larger: the writing is {height * scale:.0f} px tall with {stroke * scale:.0f} px strokes, "
-            "so its strokes may merge")
+    return (
+        f"write larger: the writing is {height * scale:.0f} px tall with {stroke * scale:.0f} px strokes, "
+        "so its strokes may merge"
+    )
 
 
 def png_data_url(strip: np.ndarray) -> str:

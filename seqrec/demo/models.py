@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -16,8 +17,13 @@ class Models:
     """Named recognizers, each given as an object with ``predict``/``preprocess`` or as a
     zero-argument factory that builds one; factories run on first use."""
 
-    def __init__(self, recognizers: Mapping[str, Any], default: str | None = None,
-                 sources: Mapping[str, str] | None = None, missing: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        recognizers: Mapping[str, Any],
+        default: str | None = None,
+        sources: Mapping[str, str] | None = None,
+        missing: Mapping[str, str] | None = None,
+    ):
         if not recognizers:
             raise ValueError("need at least one recognizer")
         self._entries = dict(recognizers)

@@ -47,9 +47,10 @@ import ipaddress
 import json
 import os
 import socket
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .app import DEFAULT_MAX_UPLOAD, TOKEN_HEADER, DemoApp
@@ -154,8 +155,12 @@ class DemoHandler(BaseHTTPRequestHandler):
     def _client_gone(self, e: OSError):
         """The client closed the connection (the page cancels outdated reads): one quiet line, no answer."""
         self.close_connection = True
-        self.log_message("client closed the connection before the answer to %s %s (%s)", getattr(self, "command", None)
-                         or "a request", urlsplit(getattr(self, "path", "") or "").path, type(e).__name__)
+        self.log_message(
+            "client closed the connection before the answer to %s %s (%s)",
+            getattr(self, "command", None) or "a request",
+            urlsplit(getattr(self, "path", "") or "").path,
+            type(e).__name__,
+        )
 
     def handle(self):
         try:
@@ -208,8 +213,11 @@ class DemoHandler(BaseHTTPRequestHandler):
         elif mime in ("", "application/octet-stream") or mime.startswith("image/"):
             image = body
         else:
-            raise DemoError(415, f"unsupported Content-Type {mime!r}; send the image itself (image/png, image/jpeg) "
-                            "or multipart/form-data")
+            raise DemoError(
+                415,
+                f"unsupported Content-Type {mime!r}; send the image itself (image/png, image/jpeg) "
+                "or multipart/form-data",
+            )
         for k, v in query.items():
             fields.setdefault(k, v)
         return image, fields
