@@ -55,7 +55,7 @@ def _env_int(name: str, default: int) -> int:
 MAX_PIXELS = _env_int("SEQREC_MAX_PIXELS", 40_000_000)  # a 40 MP photo; refused above (header first)
 MAX_ASPECT = _env_int("SEQREC_MAX_ASPECT", 50)  # longest side / shortest side, for images and ink
 WORK_PIXELS = 250_000  # larger images are reduced to about this before cleaning (speed) ...
-REFINE_BELOW = 40  # ... and ink shorter than this (px) there is read again from the full-size pixels
+REFINE_BELOW = 32  # ... and ink shorter than this (px) there is read again from the full-size pixels
 INK_THRESHOLD = 30 / 255  # the strip composer's ink threshold; also the lowest ink contrast
 INK_HEIGHT = 20 / 28  # MNIST: digit ink ~20 px in a 28 px box; one digit is scaled to this ...
 MAX_INK = 25 / 28  # ... but the ink of a whole number at most this tall (training strips: 21-25 of 28)
@@ -305,7 +305,7 @@ def prepare(gray, white: float = 255.0, *, height: int = 28, width: int = 140, f
         return Prepared(strip, bool(b.inverted[0]), bool(b.has_ink[0]), _box(strip > INK_THRESHOLD), b.warnings[0])
     full, scale = a, 1.0
     if h * w > WORK_PIXELS:  # reduce big photos first: everything after is per pixel
-        f = int(np.ceil((h * w / WORK_PIXELS) ** 0.5))  # an integer factor: OpenCV's fast area path
+        f = max(2, round((h * w / WORK_PIXELS) ** 0.5))  # an integer factor: OpenCV's fast area path
         if a.dtype not in (np.uint8, np.uint16, np.float32, np.float64):
             a = a.astype(np.float32)
         a = cv2.resize(a, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
