@@ -219,7 +219,7 @@ def load_system(path, map_location: str | torch.device = "cpu"):
     config = ckpt[CHECKPOINT_KEY]["config"]
     system = _build(config["model"], str(path))
     load_weights(system, ckpt["state_dict"], str(path))
-    system.seqrec_config = config
+    system.on_load_checkpoint(ckpt)  # the run config and the codec's fitted temperature
     return system.to(map_location).eval()
 
 

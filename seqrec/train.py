@@ -101,17 +101,14 @@ def check_start_checkpoints(cfg: DictConfig) -> dict | None:
     source = cfg.get("init_from")
     if not source:
         return None
-    from importlib import resources
+    from .spec import PRETRAINED, pretrained_path
 
-    from .recognizer import PRETRAINED
-
-    with resources.as_file(resources.files("seqrec").joinpath("pretrained", f"{source}.ckpt")) as bundled:
-        path = bundled if source in PRETRAINED else Path(source)
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"init_from={source!r} is neither a pretrained name ({', '.join(PRETRAINED)}) nor a checkpoint file"
-            )
-        return _read_start_checkpoint(path, "init_from", source, head)
+    path = pretrained_path(source, must_exist=False) if source in PRETRAINED else Path(source)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"init_from={source!r} is neither a pretrained name ({', '.join(PRETRAINED)}) nor a checkpoint file"
+        )
+    return _read_start_checkpoint(path, "init_from", source, head)
 
 
 def _read_start_checkpoint(path: Path, key: str, value: str, head: str | None) -> dict:

@@ -195,6 +195,8 @@ def test_bundled_checkpoints_from_before_the_allowlist_still_load(name):
     assert all(torch.equal(v, state[k]) for k, v in system.state_dict().items())
     assert callable(system.optimizer_factory) and callable(system.scheduler_factory)
     rec = Recognizer.pretrained(name)
+    # the fitted confidence temperature comes back on both paths (bundled models are calibrated)
+    assert system.codec.temperature == rec.codec.temperature == ckpt["seqrec"]["codec"]["temperature"] != 1.0
     images = torch.rand(2, 1, 28, 140)
     with torch.no_grad():
         assert torch.allclose(rec.model(images), system.net(images), atol=1e-5)
