@@ -16,6 +16,7 @@ Backends: ``torch`` (frozen TorchScript copy, the default of Recognizer.from_che
 when onnx/onnxruntime are not installed). Prints a markdown table with the hardware and the
 command. Target: >= 2,000 strips/s for ctc on 2 cores.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -161,26 +162,36 @@ def main(argv=None) -> int:
             for r in recs:
                 rows.append(bench_one(label, r, images, args.batch, args.repeats))
                 r = rows[-1]
-                print(f"  {r['model']:<12} {r['head']:<10} {r['backend']:<12} tensor {r['tensor']:8.0f}/s  "
-                      f"predict {r['predict']:8.0f}/s", file=sys.stderr, flush=True)
+                print(
+                    f"  {r['model']:<12} {r['head']:<10} {r['backend']:<12} tensor {r['tensor']:8.0f}/s  "
+                    f"predict {r['predict']:8.0f}/s",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
     pixels_ms, jpeg_ms = photo_ms(args.repeats)
     print(f"  1 MP photo: {pixels_ms:.1f} ms from pixels, {jpeg_ms:.1f} ms from JPEG bytes", file=sys.stderr)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     versions = f"torch {torch.__version__}" + (f", onnxruntime {ort.__version__}" if ort is not None else "")
-    print(f"\n**Hardware:** {cpu_model()}, {os.cpu_count()} logical cores, torch threads {torch.get_num_threads()}, "
-          f"load average {load:.1f} at the end; {versions}, Python {platform.python_version()}")
+    print(
+        f"\n**Hardware:** {cpu_model()}, {os.cpu_count()} logical cores, torch threads {torch.get_num_threads()}, "
+        f"load average {load:.1f} at the end; {versions}, Python {platform.python_version()}"
+    )
     command = shlex.join([Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])])
     print(f"**Command:** `python {command}`")
-    print(f"**Setup:** {args.n} strips 28x140 uint8 (make_strips, bundled test digits), batch {args.batch}, "
-          f"best of {args.repeats} runs; target >= {TARGET:,} strips/s for ctc.\n")
+    print(
+        f"**Setup:** {args.n} strips 28x140 uint8 (make_strips, bundled test digits), batch {args.batch}, "
+        f"best of {args.repeats} runs; target >= {TARGET:,} strips/s for ctc.\n"
+    )
     print("| model | head | backend | tensor path (strips/s) | predict() from uint8 (strips/s) |")
     print("|---|---|---|---:|---:|")
     for r in rows:
         print(f"| {r['model']} | {r['head']} | {r['backend']} | {r['tensor']:,.0f} | {r['predict']:,.0f} |")
-    print(f"\n**1-megapixel photo** (1155x866, seqrec.imaging.prepare, best of {max(args.repeats, 5)}): "
-          f"{pixels_ms:.1f} ms from decoded pixels, {jpeg_ms:.1f} ms from JPEG bytes (decode included); "
-          f"target < {PHOTO_TARGET_MS} ms.")
+    print(
+        f"\n**1-megapixel photo** (1155x866, seqrec.imaging.prepare, best of {max(args.repeats, 5)}): "
+        f"{pixels_ms:.1f} ms from decoded pixels, {jpeg_ms:.1f} ms from JPEG bytes (decode included); "
+        f"target < {PHOTO_TARGET_MS} ms."
+    )
     return 0
 
 

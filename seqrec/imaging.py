@@ -27,6 +27,7 @@ so a photo is read the same way everywhere. The stages, in order:
 An image without ink (blank page, paper texture, a lone speck) gives ``has_ink=False`` and a
 black strip: callers answer "" instead of running a model on noise.
 """
+
 from __future__ import annotations
 
 import io
@@ -154,7 +155,8 @@ def load_image(obj, *, max_pixels: int | None = None) -> tuple[np.ndarray, float
         raise
     except Image.DecompressionBombError as err:  # over twice PIL's limit: refused inside Image.open
         raise ImageTooLargeError(
-            f"{label} is too large to decode ({err}); the limit is {limit:,} pixels ({LIMIT_HINT})") from None
+            f"{label} is too large to decode ({err}); the limit is {limit:,} pixels ({LIMIT_HINT})"
+        ) from None
     except UnidentifiedImageError:
         raise ValueError(f"{label} is not an image file (PIL cannot identify it)") from None
     except (OSError, SyntaxError, ValueError) as err:
@@ -220,8 +222,10 @@ def border(x: np.ndarray) -> np.ndarray:
     """(n, k) border pixels of each of (n, h, w) images (a frame ~1/50 of the short side, >= 1 px)."""
     n, h, w = x.shape
     k = max(1, min(h, w) // 50)
-    return np.concatenate([x[:, :k].reshape(n, -1), x[:, -k:].reshape(n, -1),
-                           x[:, :, :k].reshape(n, -1), x[:, :, -k:].reshape(n, -1)], axis=1)
+    return np.concatenate(
+        [x[:, :k].reshape(n, -1), x[:, -k:].reshape(n, -1), x[:, :, :k].reshape(n, -1), x[:, :, -k:].reshape(n, -1)],
+        axis=1,
+    )
 
 
 def light_background(gray: np.ndarray, white: float = 255.0) -> bool:
@@ -253,8 +257,15 @@ def _to_ink(raw: np.ndarray, white: float, invert, frame: bool = True) -> tuple[
 
 
 # ---------------------------------------------------------------------------------- the pipeline
-def prepare_batch(raw: np.ndarray, white: float = 255.0, *, height: int = 28, width: int = 140,
-                  fixed_width: bool = True, invert: bool | None = None) -> PreparedBatch:
+def prepare_batch(
+    raw: np.ndarray,
+    white: float = 255.0,
+    *,
+    height: int = 28,
+    width: int = 140,
+    fixed_width: bool = True,
+    invert: bool | None = None,
+) -> PreparedBatch:
     """Raw (n, h, w) pixels (``white`` = value of white) -> strips. Clean model-size strips are
     recognised vectorised and pass through bit for bit; any other image goes through :func:`prepare`."""
     _check_invert(invert)
@@ -262,8 +273,12 @@ def prepare_batch(raw: np.ndarray, white: float = 255.0, *, height: int = 28, wi
     check_shape(h, w)
     if h != height or (fixed_width and w != width):
         items = [prepare(im, white, height=height, width=width, fixed_width=fixed_width, invert=invert) for im in raw]
-        return PreparedBatch([p.strip[None] for p in items], np.array([p.inverted for p in items], bool),
-                             np.array([p.has_ink for p in items], bool), [p.warning for p in items])
+        return PreparedBatch(
+            [p.strip[None] for p in items],
+            np.array([p.inverted for p in items], bool),
+            np.array([p.has_ink for p in items], bool),
+            [p.warning for p in items],
+        )
     x, inv, background = _to_ink(raw, white, invert)
     keep = background <= BACKGROUND_MAX
     has = np.zeros(n, bool)
@@ -290,8 +305,15 @@ def prepare_batch(raw: np.ndarray, white: float = 255.0, *, height: int = 28, wi
     return PreparedBatch(runs, inv, has_ink, notes)
 
 
-def prepare(gray, white: float = 255.0, *, height: int = 28, width: int = 140, fixed_width: bool = True,
-            invert: bool | None = None) -> Prepared:
+def prepare(
+    gray,
+    white: float = 255.0,
+    *,
+    height: int = 28,
+    width: int = 140,
+    fixed_width: bool = True,
+    invert: bool | None = None,
+) -> Prepared:
     """One grayscale (h, w) image (``white`` = value of white) -> :class:`Prepared`."""
     _check_invert(invert)
     a = np.asarray(gray)
@@ -317,8 +339,14 @@ def prepare(gray, white: float = 255.0, *, height: int = 28, width: int = 140, f
         y0, y1, x0, x1 = p.ink_box
         m = max(8, y1 - y0, (x1 - x0) // 4)
         top, left = max(0, y0 - m), max(0, x0 - m)
-        q = prepare(full[top : y1 + m, left : x1 + m], white, height=height, width=width, fixed_width=fixed_width,
-                    invert=p.inverted)
+        q = prepare(
+            full[top : y1 + m, left : x1 + m],
+            white,
+            height=height,
+            width=width,
+            fixed_width=fixed_width,
+            invert=p.inverted,
+        )
         if q.has_ink:
             q.ink_box = (q.ink_box[0] + top, q.ink_box[1] + top, q.ink_box[2] + left, q.ink_box[3] + left)
             return q
@@ -538,8 +566,9 @@ def render(ink: np.ndarray, nh: int, nw: int, height: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------- single digits
-def normalize_digit(gray, white: float = 255.0, *, invert: bool | None = None, size: int = 28,
-                    box: int = 20) -> np.ndarray:
+def normalize_digit(
+    gray, white: float = 255.0, *, invert: bool | None = None, size: int = 28, box: int = 20
+) -> np.ndarray:
     """One digit, MNIST style: (size, size) uint8, white on black, the cleaned ink fitted into a
     ``box`` x ``box`` square and centred by mass -- the same stages as :func:`prepare`."""
     _check_invert(invert)

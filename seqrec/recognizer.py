@@ -25,16 +25,17 @@ reads "" with confidence 0.0. Oversized images and extreme side ratios are refus
 ValueError before any work (``imaging.MAX_PIXELS``, ``imaging.MAX_ASPECT``); what the pipeline
 finds odd (a rotated photo, tiny ink) is reported with ``warnings.warn``.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import warnings
 import zipfile
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -51,8 +52,10 @@ META_FORMAT = 1
 TORCHSCRIPT_META = "seqrec.json"
 
 ARRAY_SHAPES = "(H, W), (N, H, W) or (N, 1, H, W)"
-LAYOUTS = (f"accepted layouts: gray {ARRAY_SHAPES}; colour (H, W, 3) RGB, (H, W, 4) RGBA or (N, H, W, 3|4); "
-           "a (3|4, H, W) array is a gray batch only when H is the model's height")
+LAYOUTS = (
+    f"accepted layouts: gray {ARRAY_SHAPES}; colour (H, W, 3) RGB, (H, W, 4) RGBA or (N, H, W, 3|4); "
+    "a (3|4, H, W) array is a gray batch only when H is the model's height"
+)
 
 
 @dataclass
@@ -71,8 +74,9 @@ def _import_onnxruntime():
     try:
         import onnxruntime
     except ImportError as err:
-        raise ImportError("running .onnx models needs onnxruntime, which is not installed; "
-                          f"install it with: {ONNX_INSTALL}") from err
+        raise ImportError(
+            f"running .onnx models needs onnxruntime, which is not installed; install it with: {ONNX_INSTALL}"
+        ) from err
     return onnxruntime
 
 
@@ -94,9 +98,19 @@ class Recognizer:
     (``.ckpt`` from scripts/train.py or ``save_slim``, ``.onnx`` or TorchScript from
     ``seqrec export``) or :meth:`from_system`."""
 
-    def __init__(self, model, codec: Codec, image_size: Sequence[int], head: str | None = None, *,
-                 name: str = "model", device: str | torch.device = "cpu", fixed_width: bool | None = None,
-                 backend: str = "torch", optimize: bool = False):
+    def __init__(
+        self,
+        model,
+        codec: Codec,
+        image_size: Sequence[int],
+        head: str | None = None,
+        *,
+        name: str = "model",
+        device: str | torch.device = "cpu",
+        fixed_width: bool | None = None,
+        backend: str = "torch",
+        optimize: bool = False,
+    ):
         self.model = model
         self.optimize = bool(optimize)
         self._fast = None  # frozen TorchScript copy of the net, built on first use (see _runner)
@@ -114,17 +128,27 @@ class Recognizer:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_system(cls, system, name: str = "model", device: str | torch.device = "cpu",
-                    optimize: bool = False) -> "Recognizer":
+    def from_system(
+        cls, system, name: str = "model", device: str | torch.device = "cpu", optimize: bool = False
+    ) -> Recognizer:
         """From a trained ``BaseSystem`` (LightningModule). Shares its live net, so by default
         no frozen copy is made (``optimize=False``): later weight updates are seen."""
         net = system.net
-        return cls(net, system.codec, (net.image_height, net.image_width), system.head_name,
-                   name=name, device=device, fixed_width=net.fixed_width, optimize=optimize)
+        return cls(
+            net,
+            system.codec,
+            (net.image_height, net.image_width),
+            system.head_name,
+            name=name,
+            device=device,
+            fixed_width=net.fixed_width,
+            optimize=optimize,
+        )
 
     @classmethod
-    def from_checkpoint(cls, path, device: str | torch.device = "cpu", name: str | None = None,
-                        optimize: bool = True) -> "Recognizer":
+    def from_checkpoint(
+        cls, path, device: str | torch.device = "cpu", name: str | None = None, optimize: bool = True
+    ) -> Recognizer:
         """Load a checkpoint written by scripts/train.py or ``save_slim`` (``.ckpt``), an ONNX
         model (``.onnx``, needs onnxruntime) or a TorchScript file written by ``seqrec export``.
         Raises FileNotFoundError for a missing file and CheckpointError for any other file.
@@ -147,11 +171,19 @@ class Recognizer:
             from .checkpoint import load_system
 
             return cls.from_system(load_system(path, map_location="cpu"), name=name, device=device, optimize=optimize)
-        return cls(net, Codec.from_dict(meta["codec"]), (net.image_height, net.image_width), meta.get("head"),
-                   name=name, device=device, fixed_width=net.fixed_width, optimize=optimize)
+        return cls(
+            net,
+            Codec.from_dict(meta["codec"]),
+            (net.image_height, net.image_width),
+            meta.get("head"),
+            name=name,
+            device=device,
+            fixed_width=net.fixed_width,
+            optimize=optimize,
+        )
 
     @classmethod
-    def pretrained(cls, name: str = "ctc", device: str | torch.device = "cpu", optimize: bool = True) -> "Recognizer":
+    def pretrained(cls, name: str = "ctc", device: str | torch.device = "cpu", optimize: bool = True) -> Recognizer:
         """A model shipped inside the package (``seqrec/pretrained/<name>.ckpt``); never uses the network."""
         if name not in PRETRAINED:
             raise ValueError(f"unknown pretrained model {name!r}; valid names: {', '.join(PRETRAINED)}")
@@ -165,7 +197,7 @@ class Recognizer:
             return cls.from_checkpoint(path, device=device, name=name, optimize=optimize)
 
     @classmethod
-    def load(cls, spec, device: str | torch.device = "cpu", optimize: bool = True) -> "Recognizer":
+    def load(cls, spec, device: str | torch.device = "cpu", optimize: bool = True) -> Recognizer:
         """A pretrained name (ctc, multihead, multilabel) or a checkpoint / .onnx / TorchScript path.
         A file of that name in the current folder takes precedence over the bundled model."""
         if isinstance(spec, Recognizer):
@@ -173,19 +205,22 @@ class Recognizer:
         if isinstance(spec, str) and spec in PRETRAINED and not Path(spec).is_file():
             return cls.pretrained(spec, device=device, optimize=optimize)
         if isinstance(spec, (str, os.PathLike)) and not Path(spec).expanduser().exists():
-            raise FileNotFoundError(f"model {str(spec)!r} is neither a pretrained model ({', '.join(PRETRAINED)}) "
-                                    "nor an existing checkpoint file")
+            raise FileNotFoundError(
+                f"model {str(spec)!r} is neither a pretrained model ({', '.join(PRETRAINED)}) "
+                "nor an existing checkpoint file"
+            )
         return cls.from_checkpoint(spec, device=device, optimize=optimize)
 
     @classmethod
-    def _from_onnx(cls, path: Path, device, name: str) -> "Recognizer":
+    def _from_onnx(cls, path: Path, device, name: str) -> Recognizer:
         ort = _import_onnxruntime()
         dev = torch.device(device)
         providers = ["CPUExecutionProvider"]
         if dev.type == "cuda":
             if "CUDAExecutionProvider" not in ort.get_available_providers():
-                raise ValueError(f"device {device!r}: this onnxruntime has no CUDA provider "
-                                 f"(has {ort.get_available_providers()})")
+                raise ValueError(
+                    f"device {device!r}: this onnxruntime has no CUDA provider (has {ort.get_available_providers()})"
+                )
             providers = [("CUDAExecutionProvider", {"device_id": dev.index or 0}), "CPUExecutionProvider"]
         elif dev.type != "cpu":
             raise ValueError(f"device {device!r}: ONNX models run on cpu or cuda")
@@ -196,11 +231,19 @@ class Recognizer:
         raw = session.get_modelmeta().custom_metadata_map.get(META_KEY)
         meta = _parse_meta(raw, path, "ONNX model")
         model = _OnnxModel(session, session.get_inputs()[0].name, session.get_outputs()[0].name)
-        return cls(model, Codec.from_dict(meta["codec"]), meta["image_size"], meta["head"], name=name,
-                   device=dev, fixed_width=meta.get("fixed_width"), backend="onnx")
+        return cls(
+            model,
+            Codec.from_dict(meta["codec"]),
+            meta["image_size"],
+            meta["head"],
+            name=name,
+            device=dev,
+            fixed_width=meta.get("fixed_width"),
+            backend="onnx",
+        )
 
     @classmethod
-    def _from_torchscript(cls, path: Path, device, name: str) -> "Recognizer":
+    def _from_torchscript(cls, path: Path, device, name: str) -> Recognizer:
         import warnings
 
         extra = {TORCHSCRIPT_META: ""}
@@ -211,13 +254,27 @@ class Recognizer:
         except Exception as err:
             raise CheckpointError(f"{path} is not a readable TorchScript model ({type(err).__name__}: {err})") from err
         meta = _parse_meta(extra[TORCHSCRIPT_META], path, "TorchScript model")
-        return cls(module, Codec.from_dict(meta["codec"]), meta["image_size"], meta["head"], name=name,
-                   device=device, fixed_width=meta.get("fixed_width"), backend="torchscript")
+        return cls(
+            module,
+            Codec.from_dict(meta["codec"]),
+            meta["image_size"],
+            meta["head"],
+            name=name,
+            device=device,
+            fixed_width=meta.get("fixed_width"),
+            backend="torchscript",
+        )
 
     def metadata(self) -> dict:
         """What an exported model must carry to be read back: codec, head and input size."""
-        return {"format": META_FORMAT, "head": self.head, "codec": self.codec.to_dict(),
-                "image_size": list(self.image_size), "fixed_width": self.fixed_width, "name": self.name}
+        return {
+            "format": META_FORMAT,
+            "head": self.head,
+            "codec": self.codec.to_dict(),
+            "image_size": list(self.image_size),
+            "fixed_width": self.fixed_width,
+            "name": self.name,
+        }
 
     # ------------------------------------------------------------------ properties
     @property
@@ -230,8 +287,10 @@ class Recognizer:
 
     def __repr__(self) -> str:
         h, w = self.image_size
-        return (f"Recognizer(name={self.name!r}, head={self.head!r}, image_size=({h}, {w}), "
-                f"backend={self.backend!r}, device={str(self.device)!r})")
+        return (
+            f"Recognizer(name={self.name!r}, head={self.head!r}, image_size=({h}, {w}), "
+            f"backend={self.backend!r}, device={str(self.device)!r})"
+        )
 
     # ------------------------------------------------------------------ inference
     def logits(self, x: torch.Tensor) -> torch.Tensor:
@@ -256,8 +315,14 @@ class Recognizer:
             return self.codec.decode(logits, beam_width=beam_width)
         return self.codec.decode(logits)
 
-    def predict(self, images, batch_size: int = 256, invert: bool | None = None,
-                return_confidence: bool = False, beam_width: int = 1) -> list:
+    def predict(
+        self,
+        images,
+        batch_size: int = 256,
+        invert: bool | None = None,
+        return_confidence: bool = False,
+        beam_width: int = 1,
+    ) -> list:
         """Read every image: a list of strings, or of :class:`Prediction` with ``return_confidence``.
         A single image gives a list of one. Images are preprocessed and run ``batch_size`` at a
         time (each chunk is what ``preprocess`` of that chunk returns); ``beam_width`` > 1 uses
@@ -267,8 +332,9 @@ class Recognizer:
         if isinstance(beam_width, bool) or not isinstance(beam_width, (int, np.integer)) or beam_width < 1:
             raise ValueError(f"beam_width must be a positive integer, got {beam_width!r}")
         if beam_width > 1 and self.head != "ctc":
-            raise ValueError(f"beam_width={beam_width}: beam search applies to the ctc head only, "
-                             f"this model is {self.head!r}")
+            raise ValueError(
+                f"beam_width={beam_width}: beam search applies to the ctc head only, this model is {self.head!r}"
+            )
         results: list = []
         H = self.image_size[0]
         done = 0
@@ -369,8 +435,9 @@ def _parse_meta(raw, path: Path, what: str) -> dict:
     except (TypeError, ValueError):
         meta = None
     if not isinstance(meta, dict) or not {"codec", "image_size", "head"} <= set(meta):
-        raise CheckpointError(f"{path} is a {what} without seqrec metadata (codec, image size); "
-                              "export it with `seqrec export`")
+        raise CheckpointError(
+            f"{path} is a {what} without seqrec metadata (codec, image size); export it with `seqrec export`"
+        )
     return meta
 
 

@@ -4,6 +4,7 @@ Numbers are drawn with OpenCV's Hershey stroke fonts (not MNIST shapes); a "phot
 drawing on grey paper (170-255) with ink at 0-90, Gaussian noise (sigma 12), blur and a
 +-30-level lighting gradient, as in issue 10.
 """
+
 from __future__ import annotations
 
 import io
@@ -23,8 +24,9 @@ from seqrec.data.strips import make_strips
 PRETRAINED = Path(__file__).resolve().parents[1] / "seqrec" / "pretrained"
 
 
-def draw(text: str, ink_h: int = 80, pen: int | None = None, font: int = cv2.FONT_HERSHEY_SIMPLEX,
-         pad: int | None = None) -> np.ndarray:
+def draw(
+    text: str, ink_h: int = 80, pen: int | None = None, font: int = cv2.FONT_HERSHEY_SIMPLEX, pad: int | None = None
+) -> np.ndarray:
     """Black ink on white paper, uint8, the digits about ``ink_h`` px tall."""
     scale = ink_h / 22.0
     pen = pen or max(1, round(ink_h / 12))
@@ -35,8 +37,15 @@ def draw(text: str, ink_h: int = 80, pen: int | None = None, font: int = cv2.FON
     return img
 
 
-def photograph(clean: np.ndarray, seed: int = 0, sigma: float = 12.0, blur: float = 1.0, gradient: float = 30.0,
-               paper: float | None = None, ink: float | None = None) -> np.ndarray:
+def photograph(
+    clean: np.ndarray,
+    seed: int = 0,
+    sigma: float = 12.0,
+    blur: float = 1.0,
+    gradient: float = 30.0,
+    paper: float | None = None,
+    ink: float | None = None,
+) -> np.ndarray:
     """The drawing on photographed paper: grey paper, dark-grey ink, noise, blur, uneven light."""
     rng = np.random.default_rng(seed)
     h, w = clean.shape
@@ -168,8 +177,15 @@ def test_stroke_width_estimate():
 
 
 # ----------------------------------------------------------------------------- photos
-@pytest.mark.parametrize("text,font", [("30582", cv2.FONT_HERSHEY_SIMPLEX), ("4071", cv2.FONT_HERSHEY_DUPLEX),
-                                       ("916", cv2.FONT_HERSHEY_COMPLEX), ("27", cv2.FONT_HERSHEY_TRIPLEX)])
+@pytest.mark.parametrize(
+    "text,font",
+    [
+        ("30582", cv2.FONT_HERSHEY_SIMPLEX),
+        ("4071", cv2.FONT_HERSHEY_DUPLEX),
+        ("916", cv2.FONT_HERSHEY_COMPLEX),
+        ("27", cv2.FONT_HERSHEY_TRIPLEX),
+    ],
+)
 def test_photographed_paper_gives_the_clean_strip(text, font):
     drawing = draw(text, 90, font=font)
     want = imaging.prepare(drawing).strip
@@ -281,6 +297,7 @@ def test_huge_png_is_refused_from_its_header(tmp_path):
 
 def png_header(width: int, height: int) -> bytes:
     """A PNG that claims width x height pixels but holds almost no data."""
+
     def chunk(kind, payload):
         return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 

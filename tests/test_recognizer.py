@@ -5,6 +5,7 @@ through ``tiny_checkpoint``) are untrained in any useful sense: their prediction
 depend on the input. So equivalences are checked on what the model sees (``preprocess``)
 and on logits, not only on strings.
 """
+
 from __future__ import annotations
 
 import io
@@ -16,9 +17,9 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import compose_train
 from PIL import Image
 
-from conftest import compose_train
 from seqrec.checkpoint import CheckpointError, load_system, save_slim
 from seqrec.data.strips import make_strips
 from seqrec.recognizer import PRETRAINED, Prediction, Recognizer
@@ -281,8 +282,13 @@ def test_background_and_blank_images(ctc, mh, strips):
     grey = 90 + img * (255 - 90) / 255  # white ink on a grey board
     x = ctc.preprocess(grey.astype(np.uint8))
     assert float(x[0, 0, 0].max()) == 0.0 and float(x.max()) == pytest.approx(1.0)
-    blanks = [np.zeros((28, 140), np.uint8), np.full((28, 140), 255, np.uint8), np.full((50, 60), 0.5, np.float32),
-              np.zeros((3, 3), np.uint8), Image.new("RGBA", (40, 40))]
+    blanks = [
+        np.zeros((28, 140), np.uint8),
+        np.full((28, 140), 255, np.uint8),
+        np.full((50, 60), 0.5, np.float32),
+        np.zeros((3, 3), np.uint8),
+        Image.new("RGBA", (40, 40)),
+    ]
     for rec in (ctc, mh):
         x = rec.preprocess(blanks)
         assert x.shape == (5, 1, 28, 140) and float(x.max()) <= 30 / 255
@@ -339,8 +345,12 @@ def test_colour_arrays_of_every_dtype_are_one_image(ctc, strips):
     img = strips.images[0]
     ref = ctc.preprocess(img)
     rgb = np.dstack([img] * 3)
-    for value in (rgb.astype(np.float32) / 255, rgb.astype(np.float64), rgb.astype(np.int32),
-                  np.dstack([rgb, np.full_like(img, 255)]).astype(np.float32) / 255):
+    for value in (
+        rgb.astype(np.float32) / 255,
+        rgb.astype(np.float64),
+        rgb.astype(np.int32),
+        np.dstack([rgb, np.full_like(img, 255)]).astype(np.float32) / 255,
+    ):
         x = ctc.preprocess(value)
         assert x.shape == ref.shape and torch.allclose(x, ref, atol=1e-5), value.dtype
         assert len(ctc.predict(value)) == 1
@@ -362,8 +372,9 @@ def test_blank_images_read_empty_without_running_the_model(ctc, strips, monkeypa
     seen = []
     logits = ctc.logits
     monkeypatch.setattr(ctc, "logits", lambda x: seen.append(x.shape[0]) or logits(x))
-    preds = ctc.predict([paper, strips.images[0], np.zeros((28, 140), np.uint8), Image.new("L", (50, 50), 255)],
-                        return_confidence=True)
+    preds = ctc.predict(
+        [paper, strips.images[0], np.zeros((28, 140), np.uint8), Image.new("L", (50, 50), 255)], return_confidence=True
+    )
     assert [p.text for p in preds][::2] == ["", ""] and preds[3].text == ""
     assert [p.confidence for p in preds] == [0.0, preds[1].confidence, 0.0, 0.0] and preds[0].digit_confidences == []
     assert seen == [1]  # only the strip with ink reached the model
