@@ -39,6 +39,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from . import spec
+
 
 def _env_int(name: str, default: int) -> int:
     raw = os.environ.get(name)
@@ -57,7 +59,7 @@ MAX_PIXELS = _env_int("SEQREC_MAX_PIXELS", 40_000_000)  # a 40 MP photo; refused
 MAX_ASPECT = _env_int("SEQREC_MAX_ASPECT", 50)  # longest side / shortest side, for images and ink
 WORK_PIXELS = 250_000  # larger images are reduced to about this before cleaning (speed) ...
 REFINE_BELOW = 32  # ... and ink shorter than this (px) there is read again from the full-size pixels
-INK_THRESHOLD = 30 / 255  # the strip composer's ink threshold; also the lowest ink contrast
+INK_THRESHOLD = spec.INK_THRESHOLD  # the strip composer's ink threshold; also the lowest ink contrast
 INK_HEIGHT = 20 / 28  # MNIST: digit ink ~20 px in a 28 px box; one digit is scaled to this ...
 MAX_INK = 25 / 28  # ... but the ink of a whole number at most this tall (training strips: 21-25 of 28)
 KEEP_MIN_INK = 10 / 28  # at model height, ink at least this tall (of H) is kept as it is

@@ -34,7 +34,6 @@ import warnings
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -44,11 +43,11 @@ from torch import nn
 from . import imaging
 from .checkpoint import CheckpointError, build_net, read_checkpoint
 from .codecs import Codec
+from .spec import METADATA_FORMAT as META_FORMAT
+from .spec import METADATA_KEY as META_KEY
+from .spec import PRETRAINED, pretrained_path
 
-PRETRAINED = ("ctc", "multihead", "multilabel")
 ONNX_INSTALL = 'pip install "seqrec[onnx]"'
-META_KEY = "seqrec"  # ONNX metadata_props key / TorchScript extra file stem
-META_FORMAT = 1
 TORCHSCRIPT_META = "seqrec.json"
 
 ARRAY_SHAPES = "(H, W), (N, H, W) or (N, 1, H, W)"
@@ -185,16 +184,7 @@ class Recognizer:
     @classmethod
     def pretrained(cls, name: str = "ctc", device: str | torch.device = "cpu", optimize: bool = True) -> Recognizer:
         """A model shipped inside the package (``seqrec/pretrained/<name>.ckpt``); never uses the network."""
-        if name not in PRETRAINED:
-            raise ValueError(f"unknown pretrained model {name!r}; valid names: {', '.join(PRETRAINED)}")
-        ref = resources.files("seqrec").joinpath("pretrained", f"{name}.ckpt")
-        with resources.as_file(ref) as path:
-            if not Path(path).is_file():
-                raise FileNotFoundError(
-                    f"the pretrained {name!r} weights are not bundled in this install (no {path}); "
-                    f"train a model with scripts/train.py and load it with Recognizer.from_checkpoint(PATH)"
-                )
-            return cls.from_checkpoint(path, device=device, name=name, optimize=optimize)
+        return cls.from_checkpoint(pretrained_path(name), device=device, name=name, optimize=optimize)
 
     @classmethod
     def load(cls, spec, device: str | torch.device = "cpu", optimize: bool = True) -> Recognizer:

@@ -124,9 +124,9 @@ def test_pretrained_unknown_name():
 
 
 def test_pretrained_missing_file_says_not_bundled(monkeypatch, tmp_path):
-    import seqrec.recognizer as recognizer
+    import seqrec.spec as spec
 
-    monkeypatch.setattr(recognizer.resources, "files", lambda package: tmp_path)
+    monkeypatch.setattr(spec.resources, "files", lambda package: tmp_path)
     with pytest.raises(FileNotFoundError, match="not bundled in this install"):
         Recognizer.pretrained("ctc")
 

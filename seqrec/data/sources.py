@@ -23,11 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import spec
+
 log = logging.getLogger(__name__)
 
 SOURCES = ("auto", "mnist", "bundled", "folder")
 SPLITS = ("train", "val", "test")
-DIGIT_SIZE = 28
+DIGIT_SIZE = spec.DIGIT_SIZE
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 MNIST_HOST = ("ossci-datasets.s3.amazonaws.com", 443)
 FOLD_VAL_FRACTION = 0.1  # share of the non-test digits of a fold that goes to val (model selection)

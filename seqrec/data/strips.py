@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from .. import spec
 from .sources import DIGIT_SIZE, DigitPool, check_choice, load_digits
 
 PLACEMENTS = ("center", "random", "left")
-INK_THRESHOLD = 30  # pixel value above which a column counts as ink
+INK_THRESHOLD = round(spec.INK_THRESHOLD * 255)  # uint8 pixel value above which a column counts as ink
 DIGIT_INK = 20  # MNIST-style digits (mnist, bundled, folder) have ink within a 20x20 box
 SCALE_STEP = 0.05  # scale jitter is quantized so that resampling matrices can be cached
 MEMORY_FRACTION = 0.5  # refuse a batch of strips that needs more than this share of the available memory
