@@ -1,5 +1,8 @@
 """Helpers shared by the benchmark scripts (run them as `python benchmarks/<name>.py`)."""
 import platform
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def cpu_model() -> str:
@@ -12,3 +15,22 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def compose_run(overrides: list[str], out: Path, job: int = 0):
+    """configs/train.yaml with ``overrides``, writing into ``out`` as job ``job`` of scripts/train.py would
+    (Hydra's compose API; ${hydra:...} interpolations resolve as in a real run)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "configs")):
+        cfg = compose(config_name="train.yaml", return_hydra_config=True, overrides=overrides)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(out)
+        cfg.hydra.runtime.output_dir = str(out)
+        cfg.hydra.job.num = job
+    HydraConfig().set_config(cfg)
+    return cfg

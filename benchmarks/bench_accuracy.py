@@ -44,7 +44,7 @@ def verdict(lo: float, hi: float, target: float | None) -> str:
 def run(models: list[str], n: int, seed: int, n_boot: int, source: str = "bundled", log=print) -> list[dict]:
     """One row per (model, suite): compare.evaluate's metrics with intervals, target and verdicts."""
     from seqrec import Recognizer, make_strips
-    from seqrec.compare import evaluate
+    from seqrec.evaluation.measure import evaluate
 
     strips = {name: make_strips(n, seed=seed, split="test", source=source, **kw) for name, kw in SUITES.items()}
     rows = []

@@ -26,27 +26,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when imported by file path
+from _common import compose_run  # noqa: E402
 
 HEADS = ("ctc", "multihead", "multilabel", "split", "segment")
 
 
 def compose(overrides: list[str], out: Path):
     """configs/train.yaml with overrides, writing into ``out`` (as scripts/train.py would)."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
-
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "configs")):
-        cfg = hydra_compose(config_name="train.yaml", return_hydra_config=True, overrides=overrides)
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(out)
-        cfg.hydra.runtime.output_dir = str(out)
-        cfg.hydra.job.num = 0
-    HydraConfig().set_config(cfg)
-    return cfg
+    return compose_run(overrides, out)
 
 
 def max_time(seconds: float) -> str:
@@ -58,7 +46,7 @@ def max_time(seconds: float) -> str:
 def budget_run(head: str, seconds: float, out: Path, epoch_steps: int, extra: list[str]) -> dict:
     from omegaconf import open_dict
 
-    from seqrec.compare import read_metrics_csv, summarise_metrics
+    from seqrec.evaluation.runs import read_metrics_csv, summarise_metrics
     from seqrec.train import train
 
     overrides = [f"model={head}", "data=variable", "data.source=bundled", "logger=csv", "seed=0",
@@ -100,7 +88,7 @@ def main(argv=None) -> int:
         results.append(budget_run(head, seconds, out / stamp / head, args.epoch_steps, args.overrides))
     import torch
 
-    from seqrec.compare import _pct
+    from seqrec.evaluation.report import pct
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     command = "python " + shlex.join(["benchmarks/bench_budget.py", *argv])
@@ -110,11 +98,11 @@ def main(argv=None) -> int:
              f"random placement) from the bundled train digits, validation every {args.epoch_steps} steps; best checkpoint "
              f"tested on 2000 strips of held-out test digits. {os.cpu_count()} CPU cores, torch {torch.__version__} "
              f"({torch.get_num_threads()} threads), load average {load:.1f} at the end.", "",
-             f"| head | steps | strips seen | best val exact | test exact match | per-digit acc | CER |",
+             "| head | steps | strips seen | best val exact | test exact match | per-digit acc | CER |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for r in results:
-        lines.append(f"| {r['head']} | {r['steps']:,} | {r['strips']:,} | {_pct(r['best_val'])} | {_pct(r['exact_match'])} | "
-                     f"{_pct(r['digit_acc'])} | {r['cer']:.3f} |")
+        lines.append(f"| {r['head']} | {r['steps']:,} | {r['strips']:,} | {pct(r['best_val'])} | {pct(r['exact_match'])} | "
+                     f"{pct(r['digit_acc'])} | {r['cer']:.3f} |")
     md = "\n".join(lines) + "\n"
     (out / stamp).mkdir(parents=True, exist_ok=True)
     (out / stamp / "bench_budget.md").write_text(md)

@@ -35,12 +35,10 @@ TARGET = 0.995
 
 def checkpoint_path(spec: str) -> Path:
     """A pretrained name's bundled file, or the path itself."""
-    from importlib import resources
-
-    from seqrec.recognizer import PRETRAINED
+    from seqrec.spec import PRETRAINED, pretrained_path
 
     if spec in PRETRAINED and not Path(spec).is_file():
-        return Path(str(resources.files("seqrec").joinpath("pretrained", f"{spec}.ckpt")))
+        return pretrained_path(spec, must_exist=False)
     return Path(spec)
 
 

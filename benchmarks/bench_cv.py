@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when imported by file path
-from _common import cpu_model  # noqa: E402
+from _common import compose_run, cpu_model  # noqa: E402
 from bench_accuracy import SUITES  # noqa: E402
 
 MODELS = ("ctc", "multihead", "multilabel", "attention")
@@ -43,33 +43,22 @@ TINY = ["logger=none", "data.num_workers=0", "data.batch_size=16", "data.batches
 def compose_fold(model: str, folds: int, fold: int, out: Path, epochs: int | None = None, tiny: bool = False,
                  overrides: list[str] | None = None):
     """The train config of one fold, composed with Hydra's compose API and writing into ``out``."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
-
     experiment = REPO / "configs" / "experiment" / f"pretrained_{model}.yaml"
     base = [f"experiment=pretrained_{model}"] if experiment.is_file() else [f"model={model}", "data=variable"]
     items = [*base, "data.source=bundled", f"data.folds={folds}", f"data.fold={fold}", *(TINY if tiny else []),
              *([f"trainer.max_epochs={epochs}"] if epochs else []), *(overrides or [])]
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "configs")):
-        cfg = compose(config_name="train.yaml", return_hydra_config=True, overrides=items)
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(out)
-        cfg.hydra.runtime.output_dir = str(out)
-        cfg.hydra.job.num = fold
-    HydraConfig().set_config(cfg)  # ${hydra:...} interpolations resolve as in a real run
+    cfg = compose_run(items, out, job=fold)
     return cfg, items
 
 
 def best_checkpoint(run_dir: Path) -> Path:
-    """The fold's best-by-val checkpoint (the one ``train`` tested), else its last one."""
-    ckpts = sorted((run_dir / "checkpoints").glob("epoch_*.ckpt"), key=lambda p: p.stat().st_mtime)
-    ckpts = ckpts or sorted((run_dir / "checkpoints").glob("*.ckpt"))
-    if not ckpts:
+    """The fold's best checkpoint (the one ``train`` tested: seqrec.checkpoint.best_checkpoint)."""
+    from seqrec import checkpoint
+
+    best = checkpoint.best_checkpoint(run_dir / "checkpoints") if (run_dir / "checkpoints").is_dir() else None
+    if best is None:
         raise FileNotFoundError(f"fold run {run_dir} wrote no checkpoint")
-    return ckpts[-1]
+    return best
 
 
 def run_cv(model: str, folds: int = 5, n: int = 2000, epochs: int | None = None, tiny: bool = False,

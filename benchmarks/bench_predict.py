@@ -52,7 +52,7 @@ def rate(fn, n: int, repeats: int) -> float:
 
 
 def models(args) -> list[tuple[str, str]]:
-    from seqrec.recognizer import PRETRAINED
+    from seqrec.spec import PRETRAINED
 
     found = []
     for name in PRETRAINED:

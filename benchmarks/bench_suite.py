@@ -37,7 +37,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from seqrec.compare import BASE, benchmark_strips, evaluate, strips_at_gap  # noqa: E402
+from seqrec.evaluation.measure import evaluate  # noqa: E402
+from seqrec.evaluation.strips import BENCHMARK, benchmark_strips, strips_at_gap  # noqa: E402
 
 LENGTHS = (1, 2, 3, 4, 5)
 GAPS = tuple(range(-8, 9, 2))
@@ -121,7 +122,7 @@ def run_suite(models, n: int = 1000, suites=SUITES, gaps=GAPS, source: str = "bu
             row = {"suite": suite, "factor": factor, "value": value, "model": label, "head": rec.head, "n": n}
             if suite == "longer" and not can_read_longer(rec):
                 row.update(exact_match=None, digit_acc=None, cer=None, note=f"{NA}: at most max_len={rec.max_len} digits")
-            elif suite != "longer" and kwargs.get("max_len", BASE["max_len"]) > rec.max_len:
+            elif suite != "longer" and kwargs.get("max_len", BENCHMARK.max_len) > rec.max_len:
                 row.update(exact_match=None, digit_acc=None, cer=None, note=f"{NA}: above max_len={rec.max_len}")
             else:
                 m = evaluate(rec, strips)
@@ -259,7 +260,7 @@ def main(argv=None) -> int:
     command = "python " + shlex.join(["benchmarks/bench_suite.py", *argv])
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     header = (f"**Command:** `{command}`  \n**Setup:** {args.n} strips per point from the `{args.source}` test split "
-              f"(held-out digits); base: {BASE['max_len']} digits, gap {BASE['gap'][0]}..{BASE['gap'][1]} px, centred, no jitter, "
+              f"(held-out digits); base: {BENCHMARK.max_len} digits, gap {BENCHMARK.gap[0]}..{BENCHMARK.gap[1]} px, centred, no jitter, "
               f"28x140; metric: exact match.  \n**Hardware:** {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, "
               f"load {load:.1f}; {elapsed:.0f} s.\n")
     md = header + "\n" + tables(results, models) + f"\n![benchmark suite]({png.name})\n"

@@ -22,28 +22,35 @@ CHECKPOINT_FORMAT = 1
 
 # What a checkpoint's model config may name, as written by configs/model/*.yaml. Adding a model
 # or moving a class means adding its dotted path here (tests/test_checkpoint_security.py checks
-# every config's targets against these lists).
+# every config's targets against these lists). Names from before a move stay, so older
+# checkpoints load: seqrec.system and seqrec.baselines re-export the moved classes.
 SYSTEM_TARGETS = frozenset(
     {
-        "seqrec.system.CTCSystem",
-        "seqrec.system.MultiHeadSystem",
-        "seqrec.system.MultiLabelSystem",
-        "seqrec.system.AttentionSystem",
-        "seqrec.baselines.SplitSystem",
-        "seqrec.baselines.SegmentSystem",
+        *(f"seqrec.systems.{name}" for name in ("CTCSystem", "MultiHeadSystem", "MultiLabelSystem", "AttentionSystem")),
+        *(f"seqrec.systems.{name}" for name in ("SplitSystem", "SegmentSystem")),
+        # before seqrec.systems
+        *(f"seqrec.system.{name}" for name in ("CTCSystem", "MultiHeadSystem", "MultiLabelSystem", "AttentionSystem")),
+        *(f"seqrec.baselines.{name}" for name in ("SplitSystem", "SegmentSystem")),
     }
 )
 NET_TARGETS = frozenset(
     {  # nets (model.net) and their parts: backbones, sequence models, heads
-        "seqrec.models.SeqRecNet",
-        "seqrec.baselines.SplitNet",
+        *(
+            f"seqrec.models.{name}"
+            for name in (
+                "SeqRecNet",
+                "SplitNet",
+                "SegmentNet",
+                "SmallCNN",
+                "ResNetBackbone",
+                "BiRNN",
+                "FrameHead",
+                "FlatHead",
+                "AttentionDecoder",
+            )
+        ),
+        "seqrec.baselines.SplitNet",  # before seqrec.models.digits
         "seqrec.baselines.SegmentNet",
-        "seqrec.models.SmallCNN",
-        "seqrec.models.ResNetBackbone",
-        "seqrec.models.BiRNN",
-        "seqrec.models.FrameHead",
-        "seqrec.models.FlatHead",
-        "seqrec.models.AttentionDecoder",
     }
 )
 OPTIMIZER_TARGETS = frozenset(

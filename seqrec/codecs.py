@@ -1,9 +1,10 @@
-"""Label codecs: each head's mapping between digit strings and its targets/outputs.
+"""Label codecs: each head's mapping between padded int digits and its targets/outputs.
 
 Confidences are the model's probability of the decoded string, computed from the logits divided
 by the codec's ``temperature`` (fitted on validation strips by ``seqrec.evaluation``); the decoded
 text never depends on the temperature.
 """
+
 from __future__ import annotations
 
 import math
@@ -16,19 +17,32 @@ NUM_DIGITS = 10
 
 
 class Decoded:
-    """Decoded batch: text per strip, sequence confidence (B,), and one confidence per emitted digit.
+    """Decoded batch: digits (B, W) int64 padded with -1 and lengths (B,), sequence confidence (B,),
+    and one confidence per emitted digit; ``texts`` are the digits as strings, for people.
 
     Confidences may be given as ``compute``, a function returning (confidence, digit_confidences)
-    that runs on first access: reading text alone (``predict`` without ``return_confidence``,
+    that runs on first access: reading digits alone (``predict`` without ``return_confidence``,
     validation) never pays for them."""
 
-    def __init__(self, texts: list[str], confidence: torch.Tensor | None = None,
-                 digit_confidences: list[list[float]] | None = None,
-                 compute: Callable[[], tuple[torch.Tensor, list[list[float]]]] | None = None):
-        self.texts = texts
+    def __init__(
+        self,
+        digits: torch.Tensor,
+        lengths: torch.Tensor,
+        confidence: torch.Tensor | None = None,
+        digit_confidences: list[list[float]] | None = None,
+        compute: Callable[[], tuple[torch.Tensor, list[list[float]]]] | None = None,
+    ):
+        self.digits, self.lengths = digits, lengths
+        self._texts: list[str] | None = None
         self._confidence = confidence
         self._digit_confidences = digit_confidences if digit_confidences is not None else []
         self._compute = compute
+
+    @property
+    def texts(self) -> list[str]:
+        if self._texts is None:
+            self._texts = digits_to_texts(self.digits, self.lengths)
+        return self._texts
 
     def _resolve(self) -> None:
         if self._compute is not None:
@@ -44,6 +58,11 @@ class Decoded:
     def digit_confidences(self) -> list[list[float]]:
         self._resolve()
         return self._digit_confidences
+
+
+def digits_to_texts(digits: torch.Tensor, lengths: torch.Tensor) -> list[str]:
+    """Digit strings, for people (and string APIs): the first ``length`` digits of each row ("?" for a -1)."""
+    return ["".join(str(d) if d >= 0 else "?" for d in row[:k]) for row, k in zip(digits.tolist(), lengths.tolist())]
 
 
 def log_softmax(x: torch.Tensor) -> torch.Tensor:
@@ -78,8 +97,9 @@ class Codec:
     def decode(self, outputs: torch.Tensor) -> Decoded:
         raise NotImplementedError
 
-    def sequence_nll(self, outputs: torch.Tensor, digits: torch.Tensor, lengths: torch.Tensor,
-                     temperature: float | None = None) -> torch.Tensor:
+    def sequence_nll(
+        self, outputs: torch.Tensor, digits: torch.Tensor, lengths: torch.Tensor, temperature: float | None = None
+    ) -> torch.Tensor:
         """(B,) -log P(label | image) at ``temperature`` (default: the codec's), for fitting it."""
         raise NotImplementedError
 
@@ -132,14 +152,14 @@ class MultiHeadCodec(Codec):
         # Number of digits = slots before the first EMPTY; every later slot counts as EMPTY.
         n = torch.where(is_empty.any(1), is_empty.float().argmax(1), torch.full_like(cls[:, 0], self.max_len))
         counts, t = n.tolist(), self.temperature  # the temperature now, even if confidences are read later
-        texts = ["".join(str(x) for x in row[:k]) for row, k in zip(cls.tolist(), counts)]
+        emitted = torch.arange(self.max_len, device=cls.device) < n[:, None]
 
         def confidences():
-            pattern = torch.where(torch.arange(self.max_len, device=cls.device) < n[:, None], cls, self.EMPTY)
+            pattern = torch.where(emitted, cls, self.EMPTY)
             slot_lp = self.log_probs(outputs, t).gather(2, pattern[..., None]).squeeze(2)
             return slot_lp.sum(1).exp(), [c[:k] for c, k in zip(slot_lp.exp().tolist(), counts)]
 
-        return Decoded(texts, compute=confidences)
+        return Decoded(torch.where(emitted, cls, -1), n, compute=confidences)
 
     def sequence_nll(self, outputs, digits, lengths, temperature=None):
         target = self.encode(digits, lengths)
@@ -199,8 +219,9 @@ class CTCCodec(Codec):
         input_lengths = torch.full((B,), T, dtype=torch.long, device=log_probs.device)
         if targets.shape[1] == 0:  # every text empty: ctc_loss needs a non-empty target tensor
             targets = torch.zeros((B, 1), dtype=torch.long, device=log_probs.device)
-        return F.ctc_loss(log_probs.transpose(0, 1), targets, input_lengths, target_lengths, blank=self.BLANK,
-                          reduction="none")
+        return F.ctc_loss(
+            log_probs.transpose(0, 1), targets, input_lengths, target_lengths, blank=self.BLANK, reduction="none"
+        )
 
     def decode(self, outputs, beam_width: int = 1):
         """Greedy (beam_width=1) or prefix beam search over (B, T, 11) logits."""
@@ -216,7 +237,6 @@ class CTCCodec(Codec):
         rows = torch.nonzero(emit, as_tuple=True)[0]
         targets[rows, slots[emit]] = cls[emit]
         counts, t = lengths.tolist(), self.temperature  # the temperature now, even if confidences are read later
-        texts = ["".join(str(k - 1) for k in row[:n]) for row, n in zip(targets.tolist(), counts)]
 
         def confidences():
             # Frames of one run share an id; per-digit confidence = the run's best frame probability.
@@ -230,16 +250,15 @@ class CTCCodec(Codec):
             digit_conf = [row[:n] for row, n in zip(digit_p.tolist(), counts)]
             return torch.exp(-self._nll(log_probs, targets, lengths)), digit_conf
 
-        return Decoded(texts, compute=confidences)
+        return Decoded(targets - 1, lengths, compute=confidences)  # class d + 1 -> digit d; padding 0 -> -1
 
     def _beam_decode(self, outputs, beam_width):
         probs = outputs.softmax(-1)  # beam search at temperature 1: the text must not depend on it
         log_scaled = self._log_probs(outputs)
         scaled = log_scaled.exp()
-        texts, labels, digit_conf = [], [], []
+        labels, digit_conf = [], []
         for p, q in zip(probs.cpu().numpy(), scaled.cpu().numpy()):
             text, _ = ctc_prefix_beam_search(p, beam_width, self.BLANK)
-            texts.append("".join(str(k - 1) for k in text))
             labels.append(list(text))
             # Per-digit confidence: the best frame probability of that class (a cheap proxy).
             digit_conf.append([float(q[:, k].max()) for k in text])
@@ -247,7 +266,7 @@ class CTCCodec(Codec):
         targets = lengths.new_zeros((len(labels), int(lengths.max()) if labels else 0))
         for i, t in enumerate(labels):
             targets[i, : len(t)] = torch.tensor(t, dtype=torch.long)
-        return Decoded(texts, torch.exp(-self._nll(log_scaled, targets, lengths)), digit_conf)
+        return Decoded(targets - 1, lengths, torch.exp(-self._nll(log_scaled, targets, lengths)), digit_conf)
 
 
 def ctc_prefix_beam_search(probs, beam_width: int, blank: int = 0):
@@ -290,8 +309,10 @@ class AttentionCodec(MultiHeadCodec):
 
     def slot_logits(self, outputs: torch.Tensor) -> torch.Tensor:
         if outputs.ndim != 3 or tuple(outputs.shape[1:]) != (self.slots, self.num_classes):
-            raise ValueError(f"attention logits must be (batch, {self.slots}, {self.num_classes}) for max_len="
-                             f"{self.max_len}, got {tuple(outputs.shape)}")
+            raise ValueError(
+                f"attention logits must be (batch, {self.slots}, {self.num_classes}) for max_len="
+                f"{self.max_len}, got {tuple(outputs.shape)}"
+            )
         return outputs.float()
 
     def encode(self, digits, lengths):
@@ -311,15 +332,14 @@ class AttentionCodec(MultiHeadCodec):
         is_end[:, -1] = True
         n = is_end.float().argmax(1)[:, None]  # slot of the first END = number of digits
         counts, t = n.flatten().tolist(), self.temperature  # the temperature now, even if confidences are read later
-        texts = ["".join(str(x) for x in row[:k]) for row, k in zip(cls.tolist(), counts)]
+        pos = torch.arange(self.slots, device=cls.device)
 
         def confidences():
-            pos = torch.arange(self.slots, device=cls.device)
             pattern = torch.where(pos < n, cls, self.END)
             slot_lp = self.log_probs(outputs, t).gather(2, pattern[..., None]).squeeze(2).masked_fill(pos > n, 0.0)
             return slot_lp.sum(1).exp(), [c[:k] for c, k in zip(slot_lp.exp().tolist(), counts)]
 
-        return Decoded(texts, compute=confidences)
+        return Decoded(torch.where(pos < n, cls, -1)[:, : self.max_len], n.flatten(), compute=confidences)
 
     def sequence_nll(self, outputs, digits, lengths, temperature=None):
         target = self.encode(digits, lengths)

@@ -4,7 +4,6 @@ the tests both call it."""
 from __future__ import annotations
 
 import logging
-import netrc
 import os
 import sys
 import types
@@ -17,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.callbacks import Checkpoint, ModelCheckpoint
 
 from .checkpoint import CHECKPOINT_KEY, CheckpointError, best_checkpoint, load_weights, read_checkpoint
+from .wandb_utils import has_wandb_credentials
 
 log = logging.getLogger(__name__)
 # What a full training checkpoint has beyond the weights; ckpt_path resumes from these.
@@ -174,15 +174,6 @@ class LatestCheckpoint(Checkpoint):
 
 
 # ------------------------------------------------------------------ loggers / W&B
-def has_wandb_credentials() -> bool:
-    if os.environ.get("WANDB_API_KEY"):
-        return True
-    try:
-        return netrc.netrc().authenticators("api.wandb.ai") is not None
-    except (FileNotFoundError, netrc.NetrcParseError, OSError):
-        return False
-
-
 def sweep_group() -> tuple[str | None, str | None]:
     """(group, job suffix) from Hydra: a multirun's jobs share a group named after the sweep."""
     try:

@@ -8,10 +8,17 @@ import pytest
 import torch
 
 from conftest import ROOT
-from seqrec.baselines import SegmentNet, SplitNet, crop_digits, segment_boxes
+from seqrec.baselines import SegmentNet, SplitNet, crop_digits, segment_strip
 from seqrec.data.strips import make_strips
 from seqrec.models import SmallCNN
 from seqrec.train import train
+
+
+def segment_boxes(images, max_segments: int = 8) -> list[list[tuple]]:
+    """Ink boxes ``segment_strip`` finds in each uint8 strip (ink: above the strips' threshold)."""
+    from seqrec.spec import INK_THRESHOLD
+
+    return [segment_strip(np.asarray(img) > INK_THRESHOLD * 255, max_segments)[0] for img in images]
 
 
 def load_bench_suite():
@@ -76,8 +83,10 @@ def test_segment_net_slots_and_empty_padding():
     strips = make_strips(4, seed=0, split="test", source="bundled", min_len=3, max_len=3, gap=(3, 3))
     x = torch.from_numpy(strips.images).float().div(255).unsqueeze(1)
     with torch.no_grad():
-        logits = net(x).view(4, 5, 11)
-    assert net.last_counts.tolist() == [3, 3, 3, 3]
+        logits, counts = net.classify(x)  # the counts come back with the logits, nothing is stashed on the net
+        assert torch.equal(net(x), logits)
+    logits = logits.view(4, 5, 11)
+    assert counts.tolist() == [3, 3, 3, 3]
     assert (logits[:, 3:].argmax(-1) == 10).all()  # slots without a segment say EMPTY
     with pytest.raises(RuntimeError, match="traced"):
         torch.jit.trace(net, x)
@@ -120,3 +129,27 @@ def test_gap_minus_8_overlaps_ink_boxes_by_8_px():
     assert (overlap[~wide] == narrow[~wide] - 1).all()
     clean = suite.strips_at_gap(50, 4, length=5, source="bundled")
     assert ((clean.boxes[:, 1:, 0] - clean.boxes[:, :-1, 2]) == 4).all()
+
+
+def test_segment_loss_skips_miscounted_strips_and_honours_focal_gamma():
+    """The segment system's training loss is multihead's slot loss (focal_gamma included) over the
+    strips whose segment count matches their length."""
+    from seqrec.systems import SegmentSystem
+
+    clean = make_strips(4, seed=4, split="test", source="bundled", min_len=2, max_len=5, gap=(4, 4))
+    fused = make_strips(4, seed=4, split="test", source="bundled", min_len=5, max_len=5, gap=(-8, -8))
+    batch = {key: torch.from_numpy(np.concatenate([getattr(clean, name), getattr(fused, name)]))
+             for key, name in (("image", "images"), ("digits", "digits"), ("length", "lengths"))}
+    batch["image"] = batch["image"][:, None]
+    torch.manual_seed(0)
+    plain = SegmentSystem(SegmentNet(SmallCNN(), positions=5), max_len=5).eval()
+    focal = SegmentSystem(SegmentNet(SmallCNN(), positions=5), max_len=5, focal_gamma=2.0).eval()
+    focal.load_state_dict(plain.state_dict())
+    with torch.no_grad():
+        logits, counts = plain.net.classify(plain.to_input(batch["image"]))
+        keep = counts == batch["length"]
+        assert 0 < int(keep.sum()) < len(keep)  # some strips fuse at -8 px: the test needs both kinds
+        got = plain.training_loss(batch)
+        assert torch.allclose(got, plain.loss(logits[keep], {k: v[keep] for k, v in batch.items()}))
+        assert not torch.allclose(got, plain.loss(logits, batch))
+        assert float(focal.training_loss(batch)) < float(got)  # focal down-weights every slot

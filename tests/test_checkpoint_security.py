@@ -237,6 +237,24 @@ def test_every_shipped_config_is_allowed(override, tmp_path):
     check_saved_config(config, override)
 
 
+@pytest.mark.parametrize("model", ["split", "segment", "ctc"])
+def test_names_from_before_the_move_still_build(model, tmp_path):
+    """Checkpoints written before seqrec.systems / seqrec.models.digits name seqrec.system.* and
+    seqrec.baselines.*: those names stay allowed and build the same classes."""
+    from seqrec.checkpoint import _build
+
+    config = OmegaConf.to_container(compose_train([f"model={model}"], tmp_path), resolve=True)
+    old = copy.deepcopy(config)
+    system = old["model"]["_target_"].rsplit(".", 1)[1]
+    old["model"]["_target_"] = f"seqrec.{'baselines' if model in ('split', 'segment') else 'system'}.{system}"
+    if model in ("split", "segment"):
+        old["model"]["net"]["_target_"] = "seqrec.baselines." + old["model"]["net"]["_target_"].rsplit(".", 1)[1]
+    check_saved_config(old, "old names")
+    new, built = _build(config["model"], "new"), _build(old["model"], "old")
+    assert type(built) is type(new) and type(built.net) is type(new.net)
+    assert built.state_dict().keys() == new.state_dict().keys()
+
+
 @pytest.mark.parametrize("target", sorted(SYSTEM_TARGETS | NET_TARGETS | OPTIMIZER_TARGETS | SCHEDULER_TARGETS))
 def test_every_allowed_target_is_a_class(target):
     import importlib

@@ -58,6 +58,8 @@ def test_compare_three_rows_finite_numbers_files_and_plots(sweep, tmp_path):
         for col in numeric:
             assert math.isfinite(float(r[col])), (r["model"], col, r[col])
         assert 0 <= float(r["exact_match"]) <= 1 and float(r["params"]) > 1000 and float(r["predict_strips_per_s"]) > 0
+        for key in ("exact_match", "digit_acc", "acc_gap-8", "acc_gap+0", "acc_gap+8"):  # 95% intervals travel too
+            assert float(r[f"{key}_lo"]) <= float(r[key]) <= float(r[f"{key}_hi"]), (r["model"], key)
     md = (out / "comparison.md").read_text()
     for head in HEADS:
         assert f"| {head} |" in md

@@ -405,3 +405,35 @@ def test_lazy_confidences_use_the_temperature_at_decode_time():
         assert not torch.allclose(cold.confidence, hot.confidence)
         codec.temperature = 1.0
         assert torch.allclose(codec.decode(x).confidence, cold.confidence)
+
+
+# ---------------------------------------------------------------------- sequence metrics on int digits
+def test_sequence_metrics_on_int_digits():
+    """Exact match, per-digit accuracy, CER, per-length accuracy and per-class P/R/F1 (torchmetrics) from
+    padded int digits; a prediction longer than max_len is wrong even where its first digits are right."""
+    from seqrec.metrics import SequenceMetrics, texts_to_digits
+
+    targets, preds = ["12", "345", "6"], ["12", "395", "6000"]
+    m = SequenceMetrics(3)
+    m.update(*texts_to_digits(preds), *texts_to_digits(targets))
+    out = {k: float(v) for k, v in m.compute().items()}
+    assert out["exact_match"] == pytest.approx(1 / 3) and out["digit_acc"] == pytest.approx(5 / 6)
+    assert out["cer"] == pytest.approx((0 + 1 + 3) / 6)  # one substitution, three insertions
+    assert out["acc_len1"] == 0 and out["acc_len2"] == 1 and out["acc_len3"] == 0
+    # digit 4 is read as 9 once; 0 is predicted twice where no digit is (the MISSING class)
+    assert out["recall_4"] == 0 and out["precision_9"] == 0 and out["precision_0"] == 0
+    assert out["precision_1"] == out["recall_1"] == out["f1_1"] == 1
+    assert float(m.confusion[4, 9]) == 1 and float(m.confusion[10, 0]) == 2
+    with pytest.raises(ValueError, match="2 predictions for 3 targets"):
+        m.update(*texts_to_digits(preds[:2]), *texts_to_digits(targets))
+    m.reset()
+    assert float(m.compute()["f1_1"]) == 0 and float(m.total) == 0
+
+
+def test_decoded_digits_stay_ints_and_texts_follow():
+    logits = torch.full((2, 3, 11), -5.0)
+    logits[0, 0, 7] = logits[0, 1, 2] = logits[0, 2, 10] = 5.0  # "72"
+    logits[1, :, 10] = 5.0  # nothing
+    d = MultiHeadCodec(3).decode(logits.flatten(1))
+    assert d.digits.dtype == torch.long and d.digits.tolist() == [[7, 2, -1], [-1, -1, -1]]
+    assert d.lengths.tolist() == [2, 0] and d.texts == ["72", ""]

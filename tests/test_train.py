@@ -45,7 +45,7 @@ def test_checkpoint_carries_config_and_loads_without_configs_folder(make_cfg, tm
     ckpt_path = tmp_path / "checkpoints" / "last.ckpt"
     meta = read_checkpoint(ckpt_path)["seqrec"]
     assert meta["head"] == "ctc" and meta["codec"] == {"name": "ctc", "max_len": 5}
-    assert meta["config"]["model"]["_target_"] == "seqrec.system.CTCSystem"
+    assert meta["config"]["model"]["_target_"] == "seqrec.systems.CTCSystem"
     # A fresh interpreter in a folder without configs/ rebuilds the model from the file alone.
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

@@ -1,7 +1,19 @@
 from .attention import AttentionDecoder
 from .backbones import ResNetBackbone, SmallCNN
+from .digits import SegmentNet, SplitNet
 from .heads import FlatHead, FrameHead
-from .net import SeqRecNet
+from .net import SeqRecNet, SequenceNet
 from .sequence import BiRNN
 
-__all__ = ["SeqRecNet", "SmallCNN", "ResNetBackbone", "BiRNN", "FlatHead", "FrameHead", "AttentionDecoder"]
+__all__ = [
+    "SeqRecNet",
+    "SequenceNet",
+    "SplitNet",
+    "SegmentNet",
+    "SmallCNN",
+    "ResNetBackbone",
+    "BiRNN",
+    "FlatHead",
+    "FrameHead",
+    "AttentionDecoder",
+]

@@ -1,10 +1,31 @@
 """SeqRecNet: backbone -> optional sequence model -> head, a plain exportable nn.Module."""
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 import torch
 from torch import nn
+
+
+@runtime_checkable
+class SequenceNet(Protocol):
+    """What a system (and Recognizer) reads of a net, the same on every net: input size, frames
+    (``seq_len``: CTC frames, or slots), ``positions`` (digit slots of a slot net, None for frame
+    or attention heads) and whether the input width is fixed."""
+
+    image_height: int
+    image_width: int
+    seq_len: int
+
+    @property
+    def positions(self) -> int | None: ...
+
+    @property
+    def fixed_width(self) -> bool: ...
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor: ...
 
 
 class SeqRecNet(nn.Module):
@@ -30,7 +51,9 @@ class SeqRecNet(nn.Module):
             feats = backbone.eval()(torch.zeros(1, 1, self.image_height, self.image_width))
             backbone.train(was_training)
         if feats.ndim != 4 or feats.shape[-1] < 1:
-            raise ValueError(f"backbone output {tuple(feats.shape)} for a {image_height}x{image_width} strip is not a feature map")
+            raise ValueError(
+                f"backbone output {tuple(feats.shape)} for a {image_height}x{image_width} strip is not a feature map"
+            )
         channels, self.seq_len = feats.shape[1], feats.shape[-1]
         self.sequence = sequence(input_size=channels) if sequence is not None else nn.Identity()
         features = getattr(self.sequence, "output_size", channels)
@@ -39,6 +62,11 @@ class SeqRecNet(nn.Module):
     @property
     def fixed_width(self) -> bool:
         return bool(getattr(self.head, "fixed_width", True))
+
+    @property
+    def positions(self) -> int | None:
+        """Digit slots of a slot head (FlatHead); None for frame (CTC) and attention heads."""
+        return getattr(self.head, "positions", None)
 
     def frames(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, C) frame features: mean over the remaining height."""

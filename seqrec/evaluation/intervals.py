@@ -8,6 +8,7 @@ Calibration: :func:`expected_calibration_error`, :func:`coverage_at_accuracy`, a
 fitted on validation strips (:func:`fit_temperature`, :func:`calibrate_checkpoint`; the command
 ``python scripts/calibrate.py CKPT``) that the codec applies to the logits for confidences only.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,8 +24,9 @@ T_RANGE = (0.05, 20.0)
 
 
 # ---------------------------------------------------------------------- digit bootstrap
-def digit_bootstrap(correct, digit_index, n_boot: int = 1000, seed: int = 0, level: float = LEVEL,
-                    chunk: int = 50) -> tuple[float, float]:
+def digit_bootstrap(
+    correct, digit_index, n_boot: int = 1000, seed: int = 0, level: float = LEVEL, chunk: int = 50
+) -> tuple[float, float]:
     """Percentile interval of an accuracy, resampling the test pool's digit ids.
 
     ``correct``: (n,) per strip (exact match) or (n, L) per digit slot (per-digit accuracy; slots
@@ -57,8 +59,9 @@ def digit_bootstrap(correct, digit_index, n_boot: int = 1000, seed: int = 0, lev
     correct = np.asarray(correct, dtype=np.float64)
     digit_index = np.asarray(digit_index)
     if digit_index.ndim != 2 or len(digit_index) != len(correct):
-        raise ValueError(f"digit_index must be (n, L) with n = len(correct) = {len(correct)}, "
-                         f"got shape {digit_index.shape}")
+        raise ValueError(
+            f"digit_index must be (n, L) with n = len(correct) = {len(correct)}, got shape {digit_index.shape}"
+        )
     if correct.ndim == 2 and correct.shape != digit_index.shape:
         raise ValueError(f"per-slot correct must have digit_index's shape {digit_index.shape}, got {correct.shape}")
     if correct.ndim not in (1, 2) or len(correct) == 0:
@@ -134,8 +137,9 @@ def format_interval(value, lo=None, hi=None, digits: int = 1) -> str:
     return text
 
 
-def strip_accuracy(preds: Sequence[str], labels: Sequence[str], digit_index, n_boot: int = 1000,
-                   seed: int = 0) -> dict[str, float]:
+def strip_accuracy(
+    preds: Sequence[str], labels: Sequence[str], digit_index, n_boot: int = 1000, seed: int = 0
+) -> dict[str, float]:
     """Exact match and per-digit accuracy with their digit-bootstrap intervals, and how many
     distinct test digits the strips hold: keys exact_match(_lo, _hi), digit_acc(_lo, _hi), n_digits."""
     if len(preds) != len(labels):
@@ -144,8 +148,11 @@ def strip_accuracy(preds: Sequence[str], labels: Sequence[str], digit_index, n_b
     exact = np.array([p == t for p, t in zip(preds, labels)], np.float64)
     per_digit = digit_correct(preds, labels, digit_index.shape[1]) & (digit_index >= 0)
     lens = (digit_index >= 0).sum()
-    out = {"exact_match": float(exact.mean()), "digit_acc": float(per_digit.sum() / max(lens, 1)),
-           "n_digits": float(len(np.unique(digit_index[digit_index >= 0])))}
+    out = {
+        "exact_match": float(exact.mean()),
+        "digit_acc": float(per_digit.sum() / max(lens, 1)),
+        "n_digits": float(len(np.unique(digit_index[digit_index >= 0]))),
+    }
     out["exact_match_lo"], out["exact_match_hi"] = digit_bootstrap(exact, digit_index, n_boot, seed)
     out["digit_acc_lo"], out["digit_acc_hi"] = digit_bootstrap(per_digit, digit_index, n_boot, seed)
     return out
@@ -232,12 +239,12 @@ def confidences(rec, strips, batch_size: int = 256) -> tuple[np.ndarray, np.ndar
     return conf, np.array([p == t for p, t in zip(texts, strips.labels)]), texts
 
 
-def label_tensors(labels: Sequence[str], max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(digits (n, max_len) padded with -1, lengths (n,)) from label strings."""
-    digits = torch.full((len(labels), max_len), -1, dtype=torch.long)
-    for i, t in enumerate(labels):
-        digits[i, : len(t)] = torch.tensor([int(ch) for ch in t[:max_len]], dtype=torch.long)
-    return digits, torch.tensor([min(len(t), max_len) for t in labels], dtype=torch.long)
+def strip_tensors(strips, max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(digits (n, max_len) int64 padded with -1, lengths (n,)) of labelled strips (``Strips.digits``)."""
+    digits = torch.full((len(strips), max_len), -1, dtype=torch.long)
+    width = min(max_len, strips.digits.shape[1])
+    digits[:, :width] = torch.as_tensor(strips.digits[:, :width], dtype=torch.long)
+    return digits, torch.as_tensor(strips.lengths, dtype=torch.long).clamp(max=max_len)
 
 
 def recognizer_logits(rec, images: np.ndarray, batch_size: int = 256) -> torch.Tensor:
@@ -250,15 +257,15 @@ def fit_recognizer_temperature(rec, strips, batch_size: int = 256) -> float:
     """Temperature of a Recognizer's codec fitted on labelled (validation) strips."""
     if getattr(strips, "split", "") == "test":
         raise ValueError("fit the temperature on validation strips, never on test strips")
-    digits, lengths = label_tensors(strips.labels, rec.codec.max_len)
+    digits, lengths = strip_tensors(strips, rec.codec.max_len)
     return fit_codec_temperature(rec.codec, recognizer_logits(rec, strips.images, batch_size), digits, lengths)
 
 
 def write_temperature(path, temperature: float) -> Path:
     """Rewrite a checkpoint with only its codec temperature changed, atomically (tmp file, then
     rename); every other entry, weights included, is written back unchanged."""
-    from .checkpoint import CHECKPOINT_KEY, read_checkpoint
-    from .codecs import check_temperature
+    from ..checkpoint import CHECKPOINT_KEY, read_checkpoint
+    from ..codecs import check_temperature
 
     path = Path(path)
     ckpt = read_checkpoint(path)  # weights-only load: a foreign file cannot run code
@@ -274,14 +281,15 @@ def write_temperature(path, temperature: float) -> Path:
     return path
 
 
-def calibrate_checkpoint(path, source: str = "bundled", split: str = "val", n: int = 2000, seed: int = 0,
-                         root=None, write: bool = True) -> dict:
+def calibrate_checkpoint(
+    path, source: str = "bundled", split: str = "val", n: int = 2000, seed: int = 0, root=None, write: bool = True
+) -> dict:
     """Fit a checkpoint's temperature on ``n`` strips of ``split`` digits, composed like its
     training data (the checkpoint's data config), and (``write``) store it in the checkpoint.
     Returns {"temperature", "before": {nll, ece}, "after": {nll, ece}, "n", "source", "split"}."""
-    from .checkpoint import read_checkpoint
-    from .data.strips import StripConfig, make_strips
-    from .recognizer import Recognizer
+    from ..checkpoint import read_checkpoint
+    from ..data.strips import StripConfig, make_strips
+    from ..recognizer import Recognizer
 
     if split == "test":
         raise ValueError("split='test': the temperature is fitted on validation digits, never on test digits")
@@ -294,15 +302,18 @@ def calibrate_checkpoint(path, source: str = "bundled", split: str = "val", n: i
     kwargs["height"], kwargs["width"] = rec.image_size
     strips = make_strips(int(n), seed=[int(seed), 0xCA1B], split=split, source=source, root=root, **kwargs)
     logits = recognizer_logits(rec, strips.images)
-    digits, lengths = label_tensors(strips.labels, rec.codec.max_len)
+    digits, lengths = strip_tensors(strips, rec.codec.max_len)
     temperature = fit_codec_temperature(rec.codec, logits, digits, lengths)
     texts = rec.codec.decode(logits).texts
     correct = np.array([p == t for p, t in zip(texts, strips.labels)])
     report = {"temperature": temperature, "n": int(n), "source": source, "split": split}
     for key, t in (("before", rec.codec.temperature), ("after", temperature)):
         rec.codec.temperature = t
-        report[key] = {"temperature": t, "nll": float(rec.codec.sequence_nll(logits, digits, lengths).mean()),
-                       "ece": expected_calibration_error(rec.codec.decode(logits).confidence.clamp(0, 1), correct)}
+        report[key] = {
+            "temperature": t,
+            "nll": float(rec.codec.sequence_nll(logits, digits, lengths).mean()),
+            "ece": expected_calibration_error(rec.codec.decode(logits).confidence.clamp(0, 1), correct),
+        }
     if write:
         write_temperature(path, temperature)
     return report

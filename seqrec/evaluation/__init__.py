@@ -1,0 +1,50 @@
+"""Evaluation: how good a trained model is, and how sure we are of it.
+
+* ``intervals``: digit-bootstrap intervals, calibration metrics, temperature scaling;
+* ``strips``: benchmark strips from held-out digits, one factor changed at a time;
+* ``measure``: reading strips with a Recognizer (metrics, throughput, accuracy by gap);
+* ``runs``: trained runs from their folders or from W&B;
+* ``report``: the comparison table as markdown, CSV and plots;
+* ``comparison``: the comparison of a sweep end to end, ``summary_run`` (its W&B upload) and
+  ``callback`` (the Hydra callback that runs it after a multirun).
+
+The names of ``intervals`` are re-exported here (``from seqrec.evaluation import digit_bootstrap``).
+"""
+
+from .intervals import (
+    LEVEL,
+    T_RANGE,
+    calibrate_checkpoint,
+    cluster_variance,
+    confidences,
+    coverage_at_accuracy,
+    digit_bootstrap,
+    digit_correct,
+    expected_calibration_error,
+    fit_codec_temperature,
+    fit_recognizer_temperature,
+    fit_temperature,
+    format_interval,
+    recognizer_logits,
+    strip_accuracy,
+    write_temperature,
+)
+
+__all__ = [
+    "LEVEL",
+    "T_RANGE",
+    "calibrate_checkpoint",
+    "cluster_variance",
+    "confidences",
+    "coverage_at_accuracy",
+    "digit_bootstrap",
+    "digit_correct",
+    "expected_calibration_error",
+    "fit_codec_temperature",
+    "fit_recognizer_temperature",
+    "fit_temperature",
+    "format_interval",
+    "recognizer_logits",
+    "strip_accuracy",
+    "write_temperature",
+]
