@@ -12,6 +12,7 @@ are not independent samples, and more strips do not narrow the interval much. Ta
 on unseen digits) are "met" when the whole interval is above them, "missed" when it is below,
 and "unclear" when the interval straddles the target.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,14 @@ SUITES = {
     "fixed": dict(min_len=5, max_len=5, gap=(0, 0)),
     "variable": dict(min_len=1, max_len=5, gap=(-4, 6), jitter=2, placement="random"),
 }
-TARGETS = {("fixed", "ctc"): 0.97, ("fixed", "multihead"): 0.965, ("fixed", "multilabel"): 0.965,
-           ("variable", "ctc"): 0.965, ("variable", "multihead"): 0.95, ("variable", "multilabel"): 0.95}
+TARGETS = {
+    ("fixed", "ctc"): 0.97,
+    ("fixed", "multihead"): 0.965,
+    ("fixed", "multilabel"): 0.965,
+    ("variable", "ctc"): 0.965,
+    ("variable", "multihead"): 0.95,
+    ("variable", "multilabel"): 0.95,
+}
 DIGIT_TARGET = 0.994
 
 
@@ -54,9 +61,17 @@ def run(models: list[str], n: int, seed: int, n_boot: int, source: str = "bundle
             t0 = time.perf_counter()
             m = evaluate(rec, s, n_boot=n_boot)
             target = TARGETS.get((suite, rec.head))
-            rows.append({"model": name, "suite": suite, "target": target, "seconds": time.perf_counter() - t0,
-                         "verdict": verdict(m["exact_match_lo"], m["exact_match_hi"], target),
-                         "digit_verdict": verdict(m["digit_acc_lo"], m["digit_acc_hi"], DIGIT_TARGET), **m})
+            rows.append(
+                {
+                    "model": name,
+                    "suite": suite,
+                    "target": target,
+                    "seconds": time.perf_counter() - t0,
+                    "verdict": verdict(m["exact_match_lo"], m["exact_match_hi"], target),
+                    "digit_verdict": verdict(m["digit_acc_lo"], m["digit_acc_hi"], DIGIT_TARGET),
+                    **m,
+                }
+            )
             log(f"  {name} {suite}: {m['exact_match']:.4f} ({rows[-1]['seconds']:.1f} s)")
     return rows
 
@@ -64,15 +79,19 @@ def run(models: list[str], n: int, seed: int, n_boot: int, source: str = "bundle
 def table(rows: list[dict]) -> str:
     from seqrec.evaluation import format_interval
 
-    lines = ["| model | suite | exact match [95% CI] | target | per-digit acc [95% CI] | CER | acc len 1..5 "
-             "| test digits |", "|---|---|---:|---:|---:|---:|---|---:|"]
+    lines = [
+        "| model | suite | exact match [95% CI] | target | per-digit acc [95% CI] | CER | acc len 1..5 | test digits |",
+        "|---|---|---:|---:|---:|---:|---|---:|",
+    ]
     for r in rows:
         by_len = " / ".join(f"{r[f'acc_len{k}']:.3f}" for k in range(1, 6) if f"acc_len{k}" in r)
         target = "–" if r["target"] is None else f"{100 * r['target']:.1f}% ({r['verdict']})"
         em = format_interval(r["exact_match"], r["exact_match_lo"], r["exact_match_hi"])
         da = format_interval(r["digit_acc"], r["digit_acc_lo"], r["digit_acc_hi"], 2)
-        lines.append(f"| {r['model']} | {r['suite']} | {em} | {target} | {da} ({r['digit_verdict']} vs "
-                     f"{100 * DIGIT_TARGET:.1f}%) | {r['cer']:.4f} | {by_len} | {int(r['n_digits'])} |")
+        lines.append(
+            f"| {r['model']} | {r['suite']} | {em} | {target} | {da} ({r['digit_verdict']} vs "
+            f"{100 * DIGIT_TARGET:.1f}%) | {r['cer']:.4f} | {by_len} | {int(r['n_digits'])} |"
+        )
     return "\n".join(lines)
 
 
@@ -94,9 +113,11 @@ def main(argv=None) -> int:
     elapsed = time.perf_counter() - t0
     print(f"hardware: {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}; {elapsed:.0f} s\n")
     print(table(rows))
-    print(f"\nIntervals: 95%, from a bootstrap over the {int(rows[0]['n_digits']) if rows else 0} distinct test digits "
-          f"({args.boot} draws) whose spread matches the multiway cluster-robust variance "
-          "(seqrec.evaluation.digit_bootstrap); strips reuse digits, so more strips barely narrow them.")
+    print(
+        f"\nIntervals: 95%, from a bootstrap over the {int(rows[0]['n_digits']) if rows else 0} distinct test digits "
+        f"({args.boot} draws) whose spread matches the multiway cluster-robust variance "
+        "(seqrec.evaluation.digit_bootstrap); strips reuse digits, so more strips barely narrow them."
+    )
     return 0
 
 

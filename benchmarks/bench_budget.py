@@ -1,6 +1,7 @@
 """Accuracy reached after a fixed wall-clock training budget, per head.
 
-    python benchmarks/bench_budget.py --minutes 10 [--heads ctc,multihead,multilabel,split,segment] [--out DIR] [KEY=VALUE ...]
+    python benchmarks/bench_budget.py --minutes 10 [--heads ctc,multihead,multilabel,split,segment] \
+        [--out DIR] [KEY=VALUE ...]
 
 Each head trains through train(cfg) (configs/train.yaml, data=variable on the bundled digits,
 CSV logging) with ``trainer.max_time`` = the budget and no practical epoch limit; an epoch is
@@ -13,6 +14,7 @@ The budget covers fitting (training and validation), not the final test. Heads r
 another on the same machine; on a shared machine the load changes what a minute buys --
 the table records the load average.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,9 +51,21 @@ def budget_run(head: str, seconds: float, out: Path, epoch_steps: int, extra: li
     from seqrec.evaluation.runs import read_metrics_csv, summarise_metrics
     from seqrec.train import train
 
-    overrides = [f"model={head}", "data=variable", "data.source=bundled", "logger=csv", "seed=0",
-                 f"data.batches_per_epoch={epoch_steps}", "data.n_val=500", "data.n_test=2000", "data.num_workers=0",
-                 "scheduler=plateau", "trainer.max_epochs=100000", "trainer.log_every_n_steps=10", *extra]
+    overrides = [
+        f"model={head}",
+        "data=variable",
+        "data.source=bundled",
+        "logger=csv",
+        "seed=0",
+        f"data.batches_per_epoch={epoch_steps}",
+        "data.n_val=500",
+        "data.n_test=2000",
+        "data.num_workers=0",
+        "scheduler=plateau",
+        "trainer.max_epochs=100000",
+        "trainer.log_every_n_steps=10",
+        *extra,
+    ]
     cfg = compose(overrides, out)
     with open_dict(cfg):
         cfg.trainer.max_time = max_time(seconds)
@@ -61,20 +75,39 @@ def budget_run(head: str, seconds: float, out: Path, epoch_steps: int, extra: li
     rows = read_metrics_csv(next(out.glob("csv/version_*/metrics.csv")))
     _, _, curve, steps = summarise_metrics(rows)
     steps = int(steps) + 1 if math.isfinite(steps) else 0
-    return {"head": head, "budget_s": seconds, "steps": steps, "strips": steps * int(cfg.data.batch_size),
-            "best_val": max((v for _, v in curve), default=math.nan), "exact_match": metrics.get("test/exact_match", math.nan),
-            "digit_acc": metrics.get("test/digit_acc", math.nan), "cer": metrics.get("test/cer", math.nan), "wall_s": wall}
+    return {
+        "head": head,
+        "budget_s": seconds,
+        "steps": steps,
+        "strips": steps * int(cfg.data.batch_size),
+        "best_val": max((v for _, v in curve), default=math.nan),
+        "exact_match": metrics.get("test/exact_match", math.nan),
+        "digit_acc": metrics.get("test/digit_acc", math.nan),
+        "cer": metrics.get("test/cer", math.nan),
+        "wall_s": wall,
+    }
 
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--minutes", type=float, default=10.0, help="training budget per head (default 10)")
-    p.add_argument("--seconds", type=float, default=None, help="budget in seconds (overrides --minutes; for smoke tests)")
+    p.add_argument(
+        "--seconds", type=float, default=None, help="budget in seconds (overrides --minutes; for smoke tests)"
+    )
     p.add_argument("--heads", default=",".join(HEADS), help=f"comma separated (default {','.join(HEADS)})")
-    p.add_argument("--epoch-steps", type=int, default=50, help="batches per epoch, i.e. between validations (default 50)")
-    p.add_argument("--out", default="benchmarks/results/budget", help="run folders and bench_budget.md (default benchmarks/results/budget)")
+    p.add_argument(
+        "--epoch-steps", type=int, default=50, help="batches per epoch, i.e. between validations (default 50)"
+    )
+    p.add_argument(
+        "--out",
+        default="benchmarks/results/budget",
+        help="run folders and bench_budget.md (default benchmarks/results/budget)",
+    )
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="Hydra overrides for every head")
     args = p.parse_args(argv)
     os.environ.setdefault("SEQREC_OFFLINE", "1")
@@ -93,16 +126,21 @@ def main(argv=None) -> int:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     command = "python " + shlex.join(["benchmarks/bench_budget.py", *argv])
     budget = f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
-    lines = [f"**Command:** `{command}`  ",
-             f"**Setup:** {budget} of fitting per head (trainer.max_time), data=variable (1-5 digits, gap -4..6 px, jitter, "
-             f"random placement) from the bundled train digits, validation every {args.epoch_steps} steps; best checkpoint "
-             f"tested on 2000 strips of held-out test digits. {os.cpu_count()} CPU cores, torch {torch.__version__} "
-             f"({torch.get_num_threads()} threads), load average {load:.1f} at the end.", "",
-             "| head | steps | strips seen | best val exact | test exact match | per-digit acc | CER |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"**Command:** `{command}`  ",
+        f"**Setup:** {budget} of fitting per head (trainer.max_time), data=variable (1-5 digits, gap -4..6 px, jitter, "
+        f"random placement) from the bundled train digits, validation every {args.epoch_steps} steps; best checkpoint "
+        f"tested on 2000 strips of held-out test digits. {os.cpu_count()} CPU cores, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), load average {load:.1f} at the end.",
+        "",
+        "| head | steps | strips seen | best val exact | test exact match | per-digit acc | CER |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in results:
-        lines.append(f"| {r['head']} | {r['steps']:,} | {r['strips']:,} | {pct(r['best_val'])} | {pct(r['exact_match'])} | "
-                     f"{pct(r['digit_acc'])} | {r['cer']:.3f} |")
+        lines.append(
+            f"| {r['head']} | {r['steps']:,} | {r['strips']:,} | {pct(r['best_val'])} | {pct(r['exact_match'])} | "
+            f"{pct(r['digit_acc'])} | {r['cer']:.3f} |"
+        )
     md = "\n".join(lines) + "\n"
     (out / stamp).mkdir(parents=True, exist_ok=True)
     (out / stamp / "bench_budget.md").write_text(md)

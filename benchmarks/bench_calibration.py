@@ -14,6 +14,7 @@ jitter, random placement), on strips of the bundled test split (digits no model 
 when it has none, one fitted on ``--n-val`` strips of validation digits (never test digits) as
 ``scripts/calibrate.py`` does. Prints a markdown table with the command and hardware.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,12 +64,20 @@ def run(models: list[str], n: int, n_val: int, seed: int, source: str = "bundled
                 rec.codec.temperature = t
                 conf, correct, _ = confidences(rec, s)
                 coverage, threshold = coverage_at_accuracy(conf, correct, TARGET)
-                row.update({"exact_match": float(correct.mean()), f"coverage_{key}": coverage,
-                            f"ece_{key}": expected_calibration_error(conf, correct),
-                            f"threshold_{key}": threshold, f"mean_conf_{key}": float(conf.mean())})
+                row.update(
+                    {
+                        "exact_match": float(correct.mean()),
+                        f"coverage_{key}": coverage,
+                        f"ece_{key}": expected_calibration_error(conf, correct),
+                        f"threshold_{key}": threshold,
+                        f"mean_conf_{key}": float(conf.mean()),
+                    }
+                )
             rows.append(row)
-            log(f"  {spec} {suite}: ECE {row['ece_before']:.4f} -> {row['ece_after']:.4f}, coverage "
-                f"{row['coverage_before']:.3f} -> {row['coverage_after']:.3f}")
+            log(
+                f"  {spec} {suite}: ECE {row['ece_before']:.4f} -> {row['ece_after']:.4f}, coverage "
+                f"{row['coverage_before']:.3f} -> {row['coverage_after']:.3f}"
+            )
     return rows
 
 
@@ -77,15 +86,19 @@ def _thr(v: float) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| model | suite | exact match | mean conf. before / after | T | ECE before | ECE after "
-             f"| coverage @ {100 * TARGET:.1f}% before (threshold) | after (threshold) |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| model | suite | exact match | mean conf. before / after | T | ECE before | ECE after "
+        f"| coverage @ {100 * TARGET:.1f}% before (threshold) | after (threshold) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
-        lines.append(f"| {r['model']} | {r['suite']} | {100 * r['exact_match']:.1f}% | {r['mean_conf_before']:.3f} / "
-                     f"{r['mean_conf_after']:.3f} | {r['temperature']:.3f} | {r['ece_before']:.4f} "
-                     f"| {r['ece_after']:.4f} "
-                     f"| {100 * r['coverage_before']:.1f}% ({_thr(r['threshold_before'])}) "
-                     f"| {100 * r['coverage_after']:.1f}% ({_thr(r['threshold_after'])}) |")
+        lines.append(
+            f"| {r['model']} | {r['suite']} | {100 * r['exact_match']:.1f}% | {r['mean_conf_before']:.3f} / "
+            f"{r['mean_conf_after']:.3f} | {r['temperature']:.3f} | {r['ece_before']:.4f} "
+            f"| {r['ece_after']:.4f} "
+            f"| {100 * r['coverage_before']:.1f}% ({_thr(r['threshold_before'])}) "
+            f"| {100 * r['coverage_after']:.1f}% ({_thr(r['threshold_after'])}) |"
+        )
     return "\n".join(lines)
 
 
@@ -108,12 +121,16 @@ def main(argv=None) -> int:
     rows = run(models, args.n, args.n_val, args.seed, args.source, log=lambda s: print(s, file=sys.stderr, flush=True))
     print(f"# calibration on held-out test strips, {args.n} per suite, seed {args.seed}, source {args.source}")
     print(f"command: `python benchmarks/bench_calibration.py --n {args.n} --n-val {args.n_val} --seed {args.seed}`  ")
-    print(f"hardware: {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}; "
-          f"{time.perf_counter() - t0:.0f} s\n")
+    print(
+        f"hardware: {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}; "
+        f"{time.perf_counter() - t0:.0f} s\n"
+    )
     print(table(rows))
-    print(f"\nECE: 15 equal-width bins. Coverage: the largest share of strips, most confident first, that is "
-          f"right >= {100 * TARGET:.1f}% of the time; threshold: the lowest confidence kept. "
-          "T: the temperature used for 'after' (before: T = 1).")
+    print(
+        f"\nECE: 15 equal-width bins. Coverage: the largest share of strips, most confident first, that is "
+        f"right >= {100 * TARGET:.1f}% of the time; threshold: the lowest confidence kept. "
+        "T: the temperature used for 'after' (before: T = 1)."
+    )
     return 0
 
 

@@ -18,6 +18,7 @@ so 5 folds x 3 heads is about 15 hours; ``--folds 3`` or fewer ``--epochs`` trad
 time, and a GPU (``--override trainer=gpu``) makes it minutes. Extra Hydra overrides go in
 ``--override`` (repeatable). Writes one run folder per fold under ``--out`` and cv.md/cv.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,17 +37,40 @@ from _common import compose_run, cpu_model  # noqa: E402
 from bench_accuracy import SUITES  # noqa: E402
 
 MODELS = ("ctc", "multihead", "multilabel", "attention")
-TINY = ["logger=none", "data.num_workers=0", "data.batch_size=16", "data.batches_per_epoch=2", "data.n_val=32",
-        "data.n_test=32", "trainer.max_epochs=1", "+trainer.enable_model_summary=false", "~callbacks.progress_bar"]
+TINY = [
+    "logger=none",
+    "data.num_workers=0",
+    "data.batch_size=16",
+    "data.batches_per_epoch=2",
+    "data.n_val=32",
+    "data.n_test=32",
+    "trainer.max_epochs=1",
+    "+trainer.enable_model_summary=false",
+    "~callbacks.progress_bar",
+]
 
 
-def compose_fold(model: str, folds: int, fold: int, out: Path, epochs: int | None = None, tiny: bool = False,
-                 overrides: list[str] | None = None):
+def compose_fold(
+    model: str,
+    folds: int,
+    fold: int,
+    out: Path,
+    epochs: int | None = None,
+    tiny: bool = False,
+    overrides: list[str] | None = None,
+):
     """The train config of one fold, composed with Hydra's compose API and writing into ``out``."""
     experiment = REPO / "configs" / "experiment" / f"pretrained_{model}.yaml"
     base = [f"experiment=pretrained_{model}"] if experiment.is_file() else [f"model={model}", "data=variable"]
-    items = [*base, "data.source=bundled", f"data.folds={folds}", f"data.fold={fold}", *(TINY if tiny else []),
-             *([f"trainer.max_epochs={epochs}"] if epochs else []), *(overrides or [])]
+    items = [
+        *base,
+        "data.source=bundled",
+        f"data.folds={folds}",
+        f"data.fold={fold}",
+        *(TINY if tiny else []),
+        *([f"trainer.max_epochs={epochs}"] if epochs else []),
+        *(overrides or []),
+    ]
     cfg = compose_run(items, out, job=fold)
     return cfg, items
 
@@ -61,8 +85,17 @@ def best_checkpoint(run_dir: Path) -> Path:
     return best
 
 
-def run_cv(model: str, folds: int = 5, n: int = 2000, epochs: int | None = None, tiny: bool = False,
-           out: Path | str = "logs/cv", overrides: list[str] | None = None, n_boot: int = 1000, log=print) -> dict:
+def run_cv(
+    model: str,
+    folds: int = 5,
+    n: int = 2000,
+    epochs: int | None = None,
+    tiny: bool = False,
+    out: Path | str = "logs/cv",
+    overrides: list[str] | None = None,
+    n_boot: int = 1000,
+    log=print,
+) -> dict:
     """Train and test every fold; returns per-fold results and the pooled accuracy per suite."""
     import numpy as np
 
@@ -86,8 +119,13 @@ def run_cv(model: str, folds: int = 5, n: int = 2000, epochs: int | None = None,
         rec = Recognizer.from_checkpoint(best_checkpoint(run_dir))
         datamodule = build(cfg.data)
         pool = datamodule.pool("test")  # fold k's digits only
-        fold = {"fold": k, "overrides": items, "checkpoint": str(best_checkpoint(run_dir)),
-                "test_ids": sorted(int(i) for i in pool.ids), "train_test_exact_match": metrics.get("test/exact_match")}
+        fold = {
+            "fold": k,
+            "overrides": items,
+            "checkpoint": str(best_checkpoint(run_dir)),
+            "test_ids": sorted(int(i) for i in pool.ids),
+            "train_test_exact_match": metrics.get("test/exact_match"),
+        }
         for suite, kw in SUITES.items():
             strips = make_strips(n, seed=[2026, k], pool=pool, width=rec.image_size[1], height=rec.image_size[0], **kw)
             preds = rec.predict(strips.images)
@@ -109,26 +147,41 @@ def report(results: dict, command: str, elapsed: float) -> str:
 
     from seqrec.evaluation import format_interval
 
-    lines = [f"# {results['folds']}-fold cross-validation of {results['model']}"
-             + (" (tiny smoke run, not a result)" if results["tiny"] else ""), "",
-             f"command: `{command}`  ", f"hardware: {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}; "
-             f"{elapsed / 60:.1f} min", "",
-             "| suite | exact match [95% CI] | per-digit acc [95% CI] | strips | test digits |",
-             "|---|---:|---:|---:|---:|"]
+    lines = [
+        f"# {results['folds']}-fold cross-validation of {results['model']}"
+        + (" (tiny smoke run, not a result)" if results["tiny"] else ""),
+        "",
+        f"command: `{command}`  ",
+        f"hardware: {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}; {elapsed / 60:.1f} min",
+        "",
+        "| suite | exact match [95% CI] | per-digit acc [95% CI] | strips | test digits |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for suite, m in results["pooled"].items():
-        lines.append(f"| {suite} | {format_interval(m['exact_match'], m['exact_match_lo'], m['exact_match_hi'])} | "
-                     f"{format_interval(m['digit_acc'], m['digit_acc_lo'], m['digit_acc_hi'], 2)} | "
-                     f"{len(results['fold_results']) * results.get('n', 0) or '–'} | {int(m['n_digits'])} |")
-    lines += ["", "Per fold (exact match): " + "; ".join(
-        f"fold {f['fold']}: " + ", ".join(f"{s} {100 * f[s]:.1f}%" for s in SUITES) for f in results["fold_results"]),
-        "", "Intervals: 95% bootstrap over the pooled test digits (every digit is in exactly one fold's test set)."]
+        lines.append(
+            f"| {suite} | {format_interval(m['exact_match'], m['exact_match_lo'], m['exact_match_hi'])} | "
+            f"{format_interval(m['digit_acc'], m['digit_acc_lo'], m['digit_acc_hi'], 2)} | "
+            f"{len(results['fold_results']) * results.get('n', 0) or '–'} | {int(m['n_digits'])} |"
+        )
+    lines += [
+        "",
+        "Per fold (exact match): "
+        + "; ".join(
+            f"fold {f['fold']}: " + ", ".join(f"{s} {100 * f[s]:.1f}%" for s in SUITES) for f in results["fold_results"]
+        ),
+        "",
+        "Intervals: 95% bootstrap over the pooled test digits (every digit is in exactly one fold's test set).",
+    ]
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--model", default="ctc", choices=MODELS)
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=None, help="trainer.max_epochs (default: the recipe's)")
@@ -142,8 +195,17 @@ def main(argv=None) -> int:
     out = Path(args.out or REPO / "logs" / "cv" / args.model)
     t0 = time.perf_counter()
     try:
-        results = run_cv(args.model, args.folds, args.n, args.epochs, args.tiny, out, args.override, args.boot,
-                         log=lambda s: print(s, file=sys.stderr, flush=True))
+        results = run_cv(
+            args.model,
+            args.folds,
+            args.n,
+            args.epochs,
+            args.tiny,
+            out,
+            args.override,
+            args.boot,
+            log=lambda s: print(s, file=sys.stderr, flush=True),
+        )
     except (ValueError, FileNotFoundError) as err:
         print(f"bench_cv: {err}", file=sys.stderr)
         return 2

@@ -19,6 +19,7 @@ digits, so numbers are not independent samples); pen cells use a Wilson interval
 (every pen number is drawn independently). Targets (issue 10): paper within 3 points of canvas
 for every head and source; pen canvas >= 95% for every head.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -161,8 +162,10 @@ def run(n: int, seed: int, heads: list[str], out=sys.stdout) -> list[dict]:
     cases = {s: build_case(s, n, seed) for s in SOURCES}
     images = {(s, c): render(cases[s], c, seed) for s in SOURCES for c in CONDITIONS}
     rows = []
-    print("| source | condition | head | n | exact match [95% CI] | CI method | ink height px | image h x w px | s |",
-          file=out)
+    print(
+        "| source | condition | head | n | exact match [95% CI] | CI method | ink height px | image h x w px | s |",
+        file=out,
+    )
     print("|---|---|---|---:|---:|---|---|---|---:|", file=out)
     for head in heads:
         rec = Recognizer.pretrained(head)
@@ -174,13 +177,26 @@ def run(n: int, seed: int, heads: list[str], out=sys.stdout) -> list[dict]:
                 secs = time.perf_counter() - t
                 exact = np.array([p == y for p, y in zip(preds, cases[s].labels)], np.float64)
                 lo, hi, method = interval(cases[s], exact, seed)
-                row = {"source": s, "condition": c, "head": head, "n": len(exact), "exact": float(exact.mean()),
-                       "lo": lo, "hi": hi, "method": method, "ink": (lo_h, hi_h),
-                       "size": size_range(images[(s, c)]), "seconds": secs}
+                row = {
+                    "source": s,
+                    "condition": c,
+                    "head": head,
+                    "n": len(exact),
+                    "exact": float(exact.mean()),
+                    "lo": lo,
+                    "hi": hi,
+                    "method": method,
+                    "ink": (lo_h, hi_h),
+                    "size": size_range(images[(s, c)]),
+                    "seconds": secs,
+                }
                 rows.append(row)
-                print(f"| {s} | {c} | {head} | {row['n']} | {100 * row['exact']:.1f}% [{100 * lo:.1f}, "
-                      f"{100 * hi:.1f}] | {method} | {lo_h}-{hi_h} | {row['size']} | {secs:.1f} |",
-                      file=out, flush=True)
+                print(
+                    f"| {s} | {c} | {head} | {row['n']} | {100 * row['exact']:.1f}% [{100 * lo:.1f}, "
+                    f"{100 * hi:.1f}] | {method} | {lo_h}-{hi_h} | {row['size']} | {secs:.1f} |",
+                    file=out,
+                    flush=True,
+                )
     return rows
 
 
@@ -192,8 +208,10 @@ def verdicts(rows: list[dict]) -> list[str]:
         if c == "paper" and (s, "canvas", h) in by:
             gap = by[(s, "canvas", h)] - acc
             ok = gap <= PAPER_MARGIN_PTS
-            lines.append(f"{s}/{h}: paper {100 * acc:.1f}% vs canvas {100 * by[(s, 'canvas', h)]:.1f}% "
-                         f"(gap {100 * gap:.1f} points, target <= 3): {'met' if ok else 'MISSED'}")
+            lines.append(
+                f"{s}/{h}: paper {100 * acc:.1f}% vs canvas {100 * by[(s, 'canvas', h)]:.1f}% "
+                f"(gap {100 * gap:.1f} points, target <= 3): {'met' if ok else 'MISSED'}"
+            )
         if s == "pen" and c == "canvas":
             ok = acc >= PEN_CANVAS_TARGET
             lines.append(f"pen/{h}: canvas {100 * acc:.1f}% (target >= 95%): {'met' if ok else 'MISSED'}")
@@ -218,8 +236,10 @@ def main(argv=None) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    print(f"# photos, scans and pen drawings: {args.n} numbers per source, seed {args.seed}; "
-          f"{cpu_model()} ({platform.machine()}), CPU")
+    print(
+        f"# photos, scans and pen drawings: {args.n} numbers per source, seed {args.seed}; "
+        f"{cpu_model()} ({platform.machine()}), CPU"
+    )
     given = sys.argv[1:] if argv is None else argv
     print(f"command: python benchmarks/bench_photos.py {shlex.join(given)}\n")
     t = time.perf_counter()

@@ -1,14 +1,22 @@
 """Strip generation throughput on ONE core: python benchmarks/bench_strips.py [--n 4000] [--repeats 7]
 
 Cases: (a) fixed 5 digits, 28x140; (b) 1-5 digits, gap (-4, 6), jitter 2, random placement;
-(c) (b) plus the training defaults: per-digit DigitWarp(1.0) and default_augment(). Prints a markdown table (median strips/s over the repeats).
+(c) (b) plus the training defaults: per-digit DigitWarp(1.0) and default_augment(). Prints a markdown table
+(median strips/s over the repeats).
 Targets: (b) >= 50,000 strips/s, (c) >= 5,000 strips/s.
 """
+
 from __future__ import annotations
 
 import os
 
-for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
+for _var in (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+):
     os.environ[_var] = "1"  # before numpy is imported
 
 import argparse  # noqa: E402
@@ -88,9 +96,14 @@ def main(argv=None) -> int:
             missed.append(key)
         rows.append(f"| ({key}) {what} | {n:,} x {args.repeats} | {rate:,.0f} | {verdict} |")
 
-    command = "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(__file__)] + (sys.argv[1:] if argv is None else list(argv)))
+    command = "python " + " ".join(
+        shlex.quote(a) for a in [os.path.relpath(__file__)] + (sys.argv[1:] if argv is None else list(argv))
+    )
     print(f"Strip generation, one core ({pinned}; OMP/MKL/OPENBLAS threads = 1, cv2 threads = 1)\n")
-    print(f"- hardware: {cpu_model()}, {os.cpu_count()} logical CPUs; Python {platform.python_version()}, numpy {np.__version__}")
+    print(
+        f"- hardware: {cpu_model()}, {os.cpu_count()} logical CPUs; "
+        f"Python {platform.python_version()}, numpy {np.__version__}"
+    )
     print(f"- command: `{command}`\n")
     print("| case | strips x repeats | strips/s (median) | target |")
     print("|---|---:|---:|---|")

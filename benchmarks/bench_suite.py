@@ -22,6 +22,7 @@ Every cell is exact match with its 95% interval from a bootstrap over the test d
 point's strips use (``seqrec.evaluation.digit_bootstrap``). Prints markdown tables (with the
 command and hardware) and writes bench_suite.md, bench_suite.json and bench_suite.png into ``--out``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -106,8 +107,16 @@ def points(suites, gaps, wide_gaps=WIDE_GAPS):
             raise ValueError(f"unknown suite {suite!r}; allowed: {', '.join(SUITES)}")
 
 
-def run_suite(models, n: int = 1000, suites=SUITES, gaps=GAPS, source: str = "bundled", seed: int = 0, log=print,
-              wide_gaps=WIDE_GAPS) -> list[dict]:
+def run_suite(
+    models,
+    n: int = 1000,
+    suites=SUITES,
+    gaps=GAPS,
+    source: str = "bundled",
+    seed: int = 0,
+    log=print,
+    wide_gaps=WIDE_GAPS,
+) -> list[dict]:
     """One result per (model, point): exact match and digit accuracy (with 95% digit-bootstrap
     intervals, ``*_lo``/``*_hi``) and CER, or n/a."""
     from seqrec.data.sources import load_digits
@@ -121,17 +130,30 @@ def run_suite(models, n: int = 1000, suites=SUITES, gaps=GAPS, source: str = "bu
         for label, rec in models:
             row = {"suite": suite, "factor": factor, "value": value, "model": label, "head": rec.head, "n": n}
             if suite == "longer" and not can_read_longer(rec):
-                row.update(exact_match=None, digit_acc=None, cer=None, note=f"{NA}: at most max_len={rec.max_len} digits")
+                row.update(
+                    exact_match=None, digit_acc=None, cer=None, note=f"{NA}: at most max_len={rec.max_len} digits"
+                )
             elif suite != "longer" and kwargs.get("max_len", BENCHMARK.max_len) > rec.max_len:
                 row.update(exact_match=None, digit_acc=None, cer=None, note=f"{NA}: above max_len={rec.max_len}")
             else:
                 m = evaluate(rec, strips)
-                keys = ("exact_match", "exact_match_lo", "exact_match_hi", "digit_acc", "digit_acc_lo", "digit_acc_hi",
-                        "cer", "n_digits")
+                keys = (
+                    "exact_match",
+                    "exact_match_lo",
+                    "exact_match_hi",
+                    "digit_acc",
+                    "digit_acc_lo",
+                    "digit_acc_hi",
+                    "cer",
+                    "n_digits",
+                )
                 row.update({k: m[k] for k in keys}, note="")
             results.append(row)
-        log(f"  {suite:<7} {factor:<15} {value!s:>5}: " + "  ".join(f"{r['model']} {_cell(r)}" for r in results[-len(models):])
-            + f"  ({time.perf_counter() - t0:.1f} s)")
+        log(
+            f"  {suite:<7} {factor:<15} {value!s:>5}: "
+            + "  ".join(f"{r['model']} {_cell(r)}" for r in results[-len(models) :])
+            + f"  ({time.perf_counter() - t0:.1f} s)"
+        )
     return results
 
 
@@ -152,8 +174,11 @@ def tables(results, models) -> str:
         ("length", "digits"): "(a) Exact match by number length (clean strips)",
         ("gap", "gap (px)"): "(b) Exact match by gap between neighbouring ink boxes (negative = overlap), 5 digits",
         ("gap", f"gap, {WIDE_LENGTH} digits (px)"): f"(b) Exact match by gap between neighbouring ink boxes, "
-                                                   f"{WIDE_LENGTH} digits (wide spacing; target >= 95% from -4 to +20)",
-        ("longer", "digits"): "(c) Length generalization: trained on <= 5 digits, tested on 6-8 digits on a 28*k px canvas",
+        f"{WIDE_LENGTH} digits (wide spacing; target >= 95% from -4 to +20)",
+        (
+            "longer",
+            "digits",
+        ): "(c) Length generalization: trained on <= 5 digits, tested on 6-8 digits on a 28*k px canvas",
         ("robust", "rotation (deg)"): "(d) Robustness: each digit rotated by +-deg",
         ("robust", "scale"): "(d) Robustness: each digit scaled",
         ("robust", "noise (std)"): "(d) Robustness: Gaussian pixel noise (std, fraction of white)",
@@ -163,8 +188,12 @@ def tables(results, models) -> str:
         rows = [r for r in results if (r["suite"], r["factor"]) == key]
         values = list(dict.fromkeys(r["value"] for r in rows))
         fmt = (lambda v: f"{v:+d}") if key[0] == "gap" else str
-        out += [f"**{titles.get(key, key)}**", "", "| model | " + " | ".join(fmt(v) for v in values) + " |",
-                "|---|" + "---:|" * len(values)]
+        out += [
+            f"**{titles.get(key, key)}**",
+            "",
+            "| model | " + " | ".join(fmt(v) for v in values) + " |",
+            "|---|" + "---:|" * len(values),
+        ]
         for label, _ in models:
             by_value = {r["value"]: r for r in rows if r["model"] == label}
             out.append(f"| {label} | " + " | ".join(_cell(by_value.get(v), interval=True) for v in values) + " |")
@@ -181,18 +210,26 @@ def plot(results, models, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [("length", "digits", "(a) length"), ("gap", "gap (px)", "(b) gap / overlap"),
-              ("gap", f"gap, {WIDE_LENGTH} digits (px)", f"(b) wide gaps, {WIDE_LENGTH} digits"),
-              ("longer", "digits", "(c) longer than trained"),
-              ("robust", "rotation (deg)", "(d) rotation"), ("robust", "scale", "(d) scale"), ("robust", "noise (std)", "(d) noise")]
+    panels = [
+        ("length", "digits", "(a) length"),
+        ("gap", "gap (px)", "(b) gap / overlap"),
+        ("gap", f"gap, {WIDE_LENGTH} digits (px)", f"(b) wide gaps, {WIDE_LENGTH} digits"),
+        ("longer", "digits", "(c) longer than trained"),
+        ("robust", "rotation (deg)", "(d) rotation"),
+        ("robust", "scale", "(d) scale"),
+        ("robust", "noise (std)", "(d) noise"),
+    ]
     panels = [p for p in panels if any((r["suite"], r["factor"]) == p[:2] for r in results)]
     cols = min(3, len(panels))
     rows_n = (len(panels) + cols - 1) // cols
     fig, axes = plt.subplots(rows_n, cols, figsize=(4.2 * cols, 3.3 * rows_n), squeeze=False)
     for ax, (suite, factor, title) in zip(axes.flat, panels):
         for label, _ in models:
-            pts = [(r["value"], r["exact_match"]) for r in results
-                   if (r["suite"], r["factor"], r["model"]) == (suite, factor, label) and r["exact_match"] is not None]
+            pts = [
+                (r["value"], r["exact_match"])
+                for r in results
+                if (r["suite"], r["factor"], r["model"]) == (suite, factor, label) and r["exact_match"] is not None
+            ]
             if pts:
                 xs, ys = zip(*pts)
                 ax.plot(xs, ys, marker="o", ms=3, label=label)
@@ -201,7 +238,7 @@ def plot(results, models, path: Path) -> Path:
         ax.set_ylabel("exact match")
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(panels):]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=max(1, len(labels)), fontsize=8)
@@ -224,19 +261,38 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # "--gaps -8..8": a value that starts with "-" would read as an option; glue it to its flag.
     flags = ("--gaps", "--wide-gaps")
-    argv = [f"{a}={argv[i + 1]}" if a in flags and i + 1 < len(argv) else a for i, a in enumerate(argv)
-            if not (i > 0 and argv[i - 1] in flags)]
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", default="ctc,multihead,multilabel", help="pretrained names and/or checkpoint paths, comma separated")
+    argv = [
+        f"{a}={argv[i + 1]}" if a in flags and i + 1 < len(argv) else a
+        for i, a in enumerate(argv)
+        if not (i > 0 and argv[i - 1] in flags)
+    ]
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--models", default="ctc,multihead,multilabel", help="pretrained names and/or checkpoint paths, comma separated"
+    )
     p.add_argument("--n", type=int, default=1000, help="strips per point (default 1000)")
     p.add_argument("--suites", default=",".join(SUITES), help=f"comma separated subset of {','.join(SUITES)}")
-    p.add_argument("--gaps", type=parse_ints, default=list(GAPS), help="gaps for (b): -8..8 (every px), -8..8..2 (default) or -8,0,8")
-    p.add_argument("--wide-gaps", type=parse_ints, default=list(WIDE_GAPS),
-                   help=f"gaps for (b) on {WIDE_LENGTH}-digit strips: -4..20..4 (default), -4..20 or none")
+    p.add_argument(
+        "--gaps",
+        type=parse_ints,
+        default=list(GAPS),
+        help="gaps for (b): -8..8 (every px), -8..8..2 (default) or -8,0,8",
+    )
+    p.add_argument(
+        "--wide-gaps",
+        type=parse_ints,
+        default=list(WIDE_GAPS),
+        help=f"gaps for (b) on {WIDE_LENGTH}-digit strips: -4..20..4 (default), -4..20 or none",
+    )
     p.add_argument("--source", default="bundled", help="digit source; its test split is used (default bundled)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="benchmarks/results", help="folder for bench_suite.md/.json/.png (default benchmarks/results)")
+    p.add_argument(
+        "--out", default="benchmarks/results", help="folder for bench_suite.md/.json/.png (default benchmarks/results)"
+    )
     args = p.parse_args(argv)
     import torch
 
@@ -251,21 +307,34 @@ def main(argv=None) -> int:
         return 2
     print(f"models: {', '.join(f'{label} ({rec.head})' for label, rec in models)}", file=sys.stderr)
     t0 = time.perf_counter()
-    results = run_suite(models, n=args.n, suites=suites, gaps=args.gaps, source=args.source, seed=args.seed,
-                        log=lambda s: print(s, file=sys.stderr, flush=True), wide_gaps=args.wide_gaps)
+    results = run_suite(
+        models,
+        n=args.n,
+        suites=suites,
+        gaps=args.gaps,
+        source=args.source,
+        seed=args.seed,
+        log=lambda s: print(s, file=sys.stderr, flush=True),
+        wide_gaps=args.wide_gaps,
+    )
     elapsed = time.perf_counter() - t0
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     png = plot(results, models, out / "bench_suite.png")
     command = "python " + shlex.join(["benchmarks/bench_suite.py", *argv])
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    header = (f"**Command:** `{command}`  \n**Setup:** {args.n} strips per point from the `{args.source}` test split "
-              f"(held-out digits); base: {BENCHMARK.max_len} digits, gap {BENCHMARK.gap[0]}..{BENCHMARK.gap[1]} px, centred, no jitter, "
-              f"28x140; metric: exact match.  \n**Hardware:** {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-              f"load {load:.1f}; {elapsed:.0f} s.\n")
+    header = (
+        f"**Command:** `{command}`  \n**Setup:** {args.n} strips per point from the `{args.source}` test split "
+        f"(held-out digits); base: {BENCHMARK.max_len} digits, gap {BENCHMARK.gap[0]}..{BENCHMARK.gap[1]} px, "
+        f"centred, no jitter, 28x140; metric: exact match.  \n"
+        f"**Hardware:** {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"load {load:.1f}; {elapsed:.0f} s.\n"
+    )
     md = header + "\n" + tables(results, models) + f"\n![benchmark suite]({png.name})\n"
     (out / "bench_suite.md").write_text(md)
-    (out / "bench_suite.json").write_text(json.dumps({"command": command, "n": args.n, "source": args.source, "results": results}, indent=1))
+    (out / "bench_suite.json").write_text(
+        json.dumps({"command": command, "n": args.n, "source": args.source, "results": results}, indent=1)
+    )
     print(md)
     print(f"wrote {out / 'bench_suite.md'}, {out / 'bench_suite.json'}, {png}", file=sys.stderr)
     return 0

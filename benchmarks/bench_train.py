@@ -6,6 +6,7 @@ Pipeline: StripDataModule (fresh strips + augmentation, 1 worker) + the Lightnin
 Trainer with its progress bar. Plain: the same net, loss, optimizer, clipping and batch size
 over strips generated before the clock starts. The ratio is pipeline / plain strips/s.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,8 +47,15 @@ def pipeline(model: str, steps: int, warmup: int, batch_size: int, workers: int)
     dm, system = build(model, batch_size, workers)
     timer = StepTimer(warmup)
     trainer = pl.Trainer(
-        accelerator="cpu", devices=1, max_steps=steps + warmup, limit_val_batches=0, logger=False,
-        enable_checkpointing=False, enable_model_summary=False, gradient_clip_val=1.0, callbacks=[timer],
+        accelerator="cpu",
+        devices=1,
+        max_steps=steps + warmup,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        gradient_clip_val=1.0,
+        callbacks=[timer],
         num_sanity_val_steps=0,
     )
     dm.hparams.batches_per_epoch = steps + warmup
@@ -88,10 +96,19 @@ def main() -> None:
         rows.append((q, p))
     best_q, best_p = max(r[0] for r in rows), max(r[1] for r in rows)
     print(f"\n# bench_train: {args.model}, batch {args.batch_size}, {args.steps} timed steps, best of {args.repeats}")
-    print(f"hardware: {cpu_model()}, {torch.get_num_threads()} torch threads; torch {torch.__version__}, lightning {pl.__version__}")
-    print(f"command: python benchmarks/bench_train.py --model {args.model} --steps {args.steps} --batch-size {args.batch_size} --workers {args.workers}\n")
+    print(
+        f"hardware: {cpu_model()}, {torch.get_num_threads()} torch threads; "
+        f"torch {torch.__version__}, lightning {pl.__version__}"
+    )
+    print(
+        f"command: python benchmarks/bench_train.py --model {args.model} --steps {args.steps} "
+        f"--batch-size {args.batch_size} --workers {args.workers}\n"
+    )
     print("| set-up | strips/s |\n|---|---:|")
-    print(f"| scripts/train.py pipeline (DataModule + augmentation, {args.workers} worker, LightningModule, Trainer) | {best_q:,.0f} |")
+    print(
+        f"| scripts/train.py pipeline (DataModule + augmentation, {args.workers} worker, LightningModule, Trainer) "
+        f"| {best_q:,.0f} |"
+    )
     print(f"| plain PyTorch loop, pre-generated strips | {best_p:,.0f} |")
     print(f"| **ratio** (target >= 0.9) | **{best_q / best_p:.3f}** |")
 

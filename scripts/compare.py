@@ -1,8 +1,9 @@
 """Compare the runs of a sweep: comparison.md, comparison.csv and plots (see seqrec/compare.py).
 
-    python scripts/compare.py logs/compare_heads/multiruns/<time>          # a Hydra multirun folder
-    python scripts/compare.py --wandb-group ENTITY/PROJECT/GROUP --out DIR # a W&B group (online)
+python scripts/compare.py logs/compare_heads/multiruns/<time>          # a Hydra multirun folder
+python scripts/compare.py --wandb-group ENTITY/PROJECT/GROUP --out DIR # a W&B group (online)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,20 +42,45 @@ def join_negative_values(argv: list[str], option: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("sweep_dir", nargs="?", metavar="SWEEP_DIR", help="multirun folder (its job folders 0/, 1/, ... are the runs) or one run folder")
-    p.add_argument("--wandb-group", metavar="ENTITY/PROJECT/GROUP", help="read the runs of this W&B group instead (needs W&B online)")
-    p.add_argument("--out", metavar="DIR", help="where to write the report (default: SWEEP_DIR, or ./comparison-<group>)")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "sweep_dir",
+        nargs="?",
+        metavar="SWEEP_DIR",
+        help="multirun folder (its job folders 0/, 1/, ... are the runs) or one run folder",
+    )
+    p.add_argument(
+        "--wandb-group",
+        metavar="ENTITY/PROJECT/GROUP",
+        help="read the runs of this W&B group instead (needs W&B online)",
+    )
+    p.add_argument(
+        "--out", metavar="DIR", help="where to write the report (default: SWEEP_DIR, or ./comparison-<group>)"
+    )
     p.add_argument("--gaps", type=parse_gaps, default="-8..8", help="gaps (px) for accuracy by gap (default: -8..8)")
     p.add_argument("--n-gap", type=int, default=200, help="test strips per gap and run; 0 skips (default: 200)")
     p.add_argument("--n-speed", type=int, default=256, help="strips timed for predict strips/s; 0 skips (default: 256)")
-    p.add_argument("--source", default=None, help="digit source for the measured strips (default: each run's data.source)")
-    p.add_argument("--wandb", dest="wandb_mode", choices=("auto", "online", "offline", "off"), default="auto",
-                   help="summary run in the runs' W&B group: auto = online with credentials, offline without "
-                   "(only when the runs logged to W&B); default: auto")
-    p.add_argument("--no-optimize", dest="optimize", action="store_false",
-                   help="run the eager nets instead of the Recognizer's frozen TorchScript copies (faster to start)")
+    p.add_argument(
+        "--source", default=None, help="digit source for the measured strips (default: each run's data.source)"
+    )
+    p.add_argument(
+        "--wandb",
+        dest="wandb_mode",
+        choices=("auto", "online", "offline", "off"),
+        default="auto",
+        help="summary run in the runs' W&B group: auto = online with credentials, offline without "
+        "(only when the runs logged to W&B); default: auto",
+    )
+    p.add_argument(
+        "--no-optimize",
+        dest="optimize",
+        action="store_false",
+        help="run the eager nets instead of the Recognizer's frozen TorchScript copies (faster to start)",
+    )
     args = p.parse_args(join_negative_values(list(sys.argv[1:] if argv is None else argv), "--gaps"))
     if (args.sweep_dir is None) == (args.wandb_group is None):
         p.error("give SWEEP_DIR or --wandb-group (one of them)")
@@ -64,9 +90,18 @@ def main(argv: list[str] | None = None) -> int:
     script = Path(sys.argv[0]).as_posix() if argv is None else "scripts/compare.py"
     command = "python " + shlex.join([script, *(sys.argv[1:] if argv is None else argv)])
     try:
-        report = compare(args.sweep_dir, args.out, wandb_group=args.wandb_group, gaps=args.gaps, n_gap=args.n_gap,
-                         n_speed=args.n_speed, data_source=args.source, wandb_mode=args.wandb_mode, command=command,
-                         optimize=args.optimize)
+        report = compare(
+            args.sweep_dir,
+            args.out,
+            wandb_group=args.wandb_group,
+            gaps=args.gaps,
+            n_gap=args.n_gap,
+            n_speed=args.n_speed,
+            data_source=args.source,
+            wandb_mode=args.wandb_mode,
+            command=command,
+            optimize=args.optimize,
+        )
     except (FileNotFoundError, ValueError) as err:
         print(f"compare: {err}", file=sys.stderr)
         return 2

@@ -1,5 +1,6 @@
 """Test-time pictures: a confusion matrix and a table of sample strips, saved as PNGs and
 logged to W&B when a WandbLogger is attached."""
+
 from __future__ import annotations
 
 import logging
@@ -47,9 +48,11 @@ def plot_samples(samples: list[dict], path: Path, title: str = "test samples (er
     for ax, s in zip(axes[:, 0], samples):
         ax.imshow(s["image"].numpy(), cmap="gray")
         colour = "red" if s["wrong"] else "green"
-        ax.set_title(f"pred {s['pred'] or '∅'}  true {s['truth']}  conf {s['confidence']:.2f}", fontsize=8, color=colour)
+        ax.set_title(
+            f"pred {s['pred'] or '∅'}  true {s['truth']}  conf {s['confidence']:.2f}", fontsize=8, color=colour
+        )
         ax.axis("off")
-    for ax in axes[len(samples):, 0]:
+    for ax in axes[len(samples) :, 0]:
         ax.axis("off")
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
@@ -71,7 +74,7 @@ def log_test_report(system, confusion: torch.Tensor, samples: list[dict]) -> Non
     out.mkdir(parents=True, exist_ok=True)
     cm_path = plot_confusion(confusion, out / "confusion_matrix.png")
     samples = samples[: 2 * system.hparams.n_samples]
-    sample_path = plot_samples(samples, out / "test_samples.png")
+    plot_samples(samples, out / "test_samples.png")
     log.info("seqrec: test report written to %s", out)
     for logger in system.loggers:
         if type(logger).__name__ == "WandbLogger":
@@ -79,5 +82,8 @@ def log_test_report(system, confusion: torch.Tensor, samples: list[dict]) -> Non
             columns = ["image", "prediction", "truth", "confidence", "correct"]
             import wandb
 
-            data = [[wandb.Image(s["image"].numpy()), s["pred"], s["truth"], s["confidence"], not s["wrong"]] for s in samples]
+            data = [
+                [wandb.Image(s["image"].numpy()), s["pred"], s["truth"], s["confidence"], not s["wrong"]]
+                for s in samples
+            ]
             logger.log_table("test/samples", columns=columns, data=data)

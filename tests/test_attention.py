@@ -1,12 +1,13 @@
 """The attention head (model=attention): codec, loss, learning, checkpoint -> Recognizer, export."""
+
 from __future__ import annotations
 
 from functools import partial
 
 import pytest
 import torch
-
 from conftest import compose_train
+
 from seqrec.codecs import AttentionCodec, Codec
 from seqrec.data.strips import make_strips
 from seqrec.models import AttentionDecoder, SeqRecNet, SmallCNN
@@ -44,7 +45,10 @@ def test_encode_digits_then_end_then_ignored():
     digits, lengths = padded(["123", "4", "", "70"], 3)
     assert codec.slots == 4
     assert codec.encode(digits, lengths).tolist() == [
-        [1, 2, 3, END], [4, END, IGN, IGN], [END, IGN, IGN, IGN], [7, 0, END, IGN],
+        [1, 2, 3, END],
+        [4, END, IGN, IGN],
+        [END, IGN, IGN, IGN],
+        [7, 0, END, IGN],
     ]
 
 
@@ -166,8 +170,14 @@ def trained(tmp_path_factory):
     from seqrec.train import train
 
     out = tmp_path_factory.mktemp("attention")
-    overrides = ["model=attention", "data=variable", "data.batches_per_epoch=2", "data.n_val=32", "data.n_test=32",
-                 "~callbacks.progress_bar"]
+    overrides = [
+        "model=attention",
+        "data=variable",
+        "data.batches_per_epoch=2",
+        "data.n_val=32",
+        "data.n_test=32",
+        "~callbacks.progress_bar",
+    ]
     metrics = train(compose_train(overrides, out))
     return out / "checkpoints" / "last.ckpt", metrics
 

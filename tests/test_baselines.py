@@ -1,4 +1,5 @@
 """Baselines (model=split, model=segment) and the benchmark suite's strip geometry."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -6,8 +7,8 @@ import importlib.util
 import numpy as np
 import pytest
 import torch
-
 from conftest import ROOT
+
 from seqrec.baselines import SegmentNet, SplitNet, crop_digits, segment_strip
 from seqrec.data.strips import make_strips
 from seqrec.models import SmallCNN
@@ -41,7 +42,9 @@ def test_baseline_checkpoint_loads_everywhere(make_cfg, tmp_path, model):
     from seqrec.checkpoint import load_system
     from seqrec.recognizer import Recognizer
 
-    cfg = make_cfg(f"model={model}", "data.min_len=1", "data.gap=[2,6]", "data.batches_per_epoch=2", "data.n_val=32", "test=false")
+    cfg = make_cfg(
+        f"model={model}", "data.min_len=1", "data.gap=[2,6]", "data.batches_per_epoch=2", "data.n_val=32", "test=false"
+    )
     train(cfg)
     ckpt = tmp_path / "checkpoints" / "last.ckpt"
     system = load_system(ckpt)
@@ -138,8 +141,10 @@ def test_segment_loss_skips_miscounted_strips_and_honours_focal_gamma():
 
     clean = make_strips(4, seed=4, split="test", source="bundled", min_len=2, max_len=5, gap=(4, 4))
     fused = make_strips(4, seed=4, split="test", source="bundled", min_len=5, max_len=5, gap=(-8, -8))
-    batch = {key: torch.from_numpy(np.concatenate([getattr(clean, name), getattr(fused, name)]))
-             for key, name in (("image", "images"), ("digits", "digits"), ("length", "lengths"))}
+    batch = {
+        key: torch.from_numpy(np.concatenate([getattr(clean, name), getattr(fused, name)]))
+        for key, name in (("image", "images"), ("digits", "digits"), ("length", "lengths"))
+    }
     batch["image"] = batch["image"][:, None]
     torch.manual_seed(0)
     plain = SegmentSystem(SegmentNet(SmallCNN(), positions=5), max_len=5).eval()

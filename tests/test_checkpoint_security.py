@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import CONFIG_DIR, ROOT, compose_train
 from omegaconf import OmegaConf
 
-from conftest import CONFIG_DIR, ROOT, compose_train
 from seqrec.checkpoint import (
     NET_TARGETS,
     OPTIMIZER_TARGETS,
@@ -120,13 +120,19 @@ def test_error_lists_what_is_allowed(tmp_path):
         (lambda m: m["net"].update(_recursive_=False), r"model.net._recursive_ is not allowed"),
         (lambda m: m.update(_convert_="all"), r"model._convert_ is not allowed"),
         (lambda m: m["net"].update(_partial_="yes"), r"_partial_ must be true or false"),
-        (lambda m: m["net"]["backbone"].pop("_target_") and m["net"]["backbone"].update(_partial_=True),
-         r"has _partial_ but no _target_"),
+        (
+            lambda m: m["net"]["backbone"].pop("_target_") and m["net"]["backbone"].update(_partial_=True),
+            r"has _partial_ but no _target_",
+        ),
         (lambda m: m["optimizer"].update(_partial_=False), r"torch.optim.AdamW\) must be a factory"),
-        (lambda m: m.update(scheduler={"_target_": "torch.optim.AdamW", "_partial_": True}),
-         r"model.scheduler names 'torch.optim.AdamW'"),
-        (lambda m: m.update(optimizer={"_target_": "seqrec.models.SmallCNN", "_partial_": True}),
-         r"model.optimizer names 'seqrec.models.SmallCNN'"),
+        (
+            lambda m: m.update(scheduler={"_target_": "torch.optim.AdamW", "_partial_": True}),
+            r"model.scheduler names 'torch.optim.AdamW'",
+        ),
+        (
+            lambda m: m.update(optimizer={"_target_": "seqrec.models.SmallCNN", "_partial_": True}),
+            r"model.optimizer names 'seqrec.models.SmallCNN'",
+        ),
         (lambda m: m["net"].update(_target_="seqrec.system.CTCSystem"), r"model.net names 'seqrec.system.CTCSystem'"),
         (lambda m: m.update(_target_="seqrec.models.SeqRecNet"), r"model names 'seqrec.models.SeqRecNet'"),
         (lambda m: m["net"].update(image_height="${oc.env:HOME}"), r"model.net.image_height = '\$\{oc.env:HOME\}'"),
@@ -205,9 +211,12 @@ def test_bundled_checkpoints_from_before_the_allowlist_still_load(name):
 def _config_targets(node) -> list[tuple[str, str]]:
     """(role, target) of every _target_ under a composed model config."""
     found = []
-    for role, part in (("system", {k: v for k, v in node.items() if k not in ("net", "optimizer", "scheduler")}),
-                       ("net", node.get("net")), ("optimizer", node.get("optimizer")),
-                       ("scheduler", node.get("scheduler"))):
+    for role, part in (
+        ("system", {k: v for k, v in node.items() if k not in ("net", "optimizer", "scheduler")}),
+        ("net", node.get("net")),
+        ("optimizer", node.get("optimizer")),
+        ("scheduler", node.get("scheduler")),
+    ):
         stack = [part]
         while stack:
             item = stack.pop()
@@ -223,8 +232,9 @@ def _config_targets(node) -> list[tuple[str, str]]:
 ALLOWED = {"system": SYSTEM_TARGETS, "net": NET_TARGETS, "optimizer": OPTIMIZER_TARGETS, "scheduler": SCHEDULER_TARGETS}
 
 
-GROUPS = [f"{group}={p.stem}" for group in ("model", "backbone", "scheduler") 
-          for p in Path(CONFIG_DIR, group).glob("*.yaml")]
+GROUPS = [
+    f"{group}={p.stem}" for group in ("model", "backbone", "scheduler") for p in Path(CONFIG_DIR, group).glob("*.yaml")
+]
 
 
 @pytest.mark.parametrize("override", sorted(GROUPS))

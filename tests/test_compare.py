@@ -1,4 +1,5 @@
 """scripts/compare.py on a tiny offline sweep; the W&B group reader; experiment=compare_heads."""
+
 from __future__ import annotations
 
 import csv
@@ -10,9 +11,9 @@ import sys
 from types import SimpleNamespace
 
 import pytest
+from conftest import CONFIG_DIR, ROOT, compose_train
 from omegaconf import OmegaConf, open_dict
 
-from conftest import CONFIG_DIR, ROOT, compose_train
 from seqrec.train import train
 
 HEADS = ["ctc", "multihead", "multilabel"]
@@ -46,13 +47,26 @@ def sweep(tmp_path_factory):
 
 def test_compare_three_rows_finite_numbers_files_and_plots(sweep, tmp_path):
     out = tmp_path / "report"
-    rc = load_script("compare").main([str(sweep), "--out", str(out), "--gaps", "-8,0,8", "--n-gap", "24", "--n-speed", "64", "--no-optimize"])
+    rc = load_script("compare").main(
+        [str(sweep), "--out", str(out), "--gaps", "-8,0,8", "--n-gap", "24", "--n-speed", "64", "--no-optimize"]
+    )
     assert rc == 0
     with open(out / "comparison.csv") as f:
         rows = list(csv.DictReader(f))
     assert [r["model"] for r in rows] == HEADS
-    numeric = ["exact_match", "digit_acc", "cer", "acc_len5", "params", "train_time_s", "steps", "predict_strips_per_s",
-               "acc_gap-8", "acc_gap+0", "acc_gap+8"]
+    numeric = [
+        "exact_match",
+        "digit_acc",
+        "cer",
+        "acc_len5",
+        "params",
+        "train_time_s",
+        "steps",
+        "predict_strips_per_s",
+        "acc_gap-8",
+        "acc_gap+0",
+        "acc_gap+8",
+    ]
     for r in rows:
         assert r["metrics_from"] == "test"
         for col in numeric:
@@ -85,7 +99,10 @@ def test_compare_without_checkpoint_leaves_columns_empty(sweep, tmp_path):
 
 class FakeRun(SimpleNamespace):
     def history(self, keys, pandas=False):
-        return [{"trainer/global_step": 10, "val/exact_match": 0.2}, {"trainer/global_step": 20, "val/exact_match": 0.5}]
+        return [
+            {"trainer/global_step": 10, "val/exact_match": 0.2},
+            {"trainer/global_step": 20, "val/exact_match": 0.5},
+        ]
 
 
 def test_wandb_group_runs_and_summary_run_offline(tmp_path, monkeypatch):
@@ -93,12 +110,25 @@ def test_wandb_group_runs_and_summary_run_offline(tmp_path, monkeypatch):
     skips an earlier summary run, and logs the new summary run into the group (offline)."""
     from seqrec.compare import compare
 
-    runs = [FakeRun(name=f"{h}-{i}", job_type="train", config={"model_name": h, "data": {"max_len": 5}},
-                    summary={"test/exact_match": 0.5 + i / 10, "test/digit_acc": 0.9, "test/cer": 0.05,
-                             "test/acc_len5": 0.5, "_runtime": 12.5})
-            for i, h in enumerate(HEADS)]
+    runs = [
+        FakeRun(
+            name=f"{h}-{i}",
+            job_type="train",
+            config={"model_name": h, "data": {"max_len": 5}},
+            summary={
+                "test/exact_match": 0.5 + i / 10,
+                "test/digit_acc": 0.9,
+                "test/cer": 0.05,
+                "test/acc_len5": 0.5,
+                "_runtime": 12.5,
+            },
+        )
+        for i, h in enumerate(HEADS)
+    ]
     runs.append(FakeRun(name="comparison", job_type="compare", config={}, summary={}))
-    api = SimpleNamespace(runs=lambda path, filters: runs if path == "me/seqrec" and filters == {"group": "sweep-x"} else [])
+    api = SimpleNamespace(
+        runs=lambda path, filters: runs if path == "me/seqrec" and filters == {"group": "sweep-x"} else []
+    )
     monkeypatch.setenv("WANDB_MODE", "offline")
     report = compare(wandb_group="me/seqrec/sweep-x", out=tmp_path, api=api, n_gap=0, n_speed=0, wandb_mode="offline")
     assert [r.head for r in report.runs] == HEADS
@@ -132,8 +162,18 @@ def test_real_multirun_then_compare_script(tmp_path):
     env = dict(os.environ, WANDB_MODE="offline", SEQREC_OFFLINE="1", PYTHONUNBUFFERED="1")
     env.pop("WANDB_API_KEY", None)
     sweep = tmp_path / "sweep"
-    cmd = [sys.executable, str(ROOT / "scripts" / "train.py"), "-m", "model=ctc,split,segment", "debug=limit",
-           "data.source=bundled", "logger=wandb", "trainer.max_epochs=1", "data.batches_per_epoch=2", f"hydra.sweep.dir={sweep}"]
+    cmd = [
+        sys.executable,
+        str(ROOT / "scripts" / "train.py"),
+        "-m",
+        "model=ctc,split,segment",
+        "debug=limit",
+        "data.source=bundled",
+        "logger=wandb",
+        "trainer.max_epochs=1",
+        "data.batches_per_epoch=2",
+        f"hydra.sweep.dir={sweep}",
+    ]
     out = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     cmd = [sys.executable, str(ROOT / "scripts" / "compare.py"), str(sweep), "--n-gap", "16", "--gaps", "-8..8..8"]

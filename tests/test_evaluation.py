@@ -1,4 +1,5 @@
 """Digit-bootstrap intervals, calibration metrics, temperature scaling and the confidence of each codec."""
+
 from __future__ import annotations
 
 import itertools
@@ -248,8 +249,9 @@ def test_write_temperature_changes_only_the_codec(tmp_path):
     write_temperature(path, 1.7)
     ckpt = torch.load(path, weights_only=True)
     assert ckpt["seqrec"]["codec"] == {**before["seqrec"]["codec"], "temperature": 1.7}
-    assert {k: v for k, v in ckpt["seqrec"].items() if k != "codec"} == {k: v for k, v in before["seqrec"].items()
-                                                                          if k != "codec"}
+    assert {k: v for k, v in ckpt["seqrec"].items() if k != "codec"} == {
+        k: v for k, v in before["seqrec"].items() if k != "codec"
+    }
     assert all(torch.equal(ckpt["state_dict"][k], v) for k, v in before["state_dict"].items())
     assert [p.name for p in tmp_path.iterdir()] == ["m.ckpt"]  # no temporary file left behind
     with pytest.raises(ValueError, match="temperature"):
@@ -277,6 +279,7 @@ def test_calibrate_checkpoint_rewrites_only_the_temperature(tmp_path, capsys):
     assert 0.05 < t < 20 and report["after"]["nll"] <= report["before"]["nll"] + 1e-6
     after = torch.load(path, weights_only=True)
     assert after["seqrec"]["codec"]["temperature"] == pytest.approx(t)
+
     def plain(codec):
         return {k: v for k, v in codec.items() if k != "temperature"}
 
@@ -327,8 +330,13 @@ def test_compare_evaluate_and_report_carry_intervals():
     ids = strips.digit_index[strips.digit_index >= 0]
     assert m["exact_match"] == pytest.approx(0.75) and m["n_digits"] == len(np.unique(ids))
     assert m["exact_match_lo"] < 0.75 < m["exact_match_hi"] and m["digit_acc_lo"] < m["digit_acc"] < m["digit_acc_hi"]
-    run = Run(path=None, head="ctc", name="ctc", metrics_from="test",
-              metrics={"exact_match": 0.969, "exact_match_lo": 0.958, "exact_match_hi": 0.977, "digit_acc": 0.99})
+    run = Run(
+        path=None,
+        head="ctc",
+        name="ctc",
+        metrics_from="test",
+        metrics={"exact_match": 0.969, "exact_match_lo": 0.958, "exact_match_hi": 0.977, "digit_acc": 0.99},
+    )
     table = markdown([run], "t", "src", {})
     assert "| ctc | 96.9% [95.8, 97.7] | 99.0% |" in table
 
@@ -392,7 +400,7 @@ def test_confidences_are_computed_only_when_read(monkeypatch):
     d = codec.decode(torch.randn(4, 12, 11))
     assert len(d.texts) == 4 and calls == []
     assert d.confidence.shape == (4,) and len(d.digit_confidences) == 4 and calls == [1]
-    d.confidence
+    d.confidence  # noqa: B018 - read again: must not compute again
     assert calls == [1]  # computed once
 
 

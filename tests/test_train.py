@@ -1,4 +1,5 @@
 """Training through train(cfg): every head, learning, DDP, resume, checkpoints, W&B, errors."""
+
 import json
 import os
 import subprocess
@@ -6,9 +7,9 @@ import sys
 
 import pytest
 import torch
+from conftest import ROOT, compose_train
 from hydra.errors import MissingConfigException
 
-from conftest import ROOT, compose_train
 from seqrec.checkpoint import load_system, read_checkpoint
 from seqrec.train import train
 
@@ -31,10 +32,18 @@ def test_backbones_and_schedulers(make_cfg, backbone):
 def test_learns_single_digits_well_above_chance(make_cfg):
     """1-digit strips: chance is 10%; a tiny model must clearly beat it within ~120 steps."""
     cfg = make_cfg(
-        "model=multihead", "data.min_len=1", "data.max_len=1", "data.width=40", "data.augment=0",
+        "model=multihead",
+        "data.min_len=1",
+        "data.max_len=1",
+        "data.width=40",
+        "data.augment=0",
         "data.digit_augment=0",
-        "data.batch_size=32", "data.batches_per_epoch=40", "data.n_val=200", "data.n_test=300",
-        "trainer.max_epochs=3", "model.optimizer.lr=0.003",
+        "data.batch_size=32",
+        "data.batches_per_epoch=40",
+        "data.n_val=200",
+        "data.n_test=300",
+        "trainer.max_epochs=3",
+        "model.optimizer.lr=0.003",
     )
     metrics = train(cfg)
     assert metrics["test/exact_match"] > 0.6, metrics
@@ -88,8 +97,15 @@ def test_ddp_sim_two_cpu_processes_sync_metrics(make_cfg, tmp_path):
     assert "test/exact_match" in metrics
     best = read_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
     assert best["seqrec"]["head"] == "multihead"
-    single = train(make_cfg("model=multihead", "debug=limit", "data.n_test=64", "train=false",
-                            f"ckpt_path={tmp_path / 'checkpoints' / 'last.ckpt'}"))
+    single = train(
+        make_cfg(
+            "model=multihead",
+            "debug=limit",
+            "data.n_test=64",
+            "train=false",
+            f"ckpt_path={tmp_path / 'checkpoints' / 'last.ckpt'}",
+        )
+    )
     assert single["test/exact_match"] == pytest.approx(metrics["test/exact_match"])
     assert single["test/cer"] == pytest.approx(metrics["test/cer"])
     assert single["test/digit_acc"] == pytest.approx(metrics["test/digit_acc"])
@@ -160,8 +176,14 @@ def _env():
 def test_script_multirun_three_heads_three_grouped_runs(tmp_path):
     sweep = tmp_path / "sweep"
     cmd = [
-        sys.executable, str(ROOT / "scripts" / "train.py"), "-m", "model=ctc,multihead,multilabel",
-        "debug=fdr", "data.source=bundled", "logger=wandb", f"hydra.sweep.dir={sweep}",
+        sys.executable,
+        str(ROOT / "scripts" / "train.py"),
+        "-m",
+        "model=ctc,multihead,multilabel",
+        "debug=fdr",
+        "data.source=bundled",
+        "logger=wandb",
+        f"hydra.sweep.dir={sweep}",
     ]
     out = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -179,8 +201,14 @@ def test_script_multirun_three_heads_three_grouped_runs(tmp_path):
 
 def test_script_runs_main_job_offline(tmp_path):
     """`python scripts/train.py model=ctc` as a user runs it (shrunk with debug=fdr), default loggers."""
-    cmd = [sys.executable, str(ROOT / "scripts" / "train.py"), "model=ctc", "debug=fdr", "data.source=auto",
-           f"hydra.run.dir={tmp_path / 'run'}"]
+    cmd = [
+        sys.executable,
+        str(ROOT / "scripts" / "train.py"),
+        "model=ctc",
+        "debug=fdr",
+        "data.source=auto",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    ]
     out = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "test/exact_match" in out.stdout

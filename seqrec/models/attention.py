@@ -1,4 +1,5 @@
 """Parallel attention decoder over frame features (B, T, C): one learned query per output slot."""
+
 from __future__ import annotations
 
 import math
@@ -26,8 +27,12 @@ class DecoderLayer(nn.Module):
         super().__init__()
         self.self_attn = nn.MultiheadAttention(d_model, nhead, dropout=dropout, batch_first=True)
         self.cross_attn = nn.MultiheadAttention(d_model, nhead, dropout=dropout, batch_first=True)
-        self.ff = nn.Sequential(nn.Linear(d_model, dim_feedforward), nn.ReLU(inplace=True), nn.Dropout(dropout),
-                                nn.Linear(dim_feedforward, d_model))
+        self.ff = nn.Sequential(
+            nn.Linear(d_model, dim_feedforward),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(dim_feedforward, d_model),
+        )
         self.norms = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(3))
         self.dropout = nn.Dropout(dropout)
 
@@ -49,8 +54,16 @@ class AttentionDecoder(nn.Module):
     """
 
     def __init__(
-        self, in_features: int, seq_len: int, max_len: int = 5, num_classes: int = 11, d_model: int = 64,
-        nhead: int = 4, num_layers: int = 2, dim_feedforward: int = 128, dropout: float = 0.1,
+        self,
+        in_features: int,
+        seq_len: int,
+        max_len: int = 5,
+        num_classes: int = 11,
+        d_model: int = 64,
+        nhead: int = 4,
+        num_layers: int = 2,
+        dim_feedforward: int = 128,
+        dropout: float = 0.1,
     ):
         super().__init__()
         if int(max_len) < 1:

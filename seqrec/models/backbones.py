@@ -1,8 +1,9 @@
 """CNN backbones: (B, 1, H, W) -> feature map (B, C, H', W'). Width is downsampled 4x, so a
 140 px strip gives 35 frames for CTC."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from torch import nn
 from torchvision.models.resnet import BasicBlock
@@ -14,7 +15,9 @@ class SmallCNN(nn.Sequential):
     of its pixels as CTC frames. Channels grow where the map is small: CPU time goes
     to the 7x35 stages, not the full-resolution one."""
 
-    def __init__(self, channels: Sequence[int] = (16, 32, 64, 96), in_channels: int = 1, depth: int = 1, dropout: float = 0.1):
+    def __init__(
+        self, channels: Sequence[int] = (16, 32, 64, 96), in_channels: int = 1, depth: int = 1, dropout: float = 0.1
+    ):
         layers, prev = [], in_channels
         pools = [(2, 2), (2, 2)] + [(2, 1)] * (len(channels) - 2)
         for ch, pool in zip(channels, pools):
@@ -30,7 +33,9 @@ class SmallCNN(nn.Sequential):
 class ResNetBackbone(nn.Sequential):
     """Residual backbone from torchvision's BasicBlock; stride (2,2), (2,2), then (2,1) per stage."""
 
-    def __init__(self, channels: Sequence[int] = (32, 64, 128), blocks: Sequence[int] = (1, 2, 2), in_channels: int = 1):
+    def __init__(
+        self, channels: Sequence[int] = (32, 64, 128), blocks: Sequence[int] = (1, 2, 2), in_channels: int = 1
+    ):
         if len(channels) != len(blocks):
             raise ValueError(f"channels {list(channels)} and blocks {list(blocks)} must have the same length")
         layers = [Conv2dNormActivation(in_channels, channels[0], 3)]

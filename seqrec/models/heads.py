@@ -1,4 +1,5 @@
 """Heads over frame features (B, T, C)."""
+
 from __future__ import annotations
 
 from torch import nn
@@ -21,8 +22,14 @@ class FlatHead(nn.Module):
     Emits ``positions x num_classes`` logits (multihead reshapes them; multilabel keeps 55)."""
 
     def __init__(
-        self, in_features: int, seq_len: int, positions: int = 5, num_classes: int = 11,
-        hidden: int = 256, reduce: int = 32, dropout: float = 0.3,
+        self,
+        in_features: int,
+        seq_len: int,
+        positions: int = 5,
+        num_classes: int = 11,
+        hidden: int = 256,
+        reduce: int = 32,
+        dropout: float = 0.3,
     ):
         super().__init__()
         self.positions, self.num_classes, self.fixed_width = positions, num_classes, True
