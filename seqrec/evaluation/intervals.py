@@ -145,8 +145,16 @@ def strip_accuracy(
     if len(preds) != len(labels):
         raise ValueError(f"got {len(preds)} predictions for {len(labels)} labels")
     digit_index = np.asarray(digit_index)
-    exact = np.array([p == t for p, t in zip(preds, labels)], np.float64)
-    per_digit = digit_correct(preds, labels, digit_index.shape[1]) & (digit_index >= 0)
+    exact = np.array([p == t for p, t in zip(preds, labels)])
+    return outcome_accuracy(exact, digit_correct(preds, labels, digit_index.shape[1]), digit_index, n_boot, seed)
+
+
+def outcome_accuracy(exact, correct, digit_index, n_boot: int = 1000, seed: int = 0) -> dict[str, float]:
+    """:func:`strip_accuracy` from per-strip outcomes: ``exact`` (n,) bool and ``correct`` (n, L) bool per
+    digit slot (``seqrec.metrics.match_digits``), with ``digit_index`` (n, L)."""
+    digit_index = np.asarray(digit_index)
+    exact = np.asarray(exact, np.float64)
+    per_digit = np.asarray(correct, bool)[:, : digit_index.shape[1]] & (digit_index >= 0)
     lens = (digit_index >= 0).sum()
     out = {
         "exact_match": float(exact.mean()),
@@ -289,6 +297,7 @@ def calibrate_checkpoint(
     Returns {"temperature", "before": {nll, ece}, "after": {nll, ece}, "n", "source", "split"}."""
     from ..checkpoint import read_checkpoint
     from ..data.strips import StripConfig, make_strips
+    from ..metrics import match_digits
     from ..recognizer import Recognizer
 
     if split == "test":
@@ -304,8 +313,8 @@ def calibrate_checkpoint(
     logits = recognizer_logits(rec, strips.images)
     digits, lengths = strip_tensors(strips, rec.codec.max_len)
     temperature = fit_codec_temperature(rec.codec, logits, digits, lengths)
-    texts = rec.codec.decode(logits).texts
-    correct = np.array([p == t for p, t in zip(texts, strips.labels)])
+    decoded = rec.codec.decode(logits)
+    correct = match_digits(decoded.digits, decoded.lengths, digits, lengths, rec.codec.max_len)[0].numpy()
     report = {"temperature": temperature, "n": int(n), "source": source, "split": split}
     for key, t in (("before", rec.codec.temperature), ("after", temperature)):
         rec.codec.temperature = t

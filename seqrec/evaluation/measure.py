@@ -23,14 +23,17 @@ def evaluate(rec, strips, batch_size: int = 256, n_boot: int = 1000) -> dict[str
     (``exact_match_lo``/``_hi``, ``digit_acc_lo``/``_hi``) and their number (``n_digits``)."""
     import torch
 
-    from ..metrics import SequenceMetrics, texts_to_digits
-    from .intervals import strip_accuracy
+    from ..metrics import SequenceMetrics, match_digits, texts_to_digits
+    from .intervals import outcome_accuracy
 
     preds = rec.predict(strips.images, batch_size=batch_size)
+    guess = texts_to_digits(preds)  # a Recognizer reads text; back to ints once, at the boundary
+    truth = torch.as_tensor(strips.digits).long(), torch.as_tensor(strips.lengths).long()
     metrics = SequenceMetrics(max(int(strips.lengths.max()), rec.max_len))
-    metrics.update(*texts_to_digits(preds), torch.as_tensor(strips.digits), torch.as_tensor(strips.lengths))
+    metrics.update(*guess, *truth)
     out = {k: float(v) for k, v in metrics.compute().items() if not k.startswith(("precision_", "recall_", "f1_"))}
-    bounds = strip_accuracy(preds, list(strips.labels), strips.digit_index, n_boot=n_boot)
+    exact, correct, _, _ = match_digits(*guess, *truth, strips.digit_index.shape[1])
+    bounds = outcome_accuracy(exact.numpy(), correct.numpy(), strips.digit_index, n_boot=n_boot)
     out.update({k: v for k, v in bounds.items() if k not in out})
     return out
 
