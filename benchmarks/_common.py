@@ -1,5 +1,6 @@
 """Helpers shared by the benchmark scripts (run them as `python benchmarks/<name>.py`)."""
 
+import argparse
 import platform
 from pathlib import Path
 
@@ -35,3 +36,12 @@ def compose_run(overrides: list[str], out: Path, job: int = 0):
         cfg.hydra.job.num = job
     HydraConfig().set_config(cfg)
     return cfg
+
+
+def doc_parser(doc: str) -> argparse.ArgumentParser:
+    """An argument parser whose help is a script's docstring: first paragraph, then the rest."""
+    return argparse.ArgumentParser(
+        description=doc.split("\n\n")[0],
+        epilog=doc.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )

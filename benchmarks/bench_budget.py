@@ -17,7 +17,6 @@ the table records the load average.
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import shlex
@@ -29,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when imported by file path
-from _common import compose_run  # noqa: E402
+from _common import compose_run, doc_parser  # noqa: E402
 
 HEADS = ("ctc", "multihead", "multilabel", "split", "segment")
 
@@ -90,11 +89,7 @@ def budget_run(head: str, seconds: float, out: Path, epoch_steps: int, extra: li
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    p = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        epilog=__doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = doc_parser(__doc__)
     p.add_argument("--minutes", type=float, default=10.0, help="training budget per head (default 10)")
     p.add_argument(
         "--seconds", type=float, default=None, help="budget in seconds (overrides --minutes; for smoke tests)"

@@ -21,7 +21,6 @@ time, and a GPU (``--override trainer=gpu``) makes it minutes. Extra Hydra overr
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shlex
@@ -33,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when imported by file path
-from _common import compose_run, cpu_model  # noqa: E402
+from _common import compose_run, cpu_model, doc_parser  # noqa: E402
 from bench_accuracy import SUITES  # noqa: E402
 
 MODELS = ("ctc", "multihead", "multilabel", "attention")
@@ -177,11 +176,7 @@ def report(results: dict, command: str, elapsed: float) -> str:
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    ap = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        epilog=__doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    ap = doc_parser(__doc__)
     ap.add_argument("--model", default="ctc", choices=MODELS)
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=None, help="trainer.max_epochs (default: the recipe's)")
