@@ -107,8 +107,7 @@
   }
 
   function changed(delay) {
-    state.version += 1;
-    pad.dataset.version = String(state.version);
+    newVersion();
     updateControls();
     schedule(delay);
   }
@@ -172,6 +171,7 @@
   }
 
   function clearAll() {
+    // empty at once: no pending or in-flight read may bring the old answer back after Clear
     state.upload = null;
     el.preview.hidden = true;
     state.strokes = [];
@@ -179,7 +179,22 @@
     resetLabel();
     fitPad();
     redraw();
-    changed(0);
+    newVersion();
+    dropPendingReads();
+    updateControls();
+    showEmpty(state.version);
+  }
+
+  function newVersion() {
+    state.version += 1;
+    pad.dataset.version = String(state.version);
+  }
+
+  function dropPendingReads() {
+    clearTimeout(state.timer);
+    state.timer = state.firstPending = null;
+    state.seq += 1;
+    if (state.controller) state.controller.abort();
   }
 
   el.undo.addEventListener("click", undo);
@@ -231,12 +246,8 @@
     resetLabel();
     fitPad();
     redraw();
-    state.version += 1;
-    pad.dataset.version = String(state.version);
-    clearTimeout(state.timer);
-    state.timer = state.firstPending = null;
-    state.seq += 1;
-    if (state.controller) state.controller.abort();
+    newVersion();
+    dropPendingReads();
     showError(message, state.version);
   }
 
