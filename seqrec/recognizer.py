@@ -221,16 +221,7 @@ class Recognizer:
         raw = session.get_modelmeta().custom_metadata_map.get(META_KEY)
         meta = _parse_meta(raw, path, "ONNX model")
         model = _OnnxModel(session, session.get_inputs()[0].name, session.get_outputs()[0].name)
-        return cls(
-            model,
-            Codec.from_dict(meta["codec"]),
-            meta["image_size"],
-            meta["head"],
-            name=name,
-            device=dev,
-            fixed_width=meta.get("fixed_width"),
-            backend="onnx",
-        )
+        return cls._from_meta(model, meta, name, dev, "onnx")
 
     @classmethod
     def _from_torchscript(cls, path: Path, device, name: str) -> Recognizer:
@@ -244,15 +235,20 @@ class Recognizer:
         except Exception as err:
             raise CheckpointError(f"{path} is not a readable TorchScript model ({type(err).__name__}: {err})") from err
         meta = _parse_meta(extra[TORCHSCRIPT_META], path, "TorchScript model")
+        return cls._from_meta(module, meta, name, device, "torchscript")
+
+    @classmethod
+    def _from_meta(cls, model, meta: dict, name: str, device, backend: str) -> Recognizer:
+        """An exported model (ONNX, TorchScript) with the seqrec metadata it carries."""
         return cls(
-            module,
+            model,
             Codec.from_dict(meta["codec"]),
             meta["image_size"],
             meta["head"],
             name=name,
             device=device,
             fixed_width=meta.get("fixed_width"),
-            backend="torchscript",
+            backend=backend,
         )
 
     def metadata(self) -> dict:
