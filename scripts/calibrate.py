@@ -7,6 +7,7 @@ from the ``--source`` validation digits (never test digits), composed like the c
 training data. Only the codec's temperature changes: the checkpoint is rewritten atomically with
 every weight unchanged, and the decoded text never depends on T (confidences do).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,9 @@ def main(argv=None) -> int:
     status = 0
     for path in args.checkpoints:
         try:
-            report = calibrate_checkpoint(path, source=args.source, split=args.split, n=args.n, seed=args.seed,
-                                          write=not args.dry_run)
+            report = calibrate_checkpoint(
+                path, source=args.source, split=args.split, n=args.n, seed=args.seed, write=not args.dry_run
+            )
         except (FileNotFoundError, CheckpointError, ValueError) as err:
             print(f"calibrate: {path}: {err}", file=sys.stderr)
             status = 2

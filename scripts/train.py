@@ -1,4 +1,5 @@
 """Train a recognizer: python scripts/train.py model=ctc (see configs/train.yaml)."""
+
 import hydra
 from omegaconf import DictConfig
 

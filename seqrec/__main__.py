@@ -1,4 +1,5 @@
 """python -m seqrec: the seqrec command line."""
+
 from .cli import main
 
 raise SystemExit(main())

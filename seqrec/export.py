@@ -13,6 +13,7 @@ black; output ``logits``. The batch axis is dynamic; for the CTC head the width 
 The file is written to a temporary name beside ``out``, checked, then renamed into place: a
 failed export or parity check leaves nothing (and no half-written file) behind.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -37,8 +38,15 @@ class ExportError(RuntimeError):
     """The exported model failed to build or does not match the PyTorch model."""
 
 
-def export(recognizer_or_checkpoint, out, format: str = "onnx", check: bool = True, *,
-           opset: int = DEFAULT_OPSET, atol: float = ATOL) -> Path:
+def export(
+    recognizer_or_checkpoint,
+    out,
+    format: str = "onnx",
+    check: bool = True,
+    *,
+    opset: int = DEFAULT_OPSET,
+    atol: float = ATOL,
+) -> Path:
     """Write ``out`` (format ``onnx`` or ``torchscript``) from a Recognizer, a checkpoint path
     or a pretrained name. With ``check`` the written model is run (onnxruntime / torch.jit) on
     make_strips strips -- for CTC at the trained width and 1.2x wider -- and must give the same
@@ -47,10 +55,15 @@ def export(recognizer_or_checkpoint, out, format: str = "onnx", check: bool = Tr
         raise ValueError(f"unknown export format {format!r}; allowed: {', '.join(FORMATS)}")
     rec = Recognizer.load(recognizer_or_checkpoint)
     if not isinstance(rec.model, torch.nn.Module) or rec.backend != "torch":
-        raise ValueError(f"can only export a PyTorch model (this one runs on {rec.backend}); load the .ckpt checkpoint instead")
+        raise ValueError(
+            f"can only export a PyTorch model (this one runs on {rec.backend}); load the .ckpt checkpoint instead"
+        )
     out = Path(out).expanduser()
     if out.is_dir():
-        raise ValueError(f"output {out} is a folder; give a file name such as {out / (rec.name + ('.onnx' if format == 'onnx' else '.pt'))}")
+        raise ValueError(
+            f"output {out} is a folder; give a file name such as "
+            f"{out / (rec.name + ('.onnx' if format == 'onnx' else '.pt'))}"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     net = _cpu_copy(rec)
     fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
@@ -84,9 +97,15 @@ def _export_onnx(net, rec: Recognizer, path: Path, opset: int) -> None:
     try:
         import onnx
     except ImportError as err:
-        raise ImportError(f"ONNX export needs the onnx package, which is not installed; install it with: {ONNX_INSTALL}") from err
+        raise ImportError(
+            f"ONNX export needs the onnx package, which is not installed; install it with: {ONNX_INSTALL}"
+        ) from err
     ctc = not rec.fixed_width
-    dynamic = {"image": {0: "batch", 3: "width"}, "logits": {0: "batch", 1: "frames"}} if ctc else {"image": {0: "batch"}, "logits": {0: "batch"}}
+    dynamic = (
+        {"image": {0: "batch", 3: "width"}, "logits": {0: "batch", 1: "frames"}}
+        if ctc
+        else {"image": {0: "batch"}, "logits": {0: "batch"}}
+    )
     kwargs = dict(input_names=["image"], output_names=["logits"], dynamic_axes=dynamic)
     errors = []
     # The TorchScript-based exporter is quick and handles the LSTM with dynamic axes; the
@@ -105,7 +124,9 @@ def _export_onnx(net, rec: Recognizer, path: Path, opset: int) -> None:
     del model.metadata_props[:]
     entry = model.metadata_props.add()
     entry.key, entry.value = META_KEY, json.dumps(rec.metadata())
-    model.doc_string = f"seqrec {rec.head} recognizer: image (batch, 1, H, W) float in [0, 1], white ink on black -> logits"
+    model.doc_string = (
+        f"seqrec {rec.head} recognizer: image (batch, 1, H, W) float in [0, 1], white ink on black -> logits"
+    )
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
 
@@ -147,8 +168,17 @@ def _strips(n: int, seed: int, height: int, width: int, max_len: int) -> np.ndar
 
     for lo, hi in ((1, max_len), (1, 1)):
         try:
-            return make_strips(n, seed=seed, split="test", source="bundled", min_len=lo, max_len=hi,
-                               height=height, width=width, placement="random").images
+            return make_strips(
+                n,
+                seed=seed,
+                split="test",
+                source="bundled",
+                min_len=lo,
+                max_len=hi,
+                height=height,
+                width=width,
+                placement="random",
+            ).images
         except ValueError:  # canvas too small for max_len digits (or too short for a digit)
             continue
     rng = np.random.default_rng(seed)  # odd sizes: any images will do for parity
@@ -163,8 +193,10 @@ def check_parity(rec: Recognizer, path, format: str = "onnx", atol: float = ATOL
         try:
             import onnxruntime as ort
         except ImportError as err:
-            raise ImportError(f"the ONNX parity check needs onnxruntime, which is not installed; install it with: "
-                              f"{ONNX_INSTALL} (or pass check=False / --no-check)") from err
+            raise ImportError(
+                f"the ONNX parity check needs onnxruntime, which is not installed; install it with: "
+                f"{ONNX_INSTALL} (or pass check=False / --no-check)"
+            ) from err
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         name = session.get_inputs()[0].name
         run = lambda x: session.run(None, {name: x.numpy()})[0]  # noqa: E731
@@ -186,13 +218,21 @@ def check_parity(rec: Recognizer, path, format: str = "onnx", atol: float = ATOL
         got = torch.from_numpy(np.asarray(run(x)))
         size = f"{x.shape[-2]}x{x.shape[-1]}"
         if got.shape != ref.shape:
-            raise ExportError(f"{format} export parity check failed at {size}: output shape {tuple(got.shape)} != PyTorch {tuple(ref.shape)}")
+            raise ExportError(
+                f"{format} export parity check failed at {size}: "
+                f"output shape {tuple(got.shape)} != PyTorch {tuple(ref.shape)}"
+            )
         diff = float((got - ref).abs().max())
         worst = max(worst, diff)
         if not torch.allclose(got, ref, atol=atol, rtol=RTOL):
-            raise ExportError(f"{format} export parity check failed at {size}: max |logit difference| {diff:.3g} > atol {atol:g}")
+            raise ExportError(
+                f"{format} export parity check failed at {size}: max |logit difference| {diff:.3g} > atol {atol:g}"
+            )
         want, have = rec.decode(ref).texts, rec.decode(got).texts
         if want != have:
             bad = [(i, a, b) for i, (a, b) in enumerate(zip(want, have)) if a != b]
-            raise ExportError(f"{format} export parity check failed at {size}: decoded strings differ (index, pytorch, exported): {bad[:5]}")
+            raise ExportError(
+                f"{format} export parity check failed at {size}: "
+                f"decoded strings differ (index, pytorch, exported): {bad[:5]}"
+            )
     return worst

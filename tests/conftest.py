@@ -1,4 +1,5 @@
 """Shared fixtures: the real configs/train.yaml, composed with Hydra and shrunk to seconds."""
+
 from __future__ import annotations
 
 import os
@@ -22,9 +23,16 @@ def compose_train(overrides: list[str] | None = None, tmp_path: Path | None = No
     """configs/train.yaml with overrides, on bundled digits, tiny, CPU, output under tmp_path."""
     GlobalHydra.instance().clear()
     tiny = [
-        "logger=none", "data.source=bundled", "data.num_workers=0", "data.batch_size=16",
-        "data.batches_per_epoch=3", "data.n_val=64", "data.n_test=64", "trainer.max_epochs=1",
-        "trainer.log_every_n_steps=1", "+trainer.enable_model_summary=false",
+        "logger=none",
+        "data.source=bundled",
+        "data.num_workers=0",
+        "data.batch_size=16",
+        "data.batches_per_epoch=3",
+        "data.n_val=64",
+        "data.n_test=64",
+        "trainer.max_epochs=1",
+        "trainer.log_every_n_steps=1",
+        "+trainer.enable_model_summary=false",
     ]
     if "data=samples" in (overrides or []):  # a folder of strips: no generator settings to shrink
         tiny = [t for t in tiny if not t.startswith("data.") or t.startswith(("data.num_workers", "data.batch_size"))]

@@ -1,4 +1,5 @@
 """Augmentation: shape/dtype kept, seeded, strength 0 is the identity; per-digit warps."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -85,9 +86,11 @@ def test_digit_warp_is_seeded_and_keeps_shape(digits):
     assert all(not np.array_equal(x, y) for x, y in zip(a, digits))
     ink_ratio = a.reshape(len(a), -1).sum(1) / digits.reshape(len(digits), -1).sum(1)
     assert 0.7 < ink_ratio.min() and ink_ratio.max() < 1.3
+
     # ... and stronger warps move more pixels
     def moved(strength):
         return np.abs(DigitWarp(strength)(digits, np.random.default_rng(0)).astype(int) - digits).mean()
+
     assert moved(0.2) < moved(2.0)
 
 

@@ -1,4 +1,5 @@
 """StripDataModule with k-fold splits (data.folds / data.fold) and training on train + val (data.train_on_val)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -13,6 +13,7 @@ available, otherwise the small ``BlobReader`` test recognizer. With no browser i
 Set ``SEQREC_DEMO_SCREENSHOTS=docs`` to also save docs/demo.png (desktop) and
 docs/demo_phone.png (390 px wide) of the page.
 """
+
 from __future__ import annotations
 
 import base64
@@ -42,9 +43,17 @@ except ImportError:  # tests/ imported as a package
 from seqrec.demo.server import make_server
 
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage", "--window-size=1100,1000", "--hide-scrollbars",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1100,1000",
+    "--hide-scrollbars",
 ]
 
 
@@ -55,12 +64,15 @@ def find_browser() -> tuple[str, str]:
     except ImportError:
         pytest.skip("selenium is not installed (pip install selenium) - browser end-to-end test not run")
     chromium = os.environ.get("SEQREC_CHROMIUM") or next(
-        (p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
+        (p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None
+    )
     driver = os.environ.get("SEQREC_CHROMEDRIVER") or shutil.which("chromedriver")
     if not chromium or not driver:
         missing = " and ".join(n for n, p in (("a Chromium browser", chromium), ("chromedriver", driver)) if not p)
-        pytest.skip(f"{missing} not found on PATH (Debian: apt-get install chromium chromium-driver) - "
-                    "browser end-to-end test not run")
+        pytest.skip(
+            f"{missing} not found on PATH (Debian: apt-get install chromium chromium-driver) - "
+            "browser end-to-end test not run"
+        )
     return chromium, driver
 
 
@@ -109,8 +121,12 @@ def browser(tmp_path_factory):
 def api_predict(srv, body: bytes, ctype: str, model: str) -> dict:
     host, port = srv.server_address[:2]
     conn = http.client.HTTPConnection(host, port, timeout=20)
-    conn.request("POST", f"/api/predict?model={model}", body=body,
-                 headers={"Content-Type": ctype, "X-Seqrec-Token": srv.app.token})
+    conn.request(
+        "POST",
+        f"/api/predict?model={model}",
+        body=body,
+        headers={"Content-Type": ctype, "X-Seqrec-Token": srv.app.token},
+    )
     res = conn.getresponse()
     data = json.loads(res.read())
     conn.close()
@@ -165,8 +181,10 @@ def wait_for_reading(driver, timeout=20):
 
 
 def shown_digits(driver) -> list[tuple[str, str]]:
-    return [(c.find_element("class name", "d").text, c.find_element("class name", "p").text)
-            for c in driver.find_elements("css selector", "#digits .digit")]
+    return [
+        (c.find_element("class name", "d").text, c.find_element("class name", "p").text)
+        for c in driver.find_elements("css selector", "#digits .digit")
+    ]
 
 
 def pct(x: float) -> str:  # as app.js formats it
@@ -182,9 +200,12 @@ def open_page(driver, srv):
 
 def pad_geometry(driver) -> tuple[float, float, float, int, int]:
     """(left, top, CSS width, canvas width, canvas height) of the drawing pad."""
-    return tuple(driver.execute_script(
-        "const p = document.getElementById('pad'), r = p.getBoundingClientRect();"
-        "return [r.left, r.top, r.width, p.width, p.height];"))
+    return tuple(
+        driver.execute_script(
+            "const p = document.getElementById('pad'), r = p.getBoundingClientRect();"
+            "return [r.left, r.top, r.width, p.width, p.height];"
+        )
+    )
 
 
 def write(driver, text, digit_h=0.62):
@@ -203,13 +224,15 @@ def screenshot(driver, name):
     png = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})["data"]
     bottom, dpr = driver.execute_script(
         "return [document.querySelector('main').getBoundingClientRect().bottom + window.scrollY,"
-        "        window.devicePixelRatio]")
+        "        window.devicePixelRatio]"
+    )
     with Image.open(io.BytesIO(base64.b64decode(png))) as im:
         im.crop((0, 0, im.width, min(im.height, round((bottom + 8) * dpr)))).save(shot)
 
 
 def big_png(width: int, height: int) -> bytes:
     """A real, all-black 1-bit PNG of width x height pixels in a few hundred kB."""
+
     def chunk(kind, payload):
         return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
@@ -229,7 +252,8 @@ def test_draw_predict_save_upload_in_chromium(demo, browser, tmp_path):
 
     # -- write the number with mouse, pen and touch strokes
     left, top, width = driver.execute_script(
-        "const r = document.getElementById('pad').getBoundingClientRect(); return [r.left, r.top, r.width];")
+        "const r = document.getElementById('pad').getBoundingClientRect(); return [r.left, r.top, r.width];"
+    )
     draw(driver, number_strokes(number), width / 840, (left, top))
     assert driver.find_element("id", "pad").get_attribute("data-pointer-types") == "mouse pen touch"
     state = wait_for_reading(driver)
@@ -257,8 +281,7 @@ def test_draw_predict_save_upload_in_chromium(demo, browser, tmp_path):
     label.send_keys(number)
     screenshot(driver, "demo.png")
     driver.find_element("id", "save").click()
-    WebDriverWait(driver, 15).until(
-        lambda d: d.find_element("id", "save-status").get_attribute("data-saved"))
+    WebDriverWait(driver, 15).until(lambda d: d.find_element("id", "save-status").get_attribute("data-saved"))
     saved = driver.find_element("id", "save-status").get_attribute("data-saved")
     save_dir = tmp_path / "samples"
     with open(save_dir / "labels.csv", newline="") as f:
@@ -290,7 +313,8 @@ def test_draw_predict_save_upload_in_chromium(demo, browser, tmp_path):
     junk.write_bytes(b"these are notes, not a picture")
     upload(driver, junk)
     WebDriverWait(driver, 10).until(
-        lambda d: d.find_element("id", "prediction").get_attribute("data-status") == "error")
+        lambda d: d.find_element("id", "prediction").get_attribute("data-status") == "error"
+    )
     assert "not a readable image" in driver.find_element("id", "error").text
     assert driver.find_element("id", "strip").get_attribute("hidden")  # no stale answer left up
     assert not driver.find_element("id", "upload-preview").is_displayed()  # and no broken-image icon
@@ -302,7 +326,8 @@ def test_draw_predict_save_upload_in_chromium(demo, browser, tmp_path):
 def label_state(driver) -> dict:
     return driver.execute_script(
         "const l = document.getElementById('label'), s = document.getElementById('save');"
-        "return {value: l.value, saveDisabled: s.disabled, saveBg: getComputedStyle(s).backgroundColor};")
+        "return {value: l.value, saveDisabled: s.disabled, saveBg: getComputedStyle(s).backgroundColor};"
+    )
 
 
 def test_true_number_is_reset_by_clear_and_by_a_new_drawing(demo, browser, tmp_path):
@@ -392,8 +417,9 @@ def test_phone_width_has_no_horizontal_overflow(demo, browser):
 
     srv, model, number = demo
     driver = browser
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                           {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True})
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride", {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True}
+    )
     try:
         open_page(driver, srv)
         left, top, css_w, w, h = pad_geometry(driver)
@@ -409,7 +435,8 @@ def test_phone_width_has_no_horizontal_overflow(demo, browser):
             "for (const e of document.querySelectorAll('.card, #latency, #confidence, .digit, #save, #model, .top *'))"
             "  out.right[e.id || e.className || e.tagName] = Math.max(out.right[e.id || e.className || e.tagName] || 0,"
             "    e.getBoundingClientRect().right);"
-            "return out;")
+            "return out;"
+        )
         assert sizes["inner"] == 390
         assert sizes["scroll"] <= sizes["inner"], sizes
         assert all(r <= sizes["inner"] + 0.5 for r in sizes["right"].values()), sizes
@@ -433,7 +460,8 @@ def test_huge_png_is_refused_from_its_header_at_once(demo, browser, tmp_path):
     t0 = time.perf_counter()
     driver.find_element(By.ID, "file").send_keys(str(huge))
     WebDriverWait(driver, 10, poll_frequency=0.05).until(
-        lambda d: d.find_element(By.ID, "prediction").get_attribute("data-status") == "error")
+        lambda d: d.find_element(By.ID, "prediction").get_attribute("data-status") == "error"
+    )
     elapsed = time.perf_counter() - t0
     assert elapsed < 3.0, f"the page took {elapsed:.1f} s to refuse it"
     assert "20000 × 20000" in driver.find_element(By.ID, "error").text

@@ -1,5 +1,6 @@
 """export(): ONNX (dynamic batch; dynamic width for CTC) and TorchScript, parity-checked,
 written atomically, read back by Recognizer.from_checkpoint with codec and size."""
+
 from __future__ import annotations
 
 import json
@@ -8,12 +9,12 @@ import sys
 import numpy as np
 import pytest
 import torch
+from test_recognizer import tiny_checkpoint
 
 from seqrec.checkpoint import CheckpointError
 from seqrec.data.strips import make_strips
 from seqrec.export import ExportError, check_parity, export
 from seqrec.recognizer import Recognizer
-from test_recognizer import tiny_checkpoint
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")

@@ -1,4 +1,5 @@
 """Strips on disk: save/load, PNGs + labels.csv, preview, the make_strips command line."""
+
 from __future__ import annotations
 
 import csv
@@ -47,8 +48,9 @@ def test_cli_writes_npz_that_round_trips(tmp_path, capsys):
 
 
 def test_save_and_load_any_strips(tmp_path):
-    strips = make_strips(12, seed=[4, 5], source="bundled", split="val", min_len=2, max_len=4, scale=(0.9, 1.1),
-                         width=150)
+    strips = make_strips(
+        12, seed=[4, 5], source="bundled", split="val", min_len=2, max_len=4, scale=(0.9, 1.1), width=150
+    )
     path = save_strips(strips, tmp_path / "a" / "b", preview=False)
     assert path == tmp_path / "a" / "b" / "strips.npz" and not (path.parent / "preview.png").exists()
     loaded = load_strips(path)
@@ -57,15 +59,16 @@ def test_save_and_load_any_strips(tmp_path):
 
 
 def test_png_and_labels_csv(tmp_path, capsys):
-    code, out, err = run(["n=15", f"out={tmp_path}", "png=true", "min_len=1", "max_len=3", "width=84", *BUNDLED],
-                         capsys)
+    code, out, err = run(
+        ["n=15", f"out={tmp_path}", "png=true", "min_len=1", "max_len=3", "width=84", *BUNDLED], capsys
+    )
     assert code == 0, err
     strips = load_strips(tmp_path / "strips.npz")
     with open(tmp_path / "labels.csv", newline="") as f:
         rows = list(csv.reader(f))
     assert rows[0] == ["filename", "label"] and len(rows) == 16
     assert [r[1] for r in rows[1:]] == strips.labels
-    for i, (name, label) in enumerate(rows[1:]):
+    for i, (name, _label) in enumerate(rows[1:]):
         assert np.array_equal(np.asarray(Image.open(tmp_path / name)), strips.images[i])
     # a smaller rerun into the same folder removes the PNGs labels.csv no longer lists
     code, *_ = run(["n=4", f"out={tmp_path}", "png=true", *BUNDLED], capsys)
@@ -207,16 +210,33 @@ def test_load_strips_errors_name_path_and_problem(tmp_path, content, message):
 def test_script_runs_as_a_subprocess(tmp_path):
     env = {**os.environ, "SEQREC_OFFLINE": "1"}
     result = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "make_strips.py"), "n=6", f"out={tmp_path}", "seed=0", "source=bundled",
-         "png=true"],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
+        [
+            sys.executable,
+            str(REPO / "scripts" / "make_strips.py"),
+            "n=6",
+            f"out={tmp_path}",
+            "seed=0",
+            "source=bundled",
+            "png=true",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert "wrote 6 strips" in result.stdout
     assert load_strips(tmp_path).labels == make_strips(6, seed=0, source="bundled").labels
     assert len(list((tmp_path / "images").glob("*.png"))) == 6
-    bad = subprocess.run([sys.executable, str(REPO / "scripts" / "make_strips.py"), "n=6", "bogus=1"],
-                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "make_strips.py"), "n=6", "bogus=1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert bad.returncode == 2 and "unknown key 'bogus'" in bad.stderr and "Traceback" not in bad.stderr
 
 
@@ -318,8 +338,10 @@ def test_written_files_have_ordinary_permissions(tmp_path, capsys):
     [
         (lambda d: (d / "notes.txt").write_text("mine"), "notes.txt"),
         (lambda d: ((d / "images").mkdir(), (d / "images" / "holiday.png").write_bytes(b"x")), "images"),
-        (lambda d: ((d / "images").mkdir(), (d / "labels.csv").write_text("filename,label\n")),
-         "labels.csv without strips.npz"),
+        (
+            lambda d: ((d / "images").mkdir(), (d / "labels.csv").write_text("filename,label\n")),
+            "labels.csv without strips.npz",
+        ),
     ],
 )
 def test_a_folder_that_is_not_a_dataset_is_refused(tmp_path, capsys, monkeypatch, make, named):
@@ -412,10 +434,18 @@ def test_help_lists_every_strip_setting_from_strip_config(capsys):
 def test_a_dataset_written_before_int_digits_still_loads(tmp_path):
     """The npz as seqrec wrote it before Strips carried int digits: labels only as a string array."""
     s = make_strips(9, seed=2, source="bundled", min_len=1, max_len=4, width=120)
-    old = {"images": s.images, "labels": np.array(s.labels, dtype="U4"), "lengths": s.lengths,
-           "digit_index": s.digit_index, "boxes": s.boxes, "config": np.array(s.config.to_json()),
-           "seed": np.array("2"), "source": np.array("bundled"), "split": np.array("train"),
-           "format_version": np.array(1)}
+    old = {
+        "images": s.images,
+        "labels": np.array(s.labels, dtype="U4"),
+        "lengths": s.lengths,
+        "digit_index": s.digit_index,
+        "boxes": s.boxes,
+        "config": np.array(s.config.to_json()),
+        "seed": np.array("2"),
+        "source": np.array("bundled"),
+        "split": np.array("train"),
+        "format_version": np.array(1),
+    }
     np.savez(tmp_path / "strips.npz", **old)
     loaded = load_strips(tmp_path)
     assert np.array_equal(loaded.digits, s.digits) and loaded.labels == s.labels and loaded.config == s.config

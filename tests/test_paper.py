@@ -1,5 +1,6 @@
 """Realistic inputs: pen-drawn numbers, photographed / scanned paper, the training paper augmentation
 and the photo benchmark."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -60,15 +61,18 @@ def test_every_digit_variant_fills_the_digit_box():
         assert ink_height(image) >= 55, digit
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"digits": "12a"}, "digits must be"),
-    ({"digits": ""}, "digits must be"),
-    ({"digits": "١٢"}, "digits must be"),  # Arabic-Indic digits: isdigit() but not 0-9
-    ({"height": (50, 40)}, "height must satisfy"),
-    ({"height": "tall"}, "height must be two numbers"),
-    ({"length": (0, 3)}, "length must satisfy"),
-    ({"length": (1.5, 3)}, "length must be two integers"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"digits": "12a"}, "digits must be"),
+        ({"digits": ""}, "digits must be"),
+        ({"digits": "١٢"}, "digits must be"),  # Arabic-Indic digits: isdigit() but not 0-9
+        ({"height": (50, 40)}, "height must satisfy"),
+        ({"height": "tall"}, "height must be two numbers"),
+        ({"length": (0, 3)}, "length must satisfy"),
+        ({"length": (1.5, 3)}, "length must be two integers"),
+    ],
+)
 def test_pen_number_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         pen_number(np.random.default_rng(0), **kwargs)
@@ -111,8 +115,14 @@ def test_photograph_noise_gradient_and_strength(pen_canvas):
     paper, _ = _regions(ink)
     flat = photograph(pen_canvas, np.random.default_rng(0), strength=0.0)
     assert np.std(flat[paper].astype(float)) < 2  # strength 0: flat paper (JPEG only)
-    noisy = [np.std(photograph(pen_canvas, np.random.default_rng(s), gradient=0, shadow=0, texture=0, blur=0,
-                               jpeg_quality=(100, 100))[paper].astype(float)) for s in range(10)]
+    noisy = [
+        np.std(
+            photograph(
+                pen_canvas, np.random.default_rng(s), gradient=0, shadow=0, texture=0, blur=0, jpeg_quality=(100, 100)
+            )[paper].astype(float)
+        )
+        for s in range(10)
+    ]
     assert max(noisy) <= 12 * 1.2 + 1  # sigma up to 12
     assert max(noisy) > 3  # and there is noise
     w = pen_canvas.shape[1]
@@ -139,13 +149,16 @@ def test_float_ink_map_and_canvas_round_trip(pen_canvas):
     assert np.array_equal(drawn, 255 - strip)
 
 
-@pytest.mark.parametrize("bad, match", [
-    (np.zeros((4, 4, 3), np.uint8), "one 2-D grey image"),
-    (np.zeros((0, 5), np.uint8), "one 2-D grey image"),
-    (np.full((4, 4), 2.0, np.float32), r"in \[0, 1\]"),
-    (np.full((4, 4), np.nan, np.float32), r"in \[0, 1\]"),
-    (np.zeros((4, 4), np.int16), "float ink map"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (np.zeros((4, 4, 3), np.uint8), "one 2-D grey image"),
+        (np.zeros((0, 5), np.uint8), "one 2-D grey image"),
+        (np.full((4, 4), 2.0, np.float32), r"in \[0, 1\]"),
+        (np.full((4, 4), np.nan, np.float32), r"in \[0, 1\]"),
+        (np.zeros((4, 4), np.int16), "float ink map"),
+    ],
+)
 def test_bad_ink_inputs(bad, match):
     with pytest.raises(ValueError, match=match):
         photograph(bad, np.random.default_rng(0))

@@ -4,19 +4,31 @@ ckpt_path / init_from fails before the run folder exists."""
 import pytest
 import pytorch_lightning as pl
 import torch
+from conftest import ROOT, compose_train
 from omegaconf import open_dict
 
-from conftest import ROOT, compose_train
 from seqrec.checkpoint import CheckpointError
 from seqrec.train import LatestCheckpoint, train
 
 STEPS = 2  # batches per epoch in these runs
 # lr=0: val/exact_match never improves after epoch 0, so the monitored callback saves only epoch 0.
 # A narrow net and no augmentation keep an epoch to about a second.
-FROZEN = ["model=multihead", "scheduler=none", "model.optimizer.lr=0.0", f"data.batches_per_epoch={STEPS}",
-          "data.batch_size=8", "data.n_val=16", "data.augment=0", "data.digit_augment=0", "test=false",
-          "model.net.backbone.channels=[8,8,8,8]", "model.net.sequence.hidden_size=8", "model.net.head.hidden=16",
-          "~callbacks.progress_bar", "+trainer.enable_progress_bar=false"]
+FROZEN = [
+    "model=multihead",
+    "scheduler=none",
+    "model.optimizer.lr=0.0",
+    f"data.batches_per_epoch={STEPS}",
+    "data.batch_size=8",
+    "data.n_val=16",
+    "data.augment=0",
+    "data.digit_augment=0",
+    "test=false",
+    "model.net.backbone.channels=[8,8,8,8]",
+    "model.net.sequence.hidden_size=8",
+    "model.net.head.hidden=16",
+    "~callbacks.progress_bar",
+    "+trainer.enable_progress_bar=false",
+]
 
 
 class Crash(pl.Callback):
@@ -67,8 +79,15 @@ def test_every_n_train_steps_saves_within_epochs(tmp_path):
     # 3 steps an epoch, a save every 2: epoch 0 ends at step 3, the step save at 4 is inside epoch 1.
     crash = {"crash": {"_target_": "test_resume.Crash", "at_step": 5}}
     with pytest.raises(RuntimeError):
-        train(_cfg(run, "data.batches_per_epoch=3", "trainer.max_epochs=2",
-                   "callbacks.latest_checkpoint.every_n_train_steps=2", callbacks=crash))
+        train(
+            _cfg(
+                run,
+                "data.batches_per_epoch=3",
+                "trainer.max_epochs=2",
+                "callbacks.latest_checkpoint.every_n_train_steps=2",
+                callbacks=crash,
+            )
+        )
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 4
 
 

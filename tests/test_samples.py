@@ -1,4 +1,5 @@
 """labels.csv, the one format of a folder of labelled strips: writers, reader, legacy rows, refusals."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Digit sources: bundled, torchvision-layout MNIST IDX files, auto, and a user's folder."""
+
 from __future__ import annotations
 
 import gzip

@@ -1,4 +1,5 @@
 """Strip composition: determinism, labels vs pixels, geometry, splits, errors, public API."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -71,8 +72,17 @@ def _train_batches(num_workers: int, epochs=(0, 1)):
     from seqrec.data.datamodule import StripDataModule
 
     dm = StripDataModule(
-        source="bundled", min_len=1, max_len=5, gap=(-4, 6), jitter=2, placement="random",
-        batch_size=8, batches_per_epoch=3, augment=1.0, num_workers=num_workers, seed=3,
+        source="bundled",
+        min_len=1,
+        max_len=5,
+        gap=(-4, 6),
+        jitter=2,
+        placement="random",
+        batch_size=8,
+        batches_per_epoch=3,
+        augment=1.0,
+        num_workers=num_workers,
+        seed=3,
     )
     loader = dm.train_dataloader()
     out = {}
@@ -353,8 +363,9 @@ def test_bad_seed_names_seed_and_what_is_allowed(seed, bundled_train):
             call()
 
 
-@pytest.mark.parametrize("seed", [0, 7, [3, 4], (1, 2, 0xE7A1), np.array([5, 6]), np.int64(2), None,
-                                  np.random.SeedSequence(1)])
+@pytest.mark.parametrize(
+    "seed", [0, 7, [3, 4], (1, 2, 0xE7A1), np.array([5, 6]), np.int64(2), None, np.random.SeedSequence(1)]
+)
 def test_good_seeds_are_accepted(seed, bundled_train):
     assert len(make_strips(2, seed=seed, pool=bundled_train)) == 2
 
@@ -364,8 +375,10 @@ def test_too_many_strips_are_refused_before_allocating(monkeypatch):
 
     monkeypatch.setattr(strips, "available_memory", lambda: 16 << 30)
     monkeypatch.setattr(sources, "load_digits", lambda *a, **k: pytest.fail("must refuse before reading data"))
-    expected = (r"make_strips\(n=1000000000\) .* needs about 8\d{3}\.\d\d GiB of memory, more than "
-                r"half of the 16.0 GiB of memory available; about \d+ fit at once: .*chunks")
+    expected = (
+        r"make_strips\(n=1000000000\) .* needs about 8\d{3}\.\d\d GiB of memory, more than "
+        r"half of the 16.0 GiB of memory available; about \d+ fit at once: .*chunks"
+    )
     with pytest.raises(ValueError, match=expected):
         make_strips(10**9, source="bundled")
     with pytest.raises(ValueError, match=r"n=5000 strips .* more than the limit max_bytes=1000000; about 113 fit"):
@@ -373,8 +386,15 @@ def test_too_many_strips_are_refused_before_allocating(monkeypatch):
     assert len(make_strips(113, pool=glyph_pool(), max_bytes=10**6)) == 113
 
 
-@pytest.mark.parametrize("kwargs", [dict(), dict(min_len=1, gap=(-4, 6), jitter=2, placement="random"),
-                                    dict(scale=(0.8, 1.2), width=170), dict(min_len=8, max_len=8, width=224)])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(),
+        dict(min_len=1, gap=(-4, 6), jitter=2, placement="random"),
+        dict(scale=(0.8, 1.2), width=170),
+        dict(min_len=8, max_len=8, width=224),
+    ],
+)
 def test_memory_estimate_matches_the_measured_peak(kwargs):
     import tracemalloc
 
@@ -430,8 +450,15 @@ def test_random_configs_keep_every_promise():
         try:
             width = int(rng.integers(60, 200))  # drawn before placement, as always
             placement = str(rng.choice(["center", "left", "random"]))
-            config = StripConfig(min_len=min_len, max_len=max_len, gap=gap, jitter=jitter, height=height,
-                                 width=width, placement=placement)
+            config = StripConfig(
+                min_len=min_len,
+                max_len=max_len,
+                gap=gap,
+                jitter=jitter,
+                height=height,
+                width=width,
+                placement=placement,
+            )
             composer = StripComposer(pool, config)
         except ValueError as err:
             assert "too narrow" in str(err)
