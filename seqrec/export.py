@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .recognizer import META_KEY, ONNX_INSTALL, TORCHSCRIPT_META, Recognizer
+from .backends import ONNX_INSTALL, TORCHSCRIPT_META
+from .recognizer import META_KEY, Recognizer
 
 FORMATS = ("onnx", "torchscript")
 DEFAULT_OPSET = 17

@@ -28,11 +28,9 @@ finds odd (a rotated photo, tiny ink) is reported with ``warnings.warn``.
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
-import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -41,20 +39,15 @@ import torch
 from torch import nn
 
 from . import imaging
-from .checkpoint import CheckpointError, build_net, read_checkpoint
+from .backends import ONNX_INSTALL as ONNX_INSTALL  # re-exported: users import these from here
+from .backends import TORCHSCRIPT_META as TORCHSCRIPT_META
+from .backends import _freeze, _is_torchscript, load_onnx, load_torchscript
+from .checkpoint import build_net, read_checkpoint
 from .codecs import Codec
+from .inputs import _chunks, _entries, _load_part
 from .spec import METADATA_FORMAT as META_FORMAT
 from .spec import METADATA_KEY as META_KEY
 from .spec import PRETRAINED, pretrained_path
-
-ONNX_INSTALL = 'pip install "seqrec[onnx]"'
-TORCHSCRIPT_META = "seqrec.json"
-
-ARRAY_SHAPES = "(H, W), (N, H, W) or (N, 1, H, W)"
-LAYOUTS = (
-    f"accepted layouts: gray {ARRAY_SHAPES}; colour (H, W, 3) RGB, (H, W, 4) RGBA or (N, H, W, 3|4); "
-    "a (3|4, H, W) array is a gray batch only when H is the model's height"
-)
 
 
 @dataclass
@@ -67,28 +60,6 @@ class Prediction:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def _import_onnxruntime():
-    try:
-        import onnxruntime
-    except ImportError as err:
-        raise ImportError(
-            f"running .onnx models needs onnxruntime, which is not installed; install it with: {ONNX_INSTALL}"
-        ) from err
-    return onnxruntime
-
-
-class _OnnxModel:
-    """An onnxruntime session behind the same call as the torch net: tensor in, logits tensor out."""
-
-    def __init__(self, session, input_name: str, output_name: str):
-        self.session, self.input_name, self.output_name = session, input_name, output_name
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        feed = {self.input_name: x.detach().cpu().numpy().astype(np.float32, copy=False)}
-        out = self.session.run([self.output_name], feed)[0]
-        return torch.from_numpy(out)
 
 
 class Recognizer:
@@ -203,38 +174,12 @@ class Recognizer:
 
     @classmethod
     def _from_onnx(cls, path: Path, device, name: str) -> Recognizer:
-        ort = _import_onnxruntime()
-        dev = torch.device(device)
-        providers = ["CPUExecutionProvider"]
-        if dev.type == "cuda":
-            if "CUDAExecutionProvider" not in ort.get_available_providers():
-                raise ValueError(
-                    f"device {device!r}: this onnxruntime has no CUDA provider (has {ort.get_available_providers()})"
-                )
-            providers = [("CUDAExecutionProvider", {"device_id": dev.index or 0}), "CPUExecutionProvider"]
-        elif dev.type != "cpu":
-            raise ValueError(f"device {device!r}: ONNX models run on cpu or cuda")
-        try:
-            session = ort.InferenceSession(str(path), providers=providers)
-        except Exception as err:  # onnxruntime raises its own exception types
-            raise CheckpointError(f"{path} is not a readable ONNX model ({type(err).__name__}: {err})") from err
-        raw = session.get_modelmeta().custom_metadata_map.get(META_KEY)
-        meta = _parse_meta(raw, path, "ONNX model")
-        model = _OnnxModel(session, session.get_inputs()[0].name, session.get_outputs()[0].name)
-        return cls._from_meta(model, meta, name, dev, "onnx")
+        model, meta = load_onnx(path, device)
+        return cls._from_meta(model, meta, name, torch.device(device), "onnx")
 
     @classmethod
     def _from_torchscript(cls, path: Path, device, name: str) -> Recognizer:
-        import warnings
-
-        extra = {TORCHSCRIPT_META: ""}
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", FutureWarning)  # torch.jit deprecation notice
-                module = torch.jit.load(str(path), map_location=torch.device(device), _extra_files=extra)
-        except Exception as err:
-            raise CheckpointError(f"{path} is not a readable TorchScript model ({type(err).__name__}: {err})") from err
-        meta = _parse_meta(extra[TORCHSCRIPT_META], path, "TorchScript model")
+        module, meta = load_torchscript(path, device)
         return cls._from_meta(module, meta, name, device, "torchscript")
 
     @classmethod
@@ -382,141 +327,3 @@ def _readings(decoded, return_confidence: bool) -> list:
     conf = decoded.confidence.detach().float().cpu().tolist()
     digit_conf = decoded.digit_confidences or [[] for _ in decoded.texts]
     return [Prediction(t, float(c), [float(v) for v in d]) for t, c, d in zip(decoded.texts, conf, digit_conf)]
-
-
-# ---------------------------------------------------------------------- input handling
-def _freeze(net: nn.Module, image_size: tuple[int, int], fixed_width: bool):
-    """torch.jit.freeze + optimize_for_inference of a traced copy (fuses conv+BN, MKLDNN
-    convolutions), or None when that fails or does not match the plain net within 1e-4."""
-    import warnings
-
-    h, w = image_size
-    widths = [w] if fixed_width else [w, w + w // 2]
-    gen = torch.Generator().manual_seed(0)
-    try:
-        with warnings.catch_warnings(), torch.inference_mode():
-            warnings.simplefilter("ignore")  # torch.jit deprecation notices
-            traced = torch.jit.trace(net.eval(), torch.rand(2, 1, h, w, generator=gen), check_trace=False)
-            fast = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
-            for i, width in enumerate(widths):
-                x = torch.rand(3 + i, 1, h, width, generator=gen)
-                if not torch.allclose(fast(x), net(x), atol=1e-4, rtol=1e-4):
-                    return None
-        return fast
-    except Exception:  # noqa: BLE001 - TorchScript missing or unable: run the plain net
-        return None
-
-
-def _is_torchscript(path: Path) -> bool:
-    try:
-        with zipfile.ZipFile(path) as zf:
-            return any(n.endswith(f"extra/{TORCHSCRIPT_META}") for n in zf.namelist())
-    except (zipfile.BadZipFile, OSError):
-        return False
-
-
-def _parse_meta(raw, path: Path, what: str) -> dict:
-    try:
-        meta = json.loads(raw) if raw else None
-    except (TypeError, ValueError):
-        meta = None
-    if not isinstance(meta, dict) or not {"codec", "image_size", "head"} <= set(meta):
-        raise CheckpointError(
-            f"{path} is a {what} without seqrec metadata (codec, image size); export it with `seqrec export`"
-        )
-    return meta
-
-
-def _entries(images, height: int) -> Iterator[tuple]:
-    """Flatten the input into ("array", raw (n, h, w), value of white) and ("one", obj) entries;
-    ``height`` (the model's) tells a (3|4, H, W) gray batch from a channels-first image."""
-    if isinstance(images, (list, tuple)):
-        if len(images) == 0:
-            raise ValueError("no images given (empty list)")
-        for item in images:
-            if isinstance(item, (list, tuple)):
-                raise TypeError("nested lists are not images; give a flat list of arrays, tensors, PIL images or paths")
-            yield from _entries(item, height)
-        return
-    if isinstance(images, torch.Tensor):
-        t = images.detach().cpu()
-        images = (t.float() if t.dtype in (torch.bfloat16, torch.float16) else t).numpy()
-    if isinstance(images, np.ndarray):
-        yield ("array", *_as_block(images, height))
-        return
-    if _is_image_like(images):
-        yield ("one", images)
-        return
-    raise TypeError(
-        f"cannot read an image from {type(images).__name__}; give a numpy array, torch tensor, PIL image, "
-        "file path, image bytes, or a list of those"
-    )
-
-
-def _is_image_like(obj) -> bool:
-    if isinstance(obj, (str, os.PathLike, bytes, bytearray)):
-        return True
-    from PIL import Image
-
-    return isinstance(obj, Image.Image)
-
-
-def _as_block(a: np.ndarray, height: int) -> tuple[np.ndarray, float]:
-    """A raw (n, h, w) view and the value of white (255 or 1); colour images become gray."""
-    if a.size == 0:
-        raise ValueError(f"empty image array (shape {a.shape})")
-    if a.dtype.kind not in "biuf":
-        raise ValueError(f"image array has dtype {a.dtype}; expected uint8, a number type or bool")
-    if a.ndim in (3, 4) and a.shape[-1] in (3, 4) and not (a.ndim == 4 and a.shape[1] == 1):
-        white = imaging.white_of(a)  # (H, W, 3|4) or (N, H, W, 3|4): colour, for every dtype
-        images = a[None] if a.ndim == 3 else a
-        return np.stack([imaging.color_gray(im, white)[0] for im in images]), white
-    if a.ndim == 3 and a.shape[0] in (3, 4) and a.shape[1] != height:
-        n = a.shape[0]
-        raise ValueError(
-            f"image array of shape {a.shape} is ambiguous: {n} colour channels of one image (C, H, W) or a batch "
-            f"of {n} gray images (N, H, W)? Give one colour image as a.transpose(1, 2, 0), a batch as a[:, None]; "
-            f"{LAYOUTS}"
-        )
-    if a.ndim == 2:
-        a = a[None]
-    elif a.ndim == 4 and a.shape[1] == 1:
-        a = a[:, 0]
-    elif a.ndim != 3:
-        raise ValueError(f"image array has shape {a.shape}; allowed shapes: {ARRAY_SHAPES}; {LAYOUTS}")
-    imaging.check_shape(a.shape[1], a.shape[2])  # before anything scans the pixels
-    return a, imaging.white_of(a)
-
-
-def _chunks(entries, size: int) -> Iterator[list]:
-    """Entries regrouped into chunks of at most ``size`` images; arrays are sliced, not copied."""
-    chunk, count = [], 0
-    for entry in entries:
-        if entry[0] == "one":
-            chunk.append(entry)
-            count += 1
-        else:
-            _, a, div = entry
-            start = 0
-            while start < len(a):
-                take = min(size - count, len(a) - start)
-                chunk.append(("array", a[start : start + take], div))
-                count += take
-                start += take
-                if count == size:
-                    yield chunk
-                    chunk, count = [], 0
-            continue
-        if count == size:
-            yield chunk
-            chunk, count = [], 0
-    if chunk:
-        yield chunk
-
-
-def _load_part(part) -> tuple[np.ndarray, float]:
-    """One entry -> raw (n, h, w) pixels and the value of white."""
-    if part[0] == "array":
-        return part[1], part[2]
-    gray, white = imaging.load_image(part[1])
-    return gray[None], white

@@ -1,0 +1,117 @@
+"""Running a net: exported ONNX / TorchScript files read back as (model, seqrec metadata),
+and the frozen TorchScript copy that speeds up PyTorch nets on the CPU."""
+
+from __future__ import annotations
+
+import json
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .checkpoint import CheckpointError
+from .spec import METADATA_KEY as META_KEY
+
+ONNX_INSTALL = 'pip install "seqrec[onnx]"'
+TORCHSCRIPT_META = "seqrec.json"
+
+
+def _import_onnxruntime():
+    try:
+        import onnxruntime
+    except ImportError as err:
+        raise ImportError(
+            f"running .onnx models needs onnxruntime, which is not installed; install it with: {ONNX_INSTALL}"
+        ) from err
+    return onnxruntime
+
+
+class _OnnxModel:
+    """An onnxruntime session behind the same call as the torch net: tensor in, logits tensor out."""
+
+    def __init__(self, session, input_name: str, output_name: str):
+        self.session, self.input_name, self.output_name = session, input_name, output_name
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        feed = {self.input_name: x.detach().cpu().numpy().astype(np.float32, copy=False)}
+        out = self.session.run([self.output_name], feed)[0]
+        return torch.from_numpy(out)
+
+
+def load_onnx(path: Path, device) -> tuple[_OnnxModel, dict]:
+    """An ONNX file written by ``seqrec export`` -> (model, seqrec metadata); runs on cpu or cuda."""
+    ort = _import_onnxruntime()
+    dev = torch.device(device)
+    providers = ["CPUExecutionProvider"]
+    if dev.type == "cuda":
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            raise ValueError(
+                f"device {device!r}: this onnxruntime has no CUDA provider (has {ort.get_available_providers()})"
+            )
+        providers = [("CUDAExecutionProvider", {"device_id": dev.index or 0}), "CPUExecutionProvider"]
+    elif dev.type != "cpu":
+        raise ValueError(f"device {device!r}: ONNX models run on cpu or cuda")
+    try:
+        session = ort.InferenceSession(str(path), providers=providers)
+    except Exception as err:  # onnxruntime raises its own exception types
+        raise CheckpointError(f"{path} is not a readable ONNX model ({type(err).__name__}: {err})") from err
+    raw = session.get_modelmeta().custom_metadata_map.get(META_KEY)
+    meta = _parse_meta(raw, path, "ONNX model")
+    model = _OnnxModel(session, session.get_inputs()[0].name, session.get_outputs()[0].name)
+    return model, meta
+
+
+def load_torchscript(path: Path, device) -> tuple[torch.jit.ScriptModule, dict]:
+    """A TorchScript file written by ``seqrec export`` -> (module, seqrec metadata)."""
+    extra = {TORCHSCRIPT_META: ""}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # torch.jit deprecation notice
+            module = torch.jit.load(str(path), map_location=torch.device(device), _extra_files=extra)
+    except Exception as err:
+        raise CheckpointError(f"{path} is not a readable TorchScript model ({type(err).__name__}: {err})") from err
+    meta = _parse_meta(extra[TORCHSCRIPT_META], path, "TorchScript model")
+    return module, meta
+
+
+def _freeze(net: nn.Module, image_size: tuple[int, int], fixed_width: bool):
+    """torch.jit.freeze + optimize_for_inference of a traced copy (fuses conv+BN, MKLDNN
+    convolutions), or None when that fails or does not match the plain net within 1e-4."""
+    h, w = image_size
+    widths = [w] if fixed_width else [w, w + w // 2]
+    gen = torch.Generator().manual_seed(0)
+    try:
+        with warnings.catch_warnings(), torch.inference_mode():
+            warnings.simplefilter("ignore")  # torch.jit deprecation notices
+            traced = torch.jit.trace(net.eval(), torch.rand(2, 1, h, w, generator=gen), check_trace=False)
+            fast = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+            for i, width in enumerate(widths):
+                x = torch.rand(3 + i, 1, h, width, generator=gen)
+                if not torch.allclose(fast(x), net(x), atol=1e-4, rtol=1e-4):
+                    return None
+        return fast
+    except Exception:  # noqa: BLE001 - TorchScript missing or unable: run the plain net
+        return None
+
+
+def _is_torchscript(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return any(n.endswith(f"extra/{TORCHSCRIPT_META}") for n in zf.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def _parse_meta(raw, path: Path, what: str) -> dict:
+    try:
+        meta = json.loads(raw) if raw else None
+    except (TypeError, ValueError):
+        meta = None
+    if not isinstance(meta, dict) or not {"codec", "image_size", "head"} <= set(meta):
+        raise CheckpointError(
+            f"{path} is a {what} without seqrec metadata (codec, image size); export it with `seqrec export`"
+        )
+    return meta
