@@ -2,6 +2,6 @@
 
 Run with --help for every key (gap=-4,6 jitter=2 placement=random png=true ...)."""
 
-from seqrec.data.files import strips_main
+from seqrec.data.strips_cli import strips_main
 
 raise SystemExit(strips_main())

@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in FORWARDED:
         rest = argv[1:]
         if argv[0] == "strips":
-            from .data.files import strips_main
+            from .data.strips_cli import strips_main
 
             return strips_main(rest, prog="seqrec strips")
         from .demo.cli import main as demo_main

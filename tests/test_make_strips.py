@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from seqrec.data import files, sources
-from seqrec.data.files import StripsFileError, load_strips, save_strips, strips_main
+from seqrec.data import atomic, files, sources, strips_cli
+from seqrec.data.files import StripsFileError, load_strips, save_strips
 from seqrec.data.strips import make_strips
+from seqrec.data.strips_cli import strips_main
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED = ["source=bundled"]
@@ -166,7 +167,7 @@ def test_interrupt_keeps_the_previous_file(tmp_path, capsys, monkeypatch):
 
 
 def test_chunked_generation_is_deterministic(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(files, "CHUNK", 7)
+    monkeypatch.setattr(strips_cli, "CHUNK", 7)
     for name in ("a", "b"):
         assert run(["n=20", f"out={tmp_path / name}", "seed=3", "min_len=1", "preview=false", *BUNDLED], capsys)[0] == 0
     a, b = load_strips(tmp_path / "a"), load_strips(tmp_path / "b")
@@ -292,7 +293,7 @@ def test_interrupt_after_the_swap_says_the_new_dataset_is_complete(tmp_path, cap
     def interrupted_remove(path):
         raise KeyboardInterrupt  # while the previous dataset is being deleted
 
-    monkeypatch.setattr(files, "_remove", interrupted_remove)
+    monkeypatch.setattr(atomic, "remove", interrupted_remove)
     code, _, err = run(["n=12", f"out={out}", "png=true", "seed=5", *BUNDLED], capsys)
     assert code == 130 and "the new dataset was already complete" in err
     assert assert_consistent(out) == make_strips(12, seed=5, source="bundled").labels
@@ -367,7 +368,7 @@ def test_replacing_a_dataset_drops_files_the_new_one_does_not_have(tmp_path, cap
 
 
 def test_swap_without_atomic_exchange(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(files, "_exchange", lambda a, b: False)  # e.g. macOS, or a file system without it
+    monkeypatch.setattr(atomic, "_exchange", lambda a, b: False)  # e.g. macOS, or a file system without it
     out = tmp_path / "D"
     for seed in (0, 1):
         assert run(["n=7", f"out={out}", "png=true", f"seed={seed}", *BUNDLED], capsys)[0] == 0
