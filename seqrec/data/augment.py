@@ -1,4 +1,5 @@
 """Handwriting-friendly augmentation (albumentations), reseedable per batch, worker and rank."""
+
 from __future__ import annotations
 
 import albumentations as A

@@ -1,4 +1,5 @@
 """LightningDataModule: fresh training strips every epoch, fixed val/test strips per seed."""
+
 from __future__ import annotations
 
 import math
@@ -128,8 +129,12 @@ class StripDataModule(pl.LightningDataModule):
         self.config = with_settings(StripConfig(), strip_settings, "StripDataModule()")
         self.hparams.update(self.config.to_dict())  # every strip setting, given or default, as before
         self.max_len, self.image_size = self.config.max_len, (self.config.height, self.config.width)
-        sizes = [("batch_size", batch_size), ("batches_per_epoch", batches_per_epoch), ("n_val", n_val),
-                 ("n_test", n_test)]
+        sizes = [
+            ("batch_size", batch_size),
+            ("batches_per_epoch", batches_per_epoch),
+            ("n_val", n_val),
+            ("n_test", n_test),
+        ]
         for name, value in sizes:
             if isinstance(value, bool) or int(value) != value or value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -206,8 +211,16 @@ class SampleFolderDataModule(pl.LightningDataModule):
     handwriting: ``python scripts/train.py data=samples data.root=./seqrec_samples init_from=ctc``.
     Samples are split deterministically by file name into train/val/test (80/10/10)."""
 
-    def __init__(self, root: str = "./seqrec_samples", max_len: int = 5, height: int = 28, width: int = 140,
-                 batch_size: int = 32, num_workers: int = 0, seed: int = 0):
+    def __init__(
+        self,
+        root: str = "./seqrec_samples",
+        max_len: int = 5,
+        height: int = 28,
+        width: int = 140,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        seed: int = 0,
+    ):
         super().__init__()
         self.save_hyperparameters(logger=False)
         self.root = Path(root).expanduser()

@@ -152,8 +152,9 @@ def _write_pngs(strips: Strips, out: Path, progress: bool) -> None:
     digits = max(7, len(str(len(strips) - 1)))
     names = [f"strip_{i:0{digits}d}.png" for i in range(len(strips))]
     # No fsync per PNG (~10x slower): a killed run never gets as far as swapping its folder in.
-    bar = tqdm(zip(names, strips.images), total=len(names), desc="png", unit="img", disable=not progress,
-               file=sys.stderr)
+    bar = tqdm(
+        zip(names, strips.images), total=len(names), desc="png", unit="img", disable=not progress, file=sys.stderr
+    )
     for name, image in bar:
         _write_png(image, folder / name)
     text = labels_csv((image_filename(name), label) for name, label in zip(names, strips.labels))

@@ -7,6 +7,7 @@ e.g. from :func:`seqrec.data.pen.pen_number`) or as a float ink map in [0, 1] (1
 e.g. a white-on-black strip divided by 255), and returns a uint8 grey image of dark ink on
 light paper. Randomness comes only from the ``rng`` passed in.
 """
+
 from __future__ import annotations
 
 import math
@@ -33,8 +34,10 @@ def ink_map(canvas_or_ink) -> np.ndarray:
     if a.dtype == np.uint8:
         return (255 - a).astype(np.float32) * np.float32(1 / 255)
     if a.dtype.kind != "f" or not np.isfinite(a).all() or a.min() < 0 or a.max() > 1:
-        raise ValueError(f"a float ink map must be finite and in [0, 1] (dtype {a.dtype}); "
-                         "give a uint8 canvas (dark ink on light paper) or a float ink map")
+        raise ValueError(
+            f"a float ink map must be finite and in [0, 1] (dtype {a.dtype}); "
+            "give a uint8 canvas (dark ink on light paper) or a float ink map"
+        )
     return a.astype(np.float32, copy=False)
 
 
@@ -86,9 +89,20 @@ def _shadow(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return cv2.resize(coarse, (coarse.shape[1] * f, coarse.shape[0] * f), interpolation=cv2.INTER_LINEAR)[:h, :w]
 
 
-def photograph(canvas_or_ink, rng: np.random.Generator, *, strength: float = 1.0, paper=PAPER, ink=INK,
-               noise: float = NOISE, blur: float = BLUR, gradient: float = GRADIENT, texture: float = TEXTURE,
-               shadow: float = 0.5, jpeg_quality=JPEG) -> np.ndarray:
+def photograph(
+    canvas_or_ink,
+    rng: np.random.Generator,
+    *,
+    strength: float = 1.0,
+    paper=PAPER,
+    ink=INK,
+    noise: float = NOISE,
+    blur: float = BLUR,
+    gradient: float = GRADIENT,
+    texture: float = TEXTURE,
+    shadow: float = 0.5,
+    jpeg_quality=JPEG,
+) -> np.ndarray:
     """The ink as if written on paper and photographed with a phone: grey textured paper
     (``paper`` levels), grey ink (``ink``), a left-to-right lighting ramp of up to +-``gradient``
     levels, a soft shadow with probability ``shadow``, slight blur (sigma up to ``blur`` px),
@@ -126,8 +140,16 @@ def _ink_box(m: np.ndarray) -> tuple[int, int, int, int]:
     return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
 
 
-def scan(canvas_or_ink, rng: np.random.Generator, *, features=None, paper=(225.0, 255.0), ink=(0.0, 60.0),
-         noise: float = 4.0, line_level=(130.0, 210.0)) -> np.ndarray:
+def scan(
+    canvas_or_ink,
+    rng: np.random.Generator,
+    *,
+    features=None,
+    paper=(225.0, 255.0),
+    ink=(0.0, 60.0),
+    noise: float = 4.0,
+    line_level=(130.0, 210.0),
+) -> np.ndarray:
     """The ink on a scanned sheet of school paper: ruled lines (one just under the digits, the
     next one line pitch above), a vertical margin line left of the number and/or the paper's edge
     with the dark scanner lid beyond it. ``features``: a subset of ``("ruled", "margin", "edge")``;

@@ -19,9 +19,9 @@ import csv
 import io
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Iterable
 
 LABELS_CSV = "labels.csv"
 IMAGES_DIR = "images"
@@ -107,8 +107,9 @@ def read_samples(root: str | os.PathLike, max_len: int | None = None) -> list[Sa
     with open(csv_path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         if reader.fieldnames is None or not set(HEADER) <= set(reader.fieldnames):
-            raise SamplesError(f"{csv_path}: the first line must be the header {','.join(HEADER)}, "
-                               f"got {reader.fieldnames}")
+            raise SamplesError(
+                f"{csv_path}: the first line must be the header {','.join(HEADER)}, got {reader.fieldnames}"
+            )
         for row in reader:
             where = f"{csv_path}, line {reader.line_num}: "
             filename = check_filename(row["filename"] or "", where)

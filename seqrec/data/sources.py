@@ -8,6 +8,7 @@ Splits are either the fixed stratified 80/10/10 split (MNIST: its own test set, 
 digits from its training set) or, with ``folds=K, fold=k``, fold ``k`` of a stratified K-fold
 over all of the source's digits (MNIST: its training set) as test, and the rest as train/val.
 """
+
 from __future__ import annotations
 
 import functools
@@ -117,7 +118,7 @@ def load_digits(
     return DigitPool(images, labels, ids, source, split)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def resolve_auto(root: Path) -> str:
     """``mnist`` when its files are present or downloadable, else ``bundled``; logs why."""
     if _mnist_present(root):

@@ -1,4 +1,5 @@
 """Vectorized, seeded composition of multi-digit strips from a digit pool."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -59,7 +60,7 @@ def available_memory() -> int | None:
         return None
 
 
-def strips_nbytes(n: int, config: "StripConfig") -> int:
+def strips_nbytes(n: int, config: StripConfig) -> int:
     """Peak bytes that composing ``n`` strips at once takes, measured with tracemalloc (within ~5%): the
     canvases, a copy of every digit patch, ~25 int64 work values per digit, and with scale jitter the
     scaled patches and their ink masks."""
@@ -189,7 +190,7 @@ class StripConfig:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "StripConfig":
+    def from_dict(cls, d: dict) -> StripConfig:
         unknown = sorted(set(d) - set(STRIP_SETTINGS))
         if unknown:
             raise ValueError(f"unknown StripConfig field(s) {unknown}; allowed: {', '.join(sorted(STRIP_SETTINGS))}")
@@ -396,9 +397,12 @@ class StripComposer:
         c, n = self.config, int(n)
         check_seed(seed)
         check_memory(
-            n, strips_nbytes(1, c), f"n={n} strips of {c.height}x{c.width}",
+            n,
+            strips_nbytes(1, c),
+            f"n={n} strips of {c.height}x{c.width}",
             "generate them in chunks (chunk k with seed=[seed, k]) and save or use each in turn, "
-            "or raise the limit with max_bytes=", max_bytes,
+            "or raise the limit with max_bytes=",
+            max_bytes,
         )
         rng = np.random.default_rng(seed)
         lengths = self._sample_lengths(rng, n)
@@ -515,9 +519,14 @@ def make_strips(
         raise ValueError(f"n must be a positive number of strips, got {n!r}")
     config = with_settings(config or StripConfig(), settings, "make_strips()")
     check_seed(seed)
-    check_memory(n, strips_nbytes(1, config), f"make_strips(n={n}) of {config.height}x{config.width} strips",
-                 "generate them in chunks (make_strips(k, seed=[seed, i]) for chunk i) and save or use each in turn, "
-                 "or raise the limit with max_bytes=", max_bytes)
+    check_memory(
+        n,
+        strips_nbytes(1, config),
+        f"make_strips(n={n}) of {config.height}x{config.width} strips",
+        "generate them in chunks (make_strips(k, seed=[seed, i]) for chunk i) and save or use each in turn, "
+        "or raise the limit with max_bytes=",
+        max_bytes,
+    )
     pool = pool if pool is not None else load_digits(source, split, root)
     return StripComposer(pool, config)(n, seed, max_bytes=max_bytes)
 
@@ -531,4 +540,3 @@ def with_settings(config: StripConfig, settings: dict, caller: str) -> StripConf
             f"{caller} got unknown keyword argument(s) {unknown}; strip settings: {', '.join(STRIP_SETTINGS)}"
         )
     return dataclasses.replace(config, **settings) if settings else config
-

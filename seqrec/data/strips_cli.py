@@ -107,8 +107,13 @@ class _Option:
 def _strip_options() -> list[_Option]:
     """One option per StripConfig field, typed by its annotation, documented by its ``help``."""
     hints = typing.get_type_hints(StripConfig)
-    kinds = {int: ("INT", _int), bool: ("BOOL", _bool), tuple[int, int]: ("LO,HI", partial(_pair, int)),
-             tuple[float, float]: ("LO,HI", partial(_pair, float)), tuple[float, ...] | None: ("W,W,...", _numbers)}
+    kinds = {
+        int: ("INT", _int),
+        bool: ("BOOL", _bool),
+        tuple[int, int]: ("LO,HI", partial(_pair, int)),
+        tuple[float, float]: ("LO,HI", partial(_pair, float)),
+        tuple[float, ...] | None: ("W,W,...", _numbers),
+    }
     options = []
     for f in dataclasses.fields(StripConfig):
         choices = f.metadata.get("choices")
@@ -121,14 +126,29 @@ def _strip_options() -> list[_Option]:
 def _options() -> list[_Option]:
     run = [
         _Option("n", "N", partial(_int, low=1), None, "number of strips (required)"),
-        _Option("out", "DIR", lambda key, text: text, "data/strips",
-                "output folder: new, empty, or an earlier strips dataset"),
+        _Option(
+            "out",
+            "DIR",
+            lambda key, text: text,
+            "data/strips",
+            "output folder: new, empty, or an earlier strips dataset",
+        ),
         _Option("seed", "INT", partial(_int, low=0), 0, "random seed, >= 0; same seed and options give the same file"),
         _Option("split", "NAME", partial(_choice, SPLITS), "train", "digit pool, disjoint digits: " + "/".join(SPLITS)),
-        _Option("source", "NAME", partial(_choice, SOURCES), "auto",
-                "/".join(SOURCES) + " (auto: MNIST if present or downloadable, else bundled)"),
-        _Option("root", "DIR", lambda key, text: text or None, None,
-                "MNIST folder (holds MNIST/raw), or for source=folder the folder with 0/..9/"),
+        _Option(
+            "source",
+            "NAME",
+            partial(_choice, SOURCES),
+            "auto",
+            "/".join(SOURCES) + " (auto: MNIST if present or downloadable, else bundled)",
+        ),
+        _Option(
+            "root",
+            "DIR",
+            lambda key, text: text or None,
+            None,
+            "MNIST folder (holds MNIST/raw), or for source=folder the folder with 0/..9/",
+        ),
     ]
     output = [
         _Option("png", "BOOL", _bool, False, f"also write {IMAGES_DIR}/strip_*.png and {LABELS_CSV} (filename,label)"),
@@ -145,8 +165,10 @@ def _shown(value) -> str:
 
 def usage(prog: str) -> str:
     """The ``--help`` text: key=VALUE lines, as users type them (argparse's own help shows --key VALUE)."""
-    rows = [f"  {o.key}={o.metavar}".ljust(26) + o.help + ("" if o.default is None else f" [{_shown(o.default)}]")
-            for o in _options()]
+    rows = [
+        f"  {o.key}={o.metavar}".ljust(26) + o.help + ("" if o.default is None else f" [{_shown(o.default)}]")
+        for o in _options()
+    ]
     return USAGE.format(prog=prog, keys="\n".join(rows))
 
 
@@ -203,9 +225,13 @@ def generate(
 
     # kept per strip: the image, digits, digit_index, boxes, length, and when saved the label (a str and a U array)
     per_strip = config.height * config.width + config.max_len * 52 + 8 + 80
-    check_memory(n, per_strip, f"n={n} strips of {config.height}x{config.width}",
-                 "write several smaller datasets (different out= and seed=) instead",
-                 extra=strips_nbytes(min(n, CHUNK), config))
+    check_memory(
+        n,
+        per_strip,
+        f"n={n} strips of {config.height}x{config.width}",
+        "write several smaller datasets (different out= and seed=) instead",
+        extra=strips_nbytes(min(n, CHUNK), config),
+    )
     pool = load_digits(source, split, root)
     composer = StripComposer(pool, config)
     images = np.empty((n, config.height, config.width), np.uint8)
