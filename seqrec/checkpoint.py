@@ -17,8 +17,10 @@ from typing import Any
 
 import torch
 
-CHECKPOINT_KEY = "seqrec"
-CHECKPOINT_FORMAT = 1
+from .spec import METADATA_FORMAT, METADATA_KEY
+
+CHECKPOINT_KEY = METADATA_KEY  # the checkpoint section and the exported models' metadata share one key
+CHECKPOINT_FORMAT = METADATA_FORMAT
 
 # What a checkpoint's model config may name, as written by configs/model/*.yaml. Adding a model
 # or moving a class means adding its dotted path here (tests/test_checkpoint_security.py checks
