@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from .data.atomic import replace_file
 from .spec import METADATA_FORMAT, METADATA_KEY
 
 CHECKPOINT_KEY = METADATA_KEY  # the checkpoint section and the exported models' metadata share one key
@@ -269,7 +270,4 @@ def save_slim(system, path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     ckpt = {"state_dict": {k: v.detach().cpu() for k, v in system.state_dict().items()}}
     system.on_save_checkpoint(ckpt)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(ckpt, tmp)
-    tmp.replace(path)
-    return path
+    return replace_file(path, lambda f: torch.save(ckpt, f))

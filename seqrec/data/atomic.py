@@ -1,5 +1,6 @@
-"""Atomic replacement of a whole folder: build the new contents in a temporary sibling, then swap it in
-with one rename (Linux renameat2 RENAME_EXCHANGE), so readers see the complete old or the complete new folder.
+"""Atomic replacement of a file or a whole folder: build the new contents in a temporary sibling, then swap it
+in with one rename (for folders Linux renameat2 RENAME_EXCHANGE), so readers see the complete old or the complete
+new one.
 Temporary siblings are named ``<out>.tmp-<pid>-<random>`` / ``<out>.old-<pid>-<random>`` so that a later run can
 remove those of killed processes."""
 
@@ -119,6 +120,20 @@ def _exchange(a: Path, b: Path) -> bool:
     if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM):  # kernel or file system without it
         return False
     raise OSError(code, os.strerror(code), str(a), None, str(b))
+
+
+def replace_file(path, write, *, text: bool = False) -> Path:
+    """Write ``path`` through ``write(f)`` into a hidden temporary sibling, then rename it over ``path``: readers
+    see the old file or the new one, and a failed write leaves the old file and no temporary behind."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", newline="") if text else open(tmp, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def write_file(path: Path, write, sync: bool = False) -> None:

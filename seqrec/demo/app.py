@@ -22,6 +22,7 @@ from pathlib import Path
 from PIL import Image
 
 from seqrec.data import samples
+from seqrec.data.atomic import replace_file
 
 from .errors import DemoError
 from .images import DEFAULT_MAX_PIXELS, as_strip, decode_image, ink_warning, png_data_url, prepare
@@ -143,9 +144,7 @@ class DemoApp:
         images = self.save_dir / samples.IMAGES_DIR
         with self.save_lock:
             images.mkdir(parents=True, exist_ok=True)
-            tmp = images / (filename + ".part")
-            Image.fromarray(seen, "L").save(tmp, format="PNG")
-            os.replace(tmp, images / filename)
+            replace_file(images / filename, lambda f: Image.fromarray(seen, "L").save(f, format="PNG"))
             count = samples.append_sample(self.save_dir, samples.image_filename(filename), label)
         return {
             "ok": True,

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..data.atomic import replace_file
 from .measure import GAPS, measure
 from .report import markdown, plot_all, table_rows, write_csv
 from .runs import Run, find_run_dirs, label_runs, read_run, runs_from_wandb
@@ -87,12 +88,8 @@ def compare(
     plots = plot_all(runs, out)
     title = f"Comparison of {len(runs)} runs"
     md_path = out / "comparison.md"
-    tmp = md_path.with_name(f".{md_path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(markdown(runs, title, where, plots, command))
-        os.replace(tmp, md_path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    text = markdown(runs, title, where, plots, command)
+    replace_file(md_path, lambda f: f.write(text), text=True)
     report = Report(runs, out, md_path, csv_path, {k: out / v for k, v in plots.items()})
     report.wandb_run = log_summary_run(report, columns, rows, wandb_mode)
     return report

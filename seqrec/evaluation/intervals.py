@@ -12,7 +12,6 @@ fitted on validation strips (:func:`fit_temperature`, :func:`calibrate_checkpoin
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -274,19 +273,14 @@ def write_temperature(path, temperature: float) -> Path:
     rename); every other entry, weights included, is written back unchanged."""
     from ..checkpoint import CHECKPOINT_KEY, read_checkpoint
     from ..codecs import check_temperature
+    from ..data.atomic import replace_file
 
     path = Path(path)
     ckpt = read_checkpoint(path)  # weights-only load: a foreign file cannot run code
     codec = dict(ckpt[CHECKPOINT_KEY]["codec"])
     codec["temperature"] = check_temperature(temperature)
     ckpt[CHECKPOINT_KEY] = {**ckpt[CHECKPOINT_KEY], "codec": codec}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(ckpt, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return replace_file(path, lambda f: torch.save(ckpt, f))
 
 
 def calibrate_checkpoint(

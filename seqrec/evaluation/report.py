@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 from pathlib import Path
 from typing import Any
 
+from ..data.atomic import replace_file
 from .intervals import format_interval
 from .runs import Run, is_number
 
@@ -156,17 +156,14 @@ def markdown(runs: list[Run], title: str, source: str, plots: dict[str, str], co
 
 def write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
     """The table as CSV (NaN as an empty cell), written atomically."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=columns)
-            w.writeheader()
-            for row in rows:
-                w.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()})
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    def write(f) -> None:
+        w = csv.DictWriter(f, fieldnames=columns)
+        w.writeheader()
+        for row in rows:
+            w.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()})
+
+    replace_file(path, write, text=True)
 
 
 def plot_all(runs: list[Run], out: Path) -> dict[str, str]:
