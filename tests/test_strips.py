@@ -193,6 +193,20 @@ def test_gap_range_is_respected_and_covered():
     assert gaps.min() == -4 and gaps.max() == 6 and len(np.unique(gaps)) == 11
 
 
+def test_wide_gaps_that_do_not_fit_shrink_proportionally_instead_of_collapsing():
+    # 5 glyphs of 22 px with gaps up to 20 rarely fit 140 px; the too-wide strips must keep
+    # a spread of gaps (not all the smallest) and still fit with their ink on the canvas.
+    config = StripConfig(min_len=5, max_len=5, gap=(-4, 20), width=140)
+    strips = StripComposer(glyph_pool(width=22), config)(400, seed=0)
+    gaps = strips.boxes[:, 1:, 0] - strips.boxes[:, :-1, 2]
+    assert gaps.min() >= -4 and gaps.max() <= 20
+    assert strips.boxes[..., 0].min() >= 0 and strips.boxes[..., 2].max() <= 140
+    assert np.mean(gaps == -4) < 0.3 and np.median(gaps) > 0
+    short = StripComposer(glyph_pool(), StripConfig(min_len=2, max_len=2, gap=(-4, 20), width=140))(400, seed=0)
+    short_gaps = short.boxes[:, 1, 0] - short.boxes[:, 0, 2]
+    assert short_gaps.max() == 20 and len(np.unique(short_gaps)) == 25  # 2 digits always fit: untouched
+
+
 def test_negative_gap_overlaps_exactly_and_blends_with_max():
     pool = glyph_pool(width=20)  # wide enough that only neighbours overlap
     strips = StripComposer(pool, StripConfig(min_len=3, max_len=3, gap=(-8, -8)))(100, seed=2)

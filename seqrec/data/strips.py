@@ -375,9 +375,9 @@ class StripComposer:
             gaps = np.maximum(gaps, min_gap)
         gaps = np.where(valid[:, 1:], gaps, 0)
         left, extent_lo, extent_hi = _positions(widths, gaps, valid)
-        too_wide = extent_hi - extent_lo > c.width
-        if too_wide.any():  # fall back to the smallest gap, which __init__ checked to fit
-            gaps[too_wide] = np.where(valid[too_wide, 1:], np.maximum(c.gap[0], min_gap[too_wide]), 0)
+        excess = extent_hi - extent_lo - c.width
+        if (excess > 0).any():
+            gaps = _shrink_gaps(gaps, np.maximum(c.gap[0], min_gap), excess, valid)
             left, extent_lo, extent_hi = _positions(widths, gaps, valid)
         return left - extent_lo[:, None], extent_hi - extent_lo, valid
 
@@ -483,6 +483,18 @@ def _ink_bounds(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     lo = np.where(has, ink.argmax(axis=-1), k // 2)
     hi = np.where(has, k - ink[..., ::-1].argmax(axis=-1), k // 2)
     return lo.astype(np.int64), hi.astype(np.int64)
+
+
+def _shrink_gaps(gaps, lowest, excess, valid):
+    """Narrow the gaps of strips that do not fit by ``excess`` columns, each gap's room above
+    ``lowest`` scaled by one factor, so wide gaps stay wider than narrow ones (collapsing them all
+    to the smallest gap would leave long strips with the smallest gap only). Rounding down frees
+    at least ``excess``; ``lowest`` fits by __init__'s check."""
+    room = np.where(valid[:, 1:], gaps - lowest, 0)
+    total = room.sum(axis=1)
+    keep = np.clip(1 - excess / np.maximum(total, 1), 0, 1)
+    shrunk = lowest + np.floor(room * keep[:, None]).astype(np.int64)
+    return np.where((excess > 0)[:, None] & valid[:, 1:], shrunk, gaps)
 
 
 def _positions(widths, gaps, valid):
