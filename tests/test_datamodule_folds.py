@@ -63,6 +63,23 @@ def test_train_on_val_trains_on_val_digits_but_never_on_test_digits():
     assert len(fixed_train) == 4500 and not fixed_train & set(fixed.pool("test").ids.tolist())
 
 
+def test_train_digits_is_a_nested_stratified_subset_of_the_train_pool_only():
+    full = StripDataModule(**SMALL).pool("train")
+    pools = {n: StripDataModule(**SMALL, train_digits=n).pool("train") for n in (250, 500, 1000)}
+    ids = {n: set(p.ids.tolist()) for n, p in pools.items()}
+    assert {n: len(i) for n, i in ids.items()} == {250: 250, 500: 500, 1000: 1000}
+    assert ids[250] < ids[500] < ids[1000] < set(full.ids.tolist())  # nested, from the train pool
+    assert np.bincount(pools[250].labels, minlength=10).min() >= 22  # every class, near 25 each
+    again = StripDataModule(**SMALL, train_digits=250, seed=7).pool("train")  # not tied to the run seed
+    assert np.array_equal(again.ids, pools[250].ids)
+    dm = StripDataModule(**SMALL, train_digits=250)
+    assert train_ids(dm, 2000) <= ids[250]
+    assert len(dm.pool("val")) == 500 and len(dm.pool("test")) == 500  # val and test untouched
+    message = r"train_digits must be an integer from 10 to the 4000 .*got 5000"
+    with pytest.raises(sources.DataSourceError, match=message):
+        StripDataModule(**SMALL, train_digits=5000).pool("train")
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
@@ -71,6 +88,8 @@ def test_train_on_val_trains_on_val_digits_but_never_on_test_digits():
         (dict(folds=1, fold=0), r"folds must be >= 2 .*got folds=1"),
         (dict(folds=4, fold=4), r"fold must be in \[0, 4\) for folds=4, got fold=4"),
         (dict(train_on_val="yes"), r"train_on_val must be true or false, got 'yes'"),
+        (dict(train_digits=2.5), r"train_digits must be a whole number of digits or null, got 2.5"),
+        (dict(train_digits=True), r"train_digits must be a whole number of digits or null, got True"),
         (dict(seed=-1), r"seed must be an integer >= 0 .*got seed=-1"),
     ],
 )

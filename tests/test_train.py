@@ -163,6 +163,7 @@ def test_wandb_offline_run_writes_files_and_metrics(make_cfg, tmp_path, monkeypa
     assert "wandb sync" in capsys.readouterr().out
     rows = (tmp_path / "csv" / "version_0" / "metrics.csv").read_text()
     assert "test/exact_match" in rows and "val/exact_match" in rows
+    assert "val/elapsed_s" in rows  # wall clock of fitting, for accuracy-against-time plots
     assert metrics["test/exact_match"] >= 0
 
 

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from .augment import DigitWarp, PaperAugment, apply_augment, default_augment
 from .samples import LABELS_CSV, read_samples
-from .sources import DigitPool, check_folds, load_digits
+from .sources import DigitPool, check_folds, load_digits, subset_pool
 from .strips import (
     StripComposer,
     StripConfig,
@@ -101,7 +101,9 @@ class StripDataModule(pl.LightningDataModule):
     ``configs/data/*.yaml``. ``folds=K, fold=k``: test digits are fold k of a stratified K-fold over all
     the source's digits, val a 10% slice of the rest (model selection only), train the remainder (see
     ``load_digits``). ``train_on_val``: train on train + val digits, for a final fit with a fixed epoch
-    count; val strips still come from the val digits, so val metrics are then optimistic."""
+    count; val strips still come from the val digits, so val metrics are then optimistic.
+    ``train_digits=n``: train on a stratified, nested subset of n distinct train digits
+    (sample-efficiency curves); val and test are unchanged."""
 
     def __init__(
         self,
@@ -121,6 +123,7 @@ class StripDataModule(pl.LightningDataModule):
         folds: int | None = None,
         fold: int | None = None,
         train_on_val: bool = False,
+        train_digits: int | None = None,
         **strip_settings,
     ):
         super().__init__()
@@ -143,6 +146,8 @@ class StripDataModule(pl.LightningDataModule):
                 raise ValueError(f"{name} strength must be in [0, 3] (0 disables), got {value!r}")
         check_folds(folds, fold)
         check_seed(seed)
+        if train_digits is not None and (isinstance(train_digits, bool) or not isinstance(train_digits, int)):
+            raise ValueError(f"train_digits must be a whole number of digits or null, got {train_digits!r}")
         if not isinstance(train_on_val, bool):
             raise ValueError(f"train_on_val must be true or false, got {train_on_val!r}")
         self.pools: dict[str, DigitPool] = {}
@@ -157,6 +162,8 @@ class StripDataModule(pl.LightningDataModule):
                 val = self.pool("val")
                 merged = (np.concatenate([getattr(pool, k), getattr(val, k)]) for k in ("images", "labels", "ids"))
                 pool = DigitPool(*merged, pool.source, "train+val")
+            if split == "train":
+                pool = subset_pool(pool, hp.train_digits)
             self.pools[split] = pool
         return self.pools[split]
 

@@ -184,6 +184,26 @@ def stratified_split(labels: np.ndarray, fractions=(0.8, 0.1, 0.1), seed: int = 
     return {s: np.sort(np.concatenate(p)) for s, p in parts.items()}
 
 
+def subset_pool(pool: DigitPool, n: int | None, seed: int = 0) -> DigitPool:
+    """The first ``n`` digits of a fixed, class-interleaved order of ``pool``: stratified, and
+    nested (the 250 are in the 500, the 500 in the 1,000), the same for every head and training
+    seed, so a sample-efficiency curve varies the amount of data only. ``None``: the whole pool."""
+    if n is None:
+        return pool
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 10 <= n <= len(pool):
+        raise DataSourceError(
+            f"train_digits must be an integer from 10 to the {len(pool)} digits of the {pool.split} pool "
+            f"(or null for all), got {n!r}"
+        )
+    rng = np.random.default_rng(seed)
+    rank = np.empty(len(pool), np.float64)
+    for cls in np.unique(pool.labels):
+        idx = rng.permutation(np.flatnonzero(pool.labels == cls))
+        rank[idx] = (np.arange(len(idx)) + 0.5) / len(idx)  # position within its class, 0..1
+    keep = np.sort(np.lexsort((pool.labels, rank))[: int(n)])
+    return DigitPool(pool.images[keep], pool.labels[keep], pool.ids[keep], pool.source, pool.split)
+
+
 def kfold_assignment(labels: np.ndarray, folds: int, seed: int = 0) -> np.ndarray:
     """Fold (0..folds-1) of every digit: a stratified K-fold. Each class is shuffled and dealt
     round-robin, the count running on across classes, so every class and every fold differ in

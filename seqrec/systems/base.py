@@ -4,6 +4,7 @@ Each head (``seqrec.systems.heads``) adds only its codec and loss."""
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -102,9 +103,15 @@ class BaseSystem(pl.LightningModule):
                 logger.log_metrics(per_class, step=self.global_step)
         return values
 
+    def on_fit_start(self):
+        self._fit_started = time.perf_counter()
+
     def on_validation_epoch_end(self):
         self._log_metrics("val")
         self.metrics["val"].reset()
+        if not self.trainer.sanity_checking and hasattr(self, "_fit_started"):
+            # Wall clock since fitting began, for accuracy-against-time curves (seqrec.evaluation).
+            self.log("val/elapsed_s", time.perf_counter() - self._fit_started, rank_zero_only=True)
 
     def on_test_epoch_start(self):
         self.samples = []
