@@ -65,6 +65,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-gap", type=int, default=200, help="test strips per gap and run; 0 skips (default: 200)")
     p.add_argument("--n-speed", type=int, default=256, help="strips timed for predict strips/s; 0 skips (default: 256)")
     p.add_argument(
+        "--n-long",
+        type=int,
+        default=300,
+        help="test strips per length 6, 7, 8 for length generalisation (heads that read any width); 0 skips "
+        "(default: 300)",
+    )
+    p.add_argument(
+        "--learned-at",
+        type=float,
+        default=0.85,
+        help="mean exact match below which an arm is flagged as not learned (default: 0.85)",
+    )
+    p.add_argument(
         "--source", default=None, help="digit source for the measured strips (default: each run's data.source)"
     )
     p.add_argument(
@@ -101,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
             wandb_mode=args.wandb_mode,
             command=command,
             optimize=args.optimize,
+            n_long=args.n_long,
+            learned_at=args.learned_at,
         )
     except (FileNotFoundError, ValueError) as err:
         print(f"compare: {err}", file=sys.stderr)

@@ -6,7 +6,8 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from .measure import GAPS
+from .aggregate import LEARNED_AT
+from .measure import GAPS, LONG
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,9 @@ class CompareCallback(_HydraCallback):
         gaps: Sequence[int] = GAPS,
         wandb_mode: str = "auto",
         optimize: bool = True,
+        n_long: int = 300,
+        long_lengths: Sequence[int] = LONG,
+        learned_at: float = LEARNED_AT,
     ):
         self.n_gap, self.n_speed, self.gaps, self.wandb_mode = (
             int(n_gap),
@@ -35,6 +39,7 @@ class CompareCallback(_HydraCallback):
             wandb_mode,
         )
         self.optimize = bool(optimize)
+        self.n_long, self.long_lengths, self.learned_at = int(n_long), [int(k) for k in long_lengths], float(learned_at)
 
     def on_multirun_end(self, config, **kwargs) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))
@@ -49,6 +54,9 @@ class CompareCallback(_HydraCallback):
                 n_speed=self.n_speed,
                 wandb_mode=self.wandb_mode,
                 optimize=self.optimize,
+                n_long=self.n_long,
+                long_lengths=self.long_lengths,
+                learned_at=self.learned_at,
                 command=f"python scripts/compare.py {sweep_dir}",
             )
         except Exception as err:  # noqa: BLE001 - the sweep itself succeeded

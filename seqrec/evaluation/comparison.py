@@ -1,34 +1,46 @@
-"""Compare trained runs side by side: one row per run of a Hydra sweep (or of a W&B group).
+"""Compare trained runs: a Hydra sweep (or a W&B group) of heads x seeds (x training digits).
 
     python scripts/compare.py logs/compare_heads/multiruns/2026-01-01_12-00-00
     python scripts/compare.py --wandb-group ENTITY/seqrec/sweep-2026-01-01_12-00-00
 
 For each run (a job folder with ``.hydra/config.yaml``, ``csv/version_0/metrics.csv`` and
-``checkpoints/*.ckpt``) the report has: exact match, per-digit accuracy, CER and accuracy per
-length on the run's test strips (``test/*`` of metrics.csv; the best validation epoch when the
-run was not tested), the parameter count (from the best checkpoint), the training time (wall
-clock of the job: fitting and the final test), predict throughput (``Recognizer.predict`` on
-the CPU, strips/s) and the exact match on strips of held-out test digits at each gap from -8
-(8 px of overlap) to +8 px. It writes comparison.md, comparison.csv (values with their
-95% intervals) and three PNG plots, and, when the runs
-logged to W&B, logs the table and the plots into their group as a summary run (``job_type``
-compare). Everything but the W&B upload works offline from the local run files.
+``checkpoints/*.ckpt``): exact match, per-digit accuracy, CER and accuracy per length on the
+run's test strips (``test/*`` of metrics.csv; the best validation epoch when the run was not
+tested), the parameter count, the training time, predict throughput (``Recognizer.predict`` on
+the CPU, strips/s), the exact match at each gap from -8 to +8 px and on wide strips of 6-8 digits
+(heads that read any width). Runs that differ only in their seed are grouped into arms
+(``aggregate``): mean and 95% interval over seeds and test digits, differences between heads with
+a verdict (real / within noise), a flag on arms that have not learned, and the sample-efficiency
+table when arms differ in ``data.train_digits``. It writes comparison.md, comparison.csv (one row
+per run), comparison_arms.csv, comparison_pairs.csv, comparison_sample_efficiency.csv and the
+plots, and, when the runs logged to W&B, logs the tables and plots into their group as a summary
+run (``job_type`` compare). Everything but the W&B upload works offline from the local run files.
 
 This module ties the parts together: ``runs`` (reading runs), ``measure`` (measuring them),
-``report`` (the table and plots) and ``summary_run`` (the W&B upload).
-"""
+``aggregate`` (arms and intervals), ``report`` (tables and plots) and ``summary_run`` (the W&B upload)."""
 
 from __future__ import annotations
 
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..data.atomic import replace_file
-from .measure import GAPS, measure
-from .report import markdown, plot_all, table_rows, write_csv
+from .aggregate import LEARNED_AT, Arm, digits_axis, pairwise
+from .measure import GAPS, LONG, measure
+from .report import (
+    PAIR_COLUMNS,
+    arm_rows,
+    build_arms,
+    efficiency_rows,
+    markdown,
+    pair_rows,
+    plot_all,
+    table_rows,
+    write_csv,
+)
 from .runs import Run, find_run_dirs, label_runs, read_run, runs_from_wandb
 from .summary_run import log_summary_run
 
@@ -43,6 +55,9 @@ class Report:
     csv: Path
     plots: dict[str, Path]
     wandb_run: str | None = None
+    arms: list[Arm] = field(default_factory=list)
+    tables: dict[str, tuple[list[str], list[dict]]] = field(default_factory=dict)  # name -> (columns, rows)
+    csvs: dict[str, Path] = field(default_factory=dict)  # name -> CSV file of each table
 
 
 def compare(
@@ -58,11 +73,24 @@ def compare(
     command: str | None = None,
     api=None,
     optimize: bool = True,
+    n_long: int = 300,
+    long_lengths: Sequence[int] = LONG,
+    learned_at: float = LEARNED_AT,
 ) -> Report:
     """Build the comparison of a sweep folder (``source``) or a W&B group (``wandb_group``) and
     write it to ``out`` (default: the sweep folder, or ./comparison-<group>). ``wandb_mode``:
     ``auto`` (log a summary run into the runs' W&B group: online with credentials, else offline
-    when the runs themselves logged to W&B), ``online``, ``offline`` or ``off``."""
+    when the runs themselves logged to W&B), ``online``, ``offline`` or ``off``.
+
+    Runs that differ only in their seed are repeats of one arm (``aggregate``): the report gives each
+    arm's mean with a 95% interval (seeds and the test's digit sampling), the differences between heads
+    with verdicts, a flag on arms below ``learned_at`` mean exact match, and, when arms differ in
+    ``data.train_digits``, the sample-efficiency table. ``n_long``: strips per length of
+    ``long_lengths`` for length generalisation (0 skips)."""
+    if not 0 < learned_at <= 1:
+        raise ValueError(f"learned_at must be an exact-match share in (0, 1], got {learned_at!r}")
+    if isinstance(n_long, bool) or int(n_long) != n_long or n_long < 0:
+        raise ValueError(f"n_long must be a number of strips >= 0, got {n_long!r}")
     if (source is None) == (wandb_group is None):
         raise ValueError("give either a sweep folder or a W&B group")
     if wandb_mode not in ("auto", "online", "offline", "off"):
@@ -79,17 +107,39 @@ def compare(
     label_runs(runs)
     for r in runs:
         try:
-            measure(r, gaps=gaps, n_gap=n_gap, n_speed=n_speed, source=data_source, optimize=optimize)
+            measure(
+                r,
+                gaps=gaps,
+                n_gap=n_gap,
+                n_speed=n_speed,
+                source=data_source,
+                optimize=optimize,
+                n_long=n_long,
+                long_lengths=long_lengths,
+            )
         except Exception as err:  # noqa: BLE001 - one broken run must not sink the report
             log.warning("seqrec: could not measure %s from %s (%s: %s)", r.name, r.checkpoint, type(err).__name__, err)
-    columns, rows = table_rows(runs)
-    csv_path = out / "comparison.csv"
-    write_csv(csv_path, columns, rows)
-    plots = plot_all(runs, out)
-    title = f"Comparison of {len(runs)} runs"
+    arms = build_arms(runs)
+    digits = digits_axis(arms)
+    tables = {
+        "runs": table_rows(runs, arms, learned_at),
+        "arms": arm_rows(arms, digits, learned_at),
+        "pairs": (PAIR_COLUMNS, pair_rows(pairwise(arms))),
+    }
+    if digits:
+        rows = efficiency_rows(arms, digits)
+        tables["sample_efficiency"] = (list(rows[0]) if rows else [], rows)
+    names = {"runs": "comparison.csv"}
+    csvs = {key: out / names.get(key, f"comparison_{key}.csv") for key in tables}
+    for key, (columns, rows) in tables.items():
+        write_csv(csvs[key], columns, rows)
+    plots = plot_all(runs, out, arms, digits)
+    title = f"Comparison of {len(runs)} runs" + (f" ({len(arms)} arms)" if len(arms) != len(runs) else "")
     md_path = out / "comparison.md"
-    text = markdown(runs, title, where, plots, command)
+    text = markdown(runs, title, where, plots, command, arms=arms, learned_at=learned_at, digits=digits)
     replace_file(md_path, lambda f: f.write(text), text=True)
-    report = Report(runs, out, md_path, csv_path, {k: out / v for k, v in plots.items()})
-    report.wandb_run = log_summary_run(report, columns, rows, wandb_mode)
+    report = Report(
+        runs, out, md_path, csvs["runs"], {k: out / v for k, v in plots.items()}, arms=arms, tables=tables, csvs=csvs
+    )
+    report.wandb_run = log_summary_run(report, *tables["runs"], wandb_mode)
     return report

@@ -10,11 +10,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..data.strips import STRIP_SETTINGS, StripConfig, make_strips
-from .strips import strips_at_gap
+from .strips import benchmark_strips, strips_at_gap
 
 log = logging.getLogger(__name__)
 
 GAPS = tuple(range(-8, 9))
+LONG = (6, 7, 8)  # digits per strip for length generalisation (training strips hold 1..max_len = 5)
 
 
 def evaluate(rec, strips, batch_size: int = 256, n_boot: int = 1000) -> dict[str, float]:
@@ -58,9 +59,12 @@ def measure(
     seed: int = 0,
     repeats: int = 3,
     optimize: bool = True,
+    n_long: int = 300,
+    long_lengths: Sequence[int] = LONG,
 ) -> None:
-    """Parameters, predict strips/s and accuracy by gap (with its 95% interval), from the run's
-    best checkpoint. ``optimize``: the Recognizer's default frozen TorchScript copy (False: the eager net)."""
+    """Parameters, predict strips/s, accuracy by gap and on strips longer than training's (each with
+    its 95% interval), from the run's best checkpoint. ``optimize``: the Recognizer's default frozen
+    TorchScript copy (False: the eager net). ``n_long``: strips per length of ``long_lengths``; 0 skips."""
     if run.checkpoint is None:
         return
     from ..data.sources import load_digits
@@ -88,3 +92,38 @@ def measure(
         m = evaluate(rec, strips)
         run.gap_acc[int(g)] = m["exact_match"]
         run.gap_ci[int(g)] = (m["exact_match_lo"], m["exact_match_hi"])
+    if n_long and long_lengths:
+        measure_long(run, rec, pool, int(n_long), long_lengths, seed)
+
+
+def positions_at(rec, height: int, width: int) -> int:
+    """Output positions (dim 1 of the logits) of the net on a (height, width) input."""
+    import torch
+
+    return int(rec.logits(torch.zeros(1, 1, height, width)).shape[1])
+
+
+def measure_long(run, rec, pool, n: int, lengths: Sequence[int], seed: int = 0) -> None:
+    """Exact match (95% digit-bootstrap interval) on ``n`` strips of k held-out test digits for each
+    k in ``lengths``, on a canvas of max(lengths) digit widths, composed like the run's training
+    strips otherwise. A fixed-width head cannot take the wider canvas: ``run.long_note`` says so. A
+    head whose output positions do not grow with the width (slots) reads at most ``rec.max_len``
+    digits: measured all the same (0% is the honest number) and noted."""
+    if rec.fixed_width:
+        run.long_note = "n/a (fixed width)"
+        return
+    data = run.data
+    height = int(data.get("height", rec.image_size[0]))
+    width = max(max(lengths) * pool.images.shape[2], rec.image_size[1])
+    settings = {k: data[k] for k in STRIP_SETTINGS if k in data and k not in ("min_len", "max_len")}
+    config = StripConfig.from_dict({**settings, "height": height, "width": width})
+    if positions_at(rec, height, width) == positions_at(rec, height, rec.image_size[1]) and max(lengths) > rec.max_len:
+        run.long_note = (
+            f"reads at most {rec.max_len} digits: its output slots do not grow with the width, "
+            f"so strips of more than {rec.max_len} digits cannot be read whole"
+        )
+    for k in lengths:
+        strips = benchmark_strips(int(n), config=config, min_len=int(k), max_len=int(k), pool=pool, seed=seed)
+        m = evaluate(rec, strips)
+        run.long_acc[int(k)] = m["exact_match"]
+        run.long_ci[int(k)] = (m["exact_match_lo"], m["exact_match_hi"])

@@ -26,6 +26,8 @@ class Run:
     metrics: dict[str, float] = field(default_factory=dict)  # exact_match, digit_acc, cer, acc_len{k}
     metrics_from: str = ""  # "test", "val" or ""
     curve: list[tuple[int, float]] = field(default_factory=list)  # (step, val exact match)
+    elapsed: dict[int, float] = field(default_factory=dict)  # step -> val/elapsed_s (wall clock since fit start)
+    seed: int | None = None  # the run's top-level seed; runs that differ only in it are repeats of one arm
     checkpoint: Path | None = None
     params: float = math.nan
     train_time_s: float = math.nan
@@ -33,12 +35,21 @@ class Run:
     predict_sps: float = math.nan
     gap_acc: dict[int, float] = field(default_factory=dict)
     gap_ci: dict[int, tuple[float, float]] = field(default_factory=dict)  # 95% interval of gap_acc
+    long_acc: dict[int, float] = field(default_factory=dict)  # exact match on wide strips of k > max_len digits
+    long_ci: dict[int, tuple[float, float]] = field(default_factory=dict)  # 95% interval of long_acc
+    long_note: str = ""  # why long_acc is missing or capped (fixed width, output slots)
     name: str = ""
     wandb: dict = field(default_factory=dict)  # project, entity, group of the run's W&B logger
 
     @property
     def data(self) -> dict:
         return dict(self.config.get("data") or {})
+
+    @property
+    def train_digits(self) -> int | None:
+        """``data.train_digits``: distinct training digits (None: the whole train pool)."""
+        n = self.data.get("train_digits")
+        return None if n is None else int(n)
 
 
 def find_run_dirs(path: Path) -> list[Path]:
@@ -89,6 +100,23 @@ def summarise_metrics(rows: Iterable[dict[str, float]]) -> tuple[dict[str, float
         best = max(val_rows, key=lambda r: r["val/exact_match"])
         return {k[4:]: v for k, v in best.items() if k.startswith("val/")}, "val", curve, steps
     return {}, "", curve, steps
+
+
+def elapsed_by_step(rows: Iterable[dict[str, float]]) -> dict[int, float]:
+    """step -> ``val/elapsed_s`` (seconds of wall clock since fitting started) of the validation rows."""
+    return {int(r["step"]): r["val/elapsed_s"] for r in rows if "val/elapsed_s" in r and "step" in r}
+
+
+def seed_of(conf_seed, overrides: Sequence[str]) -> int | None:
+    """The run's seed: a ``seed=`` override, else the config's top-level ``seed``."""
+    for o in overrides:
+        k, _, v = str(o).partition("=")
+        if k.lstrip("+~") == "seed":
+            conf_seed = v
+    try:
+        return None if conf_seed is None else int(conf_seed)
+    except (TypeError, ValueError):
+        return None
 
 
 def _load_yaml(path: Path) -> Any:
@@ -169,6 +197,8 @@ def read_run(run_dir: Path) -> Run:
         metrics=metrics,
         metrics_from=source,
         curve=curve,
+        elapsed=elapsed_by_step(rows),
+        seed=seed_of(conf.get("seed") if conf is not None else None, overrides),
         checkpoint=ckpt,
         train_time_s=training_time(run_dir),
         steps=steps,
@@ -211,21 +241,29 @@ def runs_from_wandb(spec: str, api=None) -> list[Run]:
                 float(summary.get("_runtime", math.nan)) if is_number(summary.get("_runtime")) else math.nan
             )
             try:
-                hist = r.history(keys=["val/exact_match", "trainer/global_step"], pandas=False)
-                run.curve = [
-                    (int(h.get("trainer/global_step", h.get("_step", i))), float(h["val/exact_match"]))
-                    for i, h in enumerate(hist)
-                    if is_number(h.get("val/exact_match"))
-                ]
+                run.curve = _history(r, "val/exact_match")
+                # its own query: W&B returns only rows holding every key, and older runs lack elapsed_s
+                run.elapsed = dict(_history(r, "val/elapsed_s"))
             except Exception as err:  # noqa: BLE001 - history is optional
                 log.warning("seqrec: no history for W&B run %s (%s)", getattr(r, "name", "?"), err)
             run.steps = max((s for s, _ in run.curve), default=math.nan)
+            run.seed = seed_of(config.get("seed"), [])
         run.name = str(getattr(r, "name", "") or run.head)
         run.wandb = {"project": owner[-1], "entity": owner[0] if len(owner) == 2 else None, "group": group}
         runs.append(run)
     if not runs:
         raise ValueError(f"W&B group {spec!r} has no runs")
     return runs
+
+
+def _history(r, key: str) -> list[tuple[int, float]]:
+    """(step, value) of one metric of a W&B run's history."""
+    hist = r.history(keys=[key, "trainer/global_step"], pandas=False)
+    return [
+        (int(h.get("trainer/global_step", h.get("_step", i))), float(h[key]))
+        for i, h in enumerate(hist)
+        if is_number(h.get(key))
+    ]
 
 
 def is_number(v) -> bool:

@@ -40,8 +40,17 @@ def resolve_wandb_mode(mode: str, runs: list[Run]) -> str:
     return "online"
 
 
+def _cell(v):
+    """A table cell W&B can store: NaN and "" as None (W&B types a column from its values, and None
+    fits any column), numpy scalars as Python numbers."""
+    if v is None or v == "" or (isinstance(v, float) and math.isnan(v)):
+        return None
+    return v.item() if hasattr(v, "item") else v
+
+
 def log_summary_run(report, columns: list[str], rows: list[dict], mode: str = "auto") -> str | None:
-    """Log the table and plots into the runs' W&B group as one run with job_type ``compare``.
+    """Log the tables (per run, per arm, pairwise differences, sample efficiency: ``report.tables``)
+    and plots into the runs' W&B group as one run with job_type ``compare``.
     Returns the run's path (online) or its offline folder; None when not logged."""
     mode = resolve_wandb_mode(mode, report.runs)
     target = _wandb_target(report.runs)
@@ -60,11 +69,15 @@ def log_summary_run(report, columns: list[str], rows: list[dict], mode: str = "a
         job_type=SUMMARY_JOB_TYPE,
         dir=str(report.out),
         mode=mode,
-        config={"runs": [r.name for r in report.runs]},
+        config={"runs": [r.name for r in report.runs], "arms": [a.name for a in getattr(report, "arms", [])]},
     )
     try:
-        data = [[("" if isinstance(row[c], float) and math.isnan(row[c]) else row[c]) for c in columns] for row in rows]
-        payload: dict[str, Any] = {"comparison/table": wandb.Table(columns=columns, data=data)}
+        tables = dict(getattr(report, "tables", None) or {})
+        tables["runs"] = (columns, rows)
+        payload: dict[str, Any] = {}
+        for name, (cols, body) in tables.items():  # runs: "comparison/table", as before; arms, pairs, ...
+            key = "comparison/table" if name == "runs" else f"comparison/{name}"
+            payload[key] = wandb.Table(columns=cols, data=[[_cell(row.get(c)) for c in cols] for row in body])
         for key, path in report.plots.items():
             payload[f"comparison/{key}"] = wandb.Image(str(path))
         run.log(payload)
