@@ -143,3 +143,12 @@ def test_sample_efficiency_axis_counts_the_full_pool():
     text = markdown(runs, "t", "src", {}, arms=arms, digits=digits)
     assert "| head | 250 | 1,000 | 4,000 |" in text and "| ctc | 52.5%* | 60.0%* | 90.0% |" in text
     assert digits_axis(build_arms(runs[:1])) == {}  # one data size: no sample-efficiency axis
+
+
+def test_difference_uses_the_unclipped_half_width_and_clips_the_display():
+    top = arm_interval([0.97, 1.0, 1.0])  # clipped at 1: the half-width must not shrink with it
+    assert top.hi == 1.0 and top.half > (top.hi - top.lo) / 2
+    d = difference(top, Estimate(0.2, 0.1, 0.3, 1), "ctc", "multihead")
+    assert d.hi - d.diff == pytest.approx(math.hypot(top.half, 0.1)) and d.verdict == "real"
+    wide = difference(arm_interval([0.0, 1.0]), arm_interval([1.0, 0.0]), "a", "b")
+    assert (wide.lo, wide.hi, wide.verdict) == (-1.0, 1.0, "within noise")

@@ -49,6 +49,7 @@ def test_compare_three_rows_finite_numbers_files_and_plots(sweep, tmp_path):
     out = tmp_path / "report"
     rc = load_script("compare").main(
         [str(sweep), "--out", str(out), "--gaps", "-8,0,8", "--n-gap", "24", "--n-speed", "64", "--no-optimize"]
+        + ["--n-long", "16"]
     )
     assert rc == 0
     with open(out / "comparison.csv") as f:
@@ -77,6 +78,12 @@ def test_compare_three_rows_finite_numbers_files_and_plots(sweep, tmp_path):
     md = (out / "comparison.md").read_text()
     for head in HEADS:
         assert f"| {head} |" in md
+    ctc, flat = rows[0], rows[1]  # ctc reads any width; multihead is fixed-width
+    for k in (6, 7, 8):
+        assert float(ctc[f"acc_long{k}_lo"]) <= float(ctc[f"acc_long{k}"]) <= float(ctc[f"acc_long{k}_hi"])
+        assert flat[f"acc_long{k}"] == ""
+    assert flat["long_note"] == "n/a (fixed width)" and "| n/a (fixed width) |" in md
+    assert "Seed variation is **unmeasured**" in md  # one seed per head
     for png in ("val_accuracy.png", "accuracy_by_length.png", "accuracy_by_gap.png"):
         assert (out / png).stat().st_size > 1000 and f"]({png})" in md
 
@@ -184,3 +191,200 @@ def test_real_multirun_then_compare_script(tmp_path):
     assert [r["head"] for r in rows] == ["ctc", "split", "segment"]
     assert all(math.isfinite(float(r["exact_match"])) and math.isfinite(float(r["acc_gap-8"])) for r in rows)
     assert "wandb sync" in out.stdout  # the summary run went into the sweep's (offline) group
+
+
+# ---------------------------------------------------------------------- repeated seeds, fabricated runs
+FAB_HEADS = {"ctc": (0.90, 0.94), "multihead": (0.02, 0.03)}  # exact match of seeds 0 and 1
+FAB_DIGITS = (250, None)  # None: the whole train pool (4,000 bundled digits)
+
+
+def fabricate_run(out, head, seed, em, digits, elapsed=True, wandb=False):
+    """A run folder as a training leaves it (config, overrides, metrics.csv), without training: the
+    test metrics carry a digit-bootstrap interval of +-0.02."""
+    (out / ".hydra").mkdir(parents=True)
+    (out / "csv" / "version_0").mkdir(parents=True)
+    config = {
+        "seed": seed,
+        "data": {"source": "bundled", "batch_size": 16, "batches_per_epoch": 5, "train_digits": digits},
+        "trainer": {"max_epochs": 2},
+        "logger": {"wandb": {"project": "seqrec", "group": "fab"}} if wandb else {"csv": {}},
+    }
+    OmegaConf.save(OmegaConf.create(config), out / ".hydra" / "config.yaml")
+    overrides = [f"model={head}", f"seed={seed}"] + ([f"data.train_digits={digits}"] if digits else [])
+    OmegaConf.save(OmegaConf.create(overrides), out / ".hydra" / "overrides.yaml")
+    cols = ["epoch", "step", "val/exact_match", "val/elapsed_s", "test/exact_match", "test/exact_match_lo"]
+    cols += ["test/exact_match_hi", "test/digit_acc", "test/cer"]
+    rows = [
+        {"epoch": 0, "step": 4, "val/exact_match": em / 2, "val/elapsed_s": 3.0 + seed},
+        {"epoch": 1, "step": 9, "val/exact_match": em, "val/elapsed_s": 6.0 + seed},
+        {"epoch": 1, "step": 10, "test/exact_match": em, "test/exact_match_lo": em - 0.02,
+         "test/exact_match_hi": em + 0.02, "test/digit_acc": em, "test/cer": 1 - em},
+    ]  # fmt: skip
+    if not elapsed:
+        cols.remove("val/elapsed_s")
+        rows = [{k: v for k, v in r.items() if k != "val/elapsed_s"} for r in rows]
+    with open(out / "csv" / "version_0" / "metrics.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cols)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def fabricate_sweep(root, **kwargs):
+    job = 0
+    for digits in FAB_DIGITS:
+        for head, ems in FAB_HEADS.items():
+            for seed, em in enumerate(ems):
+                fabricate_run(root / str(job), head, seed, em, digits, **kwargs)
+                job += 1
+    return root
+
+
+def read_csv(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_seeds_sweep_report_arms_intervals_pairs_sample_efficiency(tmp_path):
+    from seqrec.compare import compare
+    from seqrec.evaluation.aggregate import arm_interval
+
+    sweep = fabricate_sweep(tmp_path / "sweep")
+    report = compare(sweep, tmp_path / "out", n_gap=0, n_speed=0, n_long=0, wandb_mode="off")
+    runs = read_csv(report.csv)
+    assert len(runs) == 8 and [r["seed"] for r in runs[:2]] == ["0", "1"]
+    assert {r["train_digits"] for r in runs} == {"250", ""} and runs[0]["arm"] == "ctc (data.train_digits=250)"
+    assert runs[0]["learned"] == "True" and runs[2]["learned"] == "False"
+    arms = read_csv(report.csvs["arms"])
+    assert [a["arm"] for a in arms] == [
+        "ctc (data.train_digits=250)",
+        "multihead (data.train_digits=250)",
+        "ctc",
+        "multihead",
+    ]
+    assert [a["train_digits"] for a in arms] == ["250", "250", "4000", "4000"]  # null: the whole bundled pool
+    want = arm_interval([0.90, 0.94], [0.88, 0.92], [0.92, 0.96])
+    for key in ("mean", "lo", "hi", "s_seed", "se_test"):
+        assert float(arms[0][f"exact_match_{key}"]) == pytest.approx(getattr(want, key)), key
+    assert arms[0]["n_seeds"] == "2" and arms[0]["seeds"] == "0 1" and float(arms[0]["exact_match_lo"]) < 0.92
+    pairs = read_csv(report.csvs["pairs"])
+    assert [(p["a"], p["b"], p["settings"]) for p in pairs] == [
+        ("ctc (data.train_digits=250)", "multihead (data.train_digits=250)", "data.train_digits=250"),
+        ("ctc", "multihead", ""),
+    ]
+    assert all(p["verdict"] == "real" and float(p["lo"]) > 0 for p in pairs)
+    eff = read_csv(report.csvs["sample_efficiency"])
+    assert [(e["curve"], e["train_digits"]) for e in eff] == [
+        ("ctc", "250"),
+        ("ctc", "4000"),
+        ("multihead", "250"),
+        ("multihead", "4000"),
+    ]
+    md = report.markdown.read_text()
+    assert "# Comparison of 8 runs (4 arms)" in md
+    assert "Budget of each run: at most 2 epochs of 5 batches, batch 16." in md
+    assert "**multihead has not learned** at this budget (mean exact match 2.5% < 85%)" in md
+    assert "**multihead (data.train_digits=250) has not learned** at this budget and training data" in md
+    assert "| ctc | 92.0% [" in md and "| first | second | setting | difference | 95% interval | verdict |" in md
+    assert "- ctc leads multihead by 89.5 points [" in md and "(multihead has not learned" in md
+    assert "| head | 250 | 4,000 |" in md and "| multihead | 2.5% [0.0, 9.2]* | 2.5% [0.0, 9.2]* |" in md
+    assert "| ctc (seed=1, data.train_digits=250) | 94.0% [92.0, 96.0] |" in md  # the per-run table
+    for key, png in (
+        ("val_curve", "val_accuracy.png"),
+        ("val_time", "val_accuracy_time.png"),
+        ("sample_efficiency", "sample_efficiency.png"),
+    ):
+        assert report.plots[key].stat().st_size > 1000 and f"]({png})" in md
+    assert "Seed variation is **unmeasured**" not in md and "no `val/elapsed_s`" not in md
+
+
+def test_runs_without_elapsed_time_skip_the_wall_clock_plot(tmp_path):
+    from seqrec.compare import compare
+
+    sweep = tmp_path / "sweep"
+    fabricate_run(sweep / "0", "ctc", 0, 0.9, None, elapsed=False)
+    fabricate_run(sweep / "1", "ctc", 1, 0.92, None, elapsed=False)
+    report = compare(sweep, tmp_path / "out", n_gap=0, n_speed=0, n_long=0, wandb_mode="off")
+    md = report.markdown.read_text()
+    assert "val_time" not in report.plots and "no `val/elapsed_s`" in md and "val_curve" in report.plots
+    assert "Every arm has learned" in md and "sample_efficiency" not in report.csvs  # one data size
+    assert "## Differences between heads" not in md  # one head: nothing to compare
+
+
+def test_summary_run_logs_arm_pair_and_sample_efficiency_tables_offline(tmp_path, monkeypatch):
+    import wandb
+
+    from seqrec.compare import compare
+
+    logged = {}
+    real_init = wandb.init
+
+    def init(**kwargs):
+        run = real_init(**kwargs)
+        real_log = run.log
+        run.log = lambda payload, **kw: (logged.update(payload), real_log(payload, **kw))
+        return run
+
+    monkeypatch.setattr(wandb, "init", init)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    sweep = fabricate_sweep(tmp_path / "sweep", wandb=True)
+    report = compare(sweep, tmp_path / "out", n_gap=0, n_speed=0, n_long=0, wandb_mode="offline")
+    assert report.wandb_run and list((tmp_path / "out" / "wandb").glob("offline-run-*"))
+    for key in ("table", "arms_table", "pairs_table", "sample_efficiency_table"):
+        assert isinstance(logged[f"comparison/{key}"], wandb.Table), key
+    assert len(logged["comparison/arms_table"].data) == 4 and len(logged["comparison/pairs_table"].data) == 2
+    for key in ("val_curve", "val_time", "sample_efficiency"):
+        assert isinstance(logged[f"comparison/{key}"], wandb.Image), key
+
+
+def test_compare_rejects_bad_learned_at_and_n_long(tmp_path, capsys):
+    from seqrec.compare import compare
+
+    sweep = tmp_path / "sweep"
+    fabricate_run(sweep / "0", "ctc", 0, 0.9, None)
+    with pytest.raises(ValueError, match="learned_at"):
+        compare(sweep, tmp_path / "out", learned_at=85, wandb_mode="off")
+    with pytest.raises(ValueError, match="n_long"):
+        compare(sweep, tmp_path / "out", n_long=-1, wandb_mode="off")
+    assert load_script("compare").main([str(sweep), "--learned-at", "0", "--n-gap", "0"]) == 2
+    assert "learned_at must be" in capsys.readouterr().err
+
+
+class SlotReader:
+    """A stand-in Recognizer whose outputs are max_len + 1 slots at any width (an attention head):
+    it reads the first max_len digits of each strip right and drops the rest."""
+
+    fixed_width, max_len, image_size = False, 5, (28, 140)
+
+    def __init__(self):
+        self.labels = []
+
+    def logits(self, x):
+        import torch
+
+        return torch.zeros(len(x), self.max_len + 1, 11)
+
+    def predict(self, images, batch_size=256):
+        return [t[: self.max_len] for t in self.labels[: len(images)]]
+
+
+def test_length_generalisation_of_a_slot_head_is_measured_and_explained(monkeypatch):
+    from seqrec.data.sources import load_digits
+    from seqrec.evaluation import measure as measure_mod
+    from seqrec.evaluation.runs import Run
+
+    reader, real = SlotReader(), measure_mod.evaluate
+
+    def evaluate(rec, strips, **kw):
+        rec.labels = list(strips.labels)
+        return real(rec, strips, **kw)
+
+    monkeypatch.setattr(measure_mod, "evaluate", evaluate)
+    run = Run(path=None, head="attention", config={"data": {"height": 28, "width": 140, "min_len": 1, "gap": [0, 2]}})
+    pool = load_digits("bundled", "test")
+    measure_mod.measure_long(run, reader, pool, 12, (5, 6), seed=1)
+    assert run.long_acc == {5: 1.0, 6: 0.0}  # 0% on 6 digits is the honest number
+    assert run.long_ci[6] == (0.0, 0.0) and "reads at most 5 digits" in run.long_note
+    fixed = Run(path=None, head="multihead")
+    reader.fixed_width = True
+    measure_mod.measure_long(fixed, reader, pool, 12, (6,))
+    assert fixed.long_acc == {} and fixed.long_note == "n/a (fixed width)"

@@ -59,10 +59,12 @@ class Estimate:
     n: int = 0  # seeds with a value
     s_seed: float = math.nan  # standard deviation over seeds (NaN with one seed: unmeasured)
     se_test: float = math.nan  # digit-bootstrap standard error of one run's test, mean over seeds
+    spread: float = math.nan  # the half-width before clipping to the metric's range
 
     @property
     def half(self) -> float:
-        return (self.hi - self.lo) / 2
+        """Half-width of the interval: the unclipped one where known (clipping would hide noise)."""
+        return self.spread if is_number(self.spread) else (self.hi - self.lo) / 2
 
 
 def arm_interval(values: Sequence[float], los: Sequence[float] | None = None, his: Sequence[float] | None = None,
@@ -93,7 +95,7 @@ def arm_interval(values: Sequence[float], los: Sequence[float] | None = None, hi
     lo, hi = mean - half, mean + half
     if clip is not None:
         lo, hi = max(lo, clip[0]), min(hi, clip[1])
-    return Estimate(mean, lo, hi, n, s_seed, se_test)
+    return Estimate(mean, lo, hi, n, s_seed, se_test, half)
 
 
 @dataclass
@@ -117,7 +119,8 @@ def difference(a: Estimate, b: Estimate, name_a: str = "a", name_b: str = "b") -
     if not is_number(d) or not is_number(half):
         return Difference(name_a, name_b, d, math.nan, math.nan, "unmeasured")
     lo, hi = d - half, d + half
-    return Difference(name_a, name_b, d, lo, hi, "real" if lo > 0 or hi < 0 else "within noise")
+    verdict = "real" if lo > 0 or hi < 0 else "within noise"
+    return Difference(name_a, name_b, d, max(lo, -1.0), min(hi, 1.0), verdict)  # shares differ by at most 1
 
 
 def verdict_text(d: Difference, unit: str = "points") -> str:

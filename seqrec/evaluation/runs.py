@@ -272,12 +272,10 @@ def is_number(v) -> bool:
 
 def label_runs(runs: list[Run]) -> None:
     """``name``: the head, plus the overrides that differ between runs where heads repeat."""
-    keys: dict[str, set] = {}
-    for r in runs:
-        for o in r.overrides:
-            k, _, v = o.partition("=")
-            keys.setdefault(k.lstrip("+~"), set()).add(v)
-    varying = {k for k, vs in keys.items() if len(vs) > 1 and k != "model"}
+    given = [dict((k.lstrip("+~"), v) for k, _, v in (o.partition("=") for o in r.overrides)) for r in runs]
+    keys = {k for g in given for k in g}
+    # a key varies when its values differ, or some runs set it and others do not
+    varying = {k for k in keys if len({g.get(k) for g in given}) > 1 and k != "model"}
     for r in runs:
         extra = [o for o in r.overrides if o.partition("=")[0].lstrip("+~") in varying]
         if extra:

@@ -75,8 +75,8 @@ def log_summary_run(report, columns: list[str], rows: list[dict], mode: str = "a
         tables = dict(getattr(report, "tables", None) or {})
         tables["runs"] = (columns, rows)
         payload: dict[str, Any] = {}
-        for name, (cols, body) in tables.items():  # runs: "comparison/table", as before; arms, pairs, ...
-            key = "comparison/table" if name == "runs" else f"comparison/{name}"
+        for name, (cols, body) in tables.items():  # runs: "comparison/table", as before; then arms_table, ...
+            key = "comparison/table" if name == "runs" else f"comparison/{name}_table"
             payload[key] = wandb.Table(columns=cols, data=[[_cell(row.get(c)) for c in cols] for row in body])
         for key, path in report.plots.items():
             payload[f"comparison/{key}"] = wandb.Image(str(path))
