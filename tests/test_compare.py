@@ -84,7 +84,8 @@ def test_compare_three_rows_finite_numbers_files_and_plots(sweep, tmp_path):
         assert flat[f"acc_long{k}"] == ""
     assert flat["long_note"] == "n/a (fixed width)" and "| n/a (fixed width) |" in md
     assert "Seed variation is **unmeasured**" in md  # one seed per head
-    for png in ("val_accuracy.png", "accuracy_by_length.png", "accuracy_by_gap.png"):
+    assert "- multihead, multilabel: fixed-width heads" in md
+    for png in ("val_accuracy.png", "val_accuracy_time.png", "accuracy_by_length.png", "accuracy_by_gap.png"):
         assert (out / png).stat().st_size > 1000 and f"]({png})" in md
 
 

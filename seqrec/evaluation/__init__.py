@@ -4,13 +4,27 @@
 * ``strips``: benchmark strips from held-out digits, one factor changed at a time;
 * ``measure``: reading strips with a Recognizer (metrics, throughput, accuracy by gap);
 * ``runs``: trained runs from their folders or from W&B;
+* ``aggregate``: runs grouped into arms (head x settings; seeds are repeats), mean and 95% interval
+  over seeds and test digits, differences between heads with verdicts, the learned flag;
 * ``report``: the comparison table as markdown, CSV and plots;
 * ``comparison``: the comparison of a sweep end to end, ``summary_run`` (its W&B upload) and
   ``callback`` (the Hydra callback that runs it after a multirun).
 
-The names of ``intervals`` are re-exported here (``from seqrec.evaluation import digit_bootstrap``).
+The names of ``intervals`` and ``aggregate`` are re-exported here (``from seqrec.evaluation import digit_bootstrap``).
 """
 
+from .aggregate import (
+    LEARNED_AT,
+    Arm,
+    Difference,
+    Estimate,
+    arm_interval,
+    difference,
+    group_arms,
+    pairwise,
+    t95,
+    verdict_text,
+)
 from .intervals import (
     LEVEL,
     T_RANGE,
@@ -32,8 +46,18 @@ from .intervals import (
 )
 
 __all__ = [
+    "LEARNED_AT",
     "LEVEL",
     "T_RANGE",
+    "Arm",
+    "Difference",
+    "Estimate",
+    "arm_interval",
+    "difference",
+    "group_arms",
+    "pairwise",
+    "t95",
+    "verdict_text",
     "calibrate_checkpoint",
     "cluster_variance",
     "confidences",

@@ -240,7 +240,8 @@ def budget_text(config: dict) -> str:
         parts.append(f"at most {trainer['max_steps']:,} steps")
     if is_number(trainer.get("max_epochs")) and trainer["max_epochs"] > 0:
         per = f" of {data['batches_per_epoch']:,} batches" if is_number(data.get("batches_per_epoch")) else ""
-        parts.append(f"at most {trainer['max_epochs']} epochs{per}")
+        epochs = trainer["max_epochs"]
+        parts.append(f"at most {epochs} epoch{'s' if epochs != 1 else ''}{per}")
     if is_number(data.get("batch_size")):
         parts.append(f"batch {data['batch_size']}")
     if trainer.get("max_time"):
@@ -350,8 +351,13 @@ def markdown(
         ]
         lines.append("| " + " | ".join(cells) + " |")
     notes = {a.head: a.runs[0].long_note for a in arms if a.runs[0].long_note}
-    if longs or notes:
-        lines += [""] + [f"- {head}: {note}." for head, note in notes.items()]
+    fixed = [head for head, note in notes.items() if note.startswith("n/a")]
+    bullets = [f"- {head}: {note}." for head, note in notes.items() if head not in fixed]
+    if fixed:
+        bullets.insert(
+            0, f"- {', '.join(fixed)}: fixed-width heads (the net takes only its training width), no wide strips."
+        )
+    lines += [""] + bullets if bullets else []
     low = {a.name for a in arms if a.learned(learned_at) is False}
     lines += [""] + difference_lines(pairwise(arms), low)
     if digits:
