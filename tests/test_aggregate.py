@@ -118,7 +118,7 @@ def test_markdown_flags_a_head_that_has_not_learned_and_says_when_all_have():
     assert "**multihead has not learned** at this budget (mean exact match 2.1% < 85%)" in text
     assert "only about the budget" in text and "**ctc has not learned**" not in text
     assert "Every arm has learned" not in text
-    assert "- ctc leads multihead by 93.9 points" in text and "larger than the noise" in text
+    assert "- ctc leads multihead by 93.9 points" in text and "larger than the noise (not learned: multihead;" in text
     assert "| ctc | 96.0% [" in text  # the arm row: mean over three seeds with its interval
     good = markdown(runs[:3] + [_run("attention", s, 0.94, 0.92, 0.96) for s in (0, 1, 2)], "t", "src", {})
     assert "Every arm has learned" in good and "has not learned" not in good

@@ -285,8 +285,12 @@ def test_seeds_sweep_report_arms_intervals_pairs_sample_efficiency(tmp_path):
     assert "Budget of each run: at most 2 epochs of 5 batches, batch 16." in md
     assert "**multihead has not learned** at this budget (mean exact match 2.5% < 85%)" in md
     assert "**multihead (data.train_digits=250) has not learned** at this budget and training data" in md
-    assert "| ctc | 92.0% [" in md and "| first | second | setting | difference | 95% interval | verdict |" in md
-    assert "- ctc leads multihead by 89.5 points [" in md and "(multihead has not learned" in md
+    assert "| ctc | 92.0% [" in md and "| setting | first | second | difference | 95% interval | verdict |" in md
+    assert "| data.train_digits=250 | ctc | multihead | +89.5 | [+63.2, +100.0] | real |" in md
+    assert (
+        "- defaults: ctc leads multihead by 89.5 points [63.2, 100.0]: larger than the noise (not learned: multihead;"
+        in md
+    )
     assert "| head | 250 | 4,000 |" in md and "| multihead | 2.5% [0.0, 9.2]* | 2.5% [0.0, 9.2]* |" in md
     assert "| ctc (seed=1, data.train_digits=250) | 94.0% [92.0, 96.0] |" in md  # the per-run table
     for key, png in (

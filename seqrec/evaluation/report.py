@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import csv
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from ..data.atomic import replace_file
 from .aggregate import LEARNED_AT, Arm, Difference, Estimate, estimate_arms, group_arms, pairwise, verdict_text
@@ -359,7 +362,7 @@ def markdown(
         )
     lines += [""] + bullets if bullets else []
     low = {a.name for a in arms if a.learned(learned_at) is False}
-    lines += [""] + difference_lines(pairwise(arms), low)
+    lines += [""] + difference_lines(pairwise(arms), low, {a.name: a.head for a in arms})
     if digits:
         lines += efficiency_lines(efficiency_rows(arms, digits), arms, learned_at, plots)
     lines += run_lines(runs, L)
@@ -396,29 +399,37 @@ def _long_na(arm: Arm) -> str:
     return note if note.startswith("n/a") else "–"
 
 
-def difference_lines(pairs: list[tuple[tuple, Difference]], not_learned: set[str] = frozenset()) -> list[str]:
-    """The pairwise table and each verdict in words; a pair with an arm that has not learned says so."""
+def difference_lines(
+    pairs: list[tuple[tuple, Difference]], not_learned: set[str] = frozenset(), heads: dict[str, str] | None = None
+) -> list[str]:
+    """The pairwise table and each verdict in words, grouped by setting (arms then named by their
+    head, ``heads``: arm name -> head); a pair with an arm that has not learned says so."""
     if not pairs:
         return []
     with_setting = any(settings for settings, _ in pairs)
-    head = ["first", "second", *(["setting"] if with_setting else []), "difference", "95% interval", "verdict"]
+    order = list(dict.fromkeys(settings for settings, _ in pairs))
+    pairs = sorted(pairs, key=lambda p: order.index(p[0]))
+    head = ["setting"] if with_setting else []
+    head += ["first", "second", "difference", "95% interval", "verdict"]
     lines = [
         "## Differences between heads (exact match)",
         "",
         "Percentage points, first minus second, 95% interval from both arms' noise (variances added):",
         "",
         "| " + " | ".join(head) + " |",
-        "|---|---|" + ("---|" if with_setting else "") + "---:|---:|---|",
+        "|" + "---|" * (len(head) - 3) + "---:|---:|---|",
     ]
     words = []
     for settings, d in pairs:
-        setting = [", ".join(f"{k}={v}" for k, v in settings) or "–"] if with_setting else []
+        where = ", ".join(f"{k}={v}" for k, v in settings) or "defaults"  # arms without an override
+        low = [(heads or {}).get(n, n) for n in (d.a, d.b) if n in not_learned]
+        if with_setting and heads:
+            d = replace(d, a=heads.get(d.a, d.a), b=heads.get(d.b, d.b))
         ci = f"[{100 * d.lo:+.1f}, {100 * d.hi:+.1f}]" if is_number(d.lo) else "–"
-        lines.append("| " + " | ".join([d.a, d.b, *setting, f"{100 * d.diff:+.1f}", ci, d.verdict]) + " |")
-        low = [name for name in (d.a, d.b) if name in not_learned]
-        verb = "has" if len(low) == 1 else "have"
-        caveat = f" ({' and '.join(low)} {verb} not learned: this says more about the budget than the heads)"
-        words.append(f"- {verdict_text(d)}{caveat if low else ''}.")
+        cells = [where] if with_setting else []
+        lines.append("| " + " | ".join([*cells, d.a, d.b, f"{100 * d.diff:+.1f}", ci, d.verdict]) + " |")
+        caveat = f" (not learned: {' and '.join(low)}; this compares budgets more than heads)" if low else ""
+        words.append(f"- {f'{where}: ' if with_setting else ''}{verdict_text(d)}{caveat}.")
     return lines + [""] + words + [""]
 
 
@@ -519,6 +530,22 @@ def _errorbar(ax, xs, estimates: list[Estimate], **kwargs) -> None:
     ax.errorbar(xs, ys, yerr=err, marker="o", ms=4, capsize=3, **kwargs)
 
 
+def arm_colours(arms: list[Arm], palette) -> dict[str, tuple]:
+    """One colour per head; a head's arms under several settings get lighter shades of it, the
+    fewest training digits lightest (arms in order of appearance otherwise), the whole pool full."""
+    from matplotlib.colors import to_rgb
+
+    heads = list(dict.fromkeys(a.head for a in arms))
+    out = {}
+    for h, head in enumerate(heads):
+        base = np.array(to_rgb(palette(h % palette.N)))
+        own = sorted((a for a in arms if a.head == head), key=lambda a: (a.train_digits is None, a.train_digits or 0))
+        for i, a in enumerate(own):
+            white = 0.6 * (len(own) - 1 - i) / max(len(own) - 1, 1)  # 0 for the last arm
+            out[a.name] = tuple(base + (1 - base) * white)
+    return out
+
+
 def plot_all(
     runs: list[Run], out: Path, arms: list[Arm] | None = None, digits: dict[str, int | None] | None = None
 ) -> dict[str, str]:
@@ -530,8 +557,7 @@ def plot_all(
     import matplotlib.pyplot as plt
 
     arms = build_arms(runs) if arms is None else arms
-    palette = plt.get_cmap("tab10" if len(arms) <= 10 else "tab20")
-    colour = {a.name: palette(i % palette.N) for i, a in enumerate(arms)}
+    colour = arm_colours(arms, plt.get_cmap("tab10"))
     written = {}
 
     def save(fig, ax, key, title, xlabel, ylabel="exact match"):
@@ -540,7 +566,11 @@ def plot_all(
         ax.set_ylabel(ylabel)
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        if len(ax.get_legend_handles_labels()[1]) > 6:  # many arms: the legend goes beside the plot
+            fig.set_size_inches(9.6, 4.4)
+            ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+        else:
+            ax.legend(fontsize=7)
         fig.tight_layout()
         fig.savefig(out / PLOTS[key], dpi=110)
         plt.close(fig)
@@ -592,8 +622,12 @@ def plot_all(
         for curve in dict.fromkeys(r["curve"] for r in rows):
             pts = [r for r in rows if r["curve"] == curve]
             ests = [Estimate(r["mean"], r["lo"], r["hi"]) for r in pts]
-            _errorbar(ax, [r["train_digits"] for r in pts], ests, label=curve)
+            full = max(pts, key=lambda r: r["train_digits"])["arm"]  # the curve in its head's full colour
+            _errorbar(ax, [r["train_digits"] for r in pts], ests, label=curve, color=colour[full])
         ax.set_xscale("log")
+        counts = sorted({r["train_digits"] for r in rows})
+        ax.set_xticks(counts, [f"{n:,}" for n in counts])
+        ax.minorticks_off()
         save(
             fig,
             ax,
