@@ -1,7 +1,14 @@
-"""Compare the runs of a sweep: comparison.md, comparison.csv and plots (see seqrec/compare.py).
+"""Compare the runs of a sweep: comparison.md, CSVs and plots (see seqrec/evaluation/comparison.py).
 
 python scripts/compare.py logs/compare_heads/multiruns/<time>          # a Hydra multirun folder
 python scripts/compare.py --wandb-group ENTITY/PROJECT/GROUP --out DIR # a W&B group (online)
+
+Runs that differ only in their seed are repeats of one arm (a head under one setting, e.g.
+data.train_digits=500): the report gives each arm's mean with a 95% interval (seed spread plus the
+test's digit-sampling error), the differences between heads with a verdict (real / within noise),
+flags arms below --learned-at mean exact match, and the sample-efficiency table and plot when arms
+differ in data.train_digits. Files: comparison.md, comparison.csv (one row per run),
+comparison_arms.csv, comparison_pairs.csv, comparison_sample_efficiency.csv and PNG plots.
 """
 
 from __future__ import annotations

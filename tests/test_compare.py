@@ -393,3 +393,14 @@ def test_length_generalisation_of_a_slot_head_is_measured_and_explained(monkeypa
     reader.fixed_width = True
     measure_mod.measure_long(fixed, reader, pool, 12, (6,))
     assert fixed.long_acc == {} and fixed.long_note == "n/a (fixed width)"
+
+
+def test_compare_callback_passes_its_settings(tmp_path):
+    """The Hydra callback after a multirun: learned_at and n_long reach the report."""
+    from seqrec.compare import CompareCallback
+
+    sweep = fabricate_sweep(tmp_path / "sweep")
+    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}}})
+    CompareCallback(n_gap=0, n_speed=0, n_long=0, learned_at=0.02, wandb_mode="off").on_multirun_end(config)
+    md = (sweep / "comparison.md").read_text()
+    assert "Every arm has learned: mean exact match at least 2%" in md and (sweep / "comparison_arms.csv").is_file()
