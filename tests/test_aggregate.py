@@ -152,3 +152,12 @@ def test_difference_uses_the_unclipped_half_width_and_clips_the_display():
     assert d.hi - d.diff == pytest.approx(math.hypot(top.half, 0.1)) and d.verdict == "real"
     wide = difference(arm_interval([0.0, 1.0]), arm_interval([1.0, 0.0]), "a", "b")
     assert (wide.lo, wide.hi, wide.verdict) == (-1.0, 1.0, "within noise")
+
+
+def test_sample_efficiency_says_when_the_full_pool_size_is_unknown():
+    runs = [_run("ctc", 0, 0.9, digits=250), _run("ctc", 0, 0.95)]
+    arms = build_arms(runs)
+    digits = digits_axis(arms, full=lambda data: None)
+    assert digits == {"ctc (data.train_digits=250)": 250, "ctc": None}
+    text = markdown(runs, "t", "src", {}, arms=arms, digits=digits)
+    assert "| head | 250 |" in text and "pool's size could not be read here" in text

@@ -365,6 +365,8 @@ def markdown(
     lines += [""] + difference_lines(pairwise(arms), low, {a.name: a.head for a in arms})
     if digits:
         lines += efficiency_lines(efficiency_rows(arms, digits), arms, learned_at, plots)
+        if any(n is None for n in digits.values()):
+            lines += ["Arms on the whole train pool are left out of it: the pool's size could not be read here.", ""]
     lines += run_lines(runs, L)
     gaps = sorted({g for r in runs for g in r.gap_acc})
     if gaps:
