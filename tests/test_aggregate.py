@@ -86,8 +86,8 @@ def _run(head, seed, em, lo=None, hi=None, digits=None, extra=()):
     if lo is not None:
         metrics.update(exact_match_lo=lo, exact_match_hi=hi)
     config = {"data": {"train_digits": digits, "source": "bundled"}}
-    return Run(path=None, head=head, overrides=overrides, config=config, metrics=metrics, metrics_from="test",
-               seed=seed_of(None, overrides), name=f"{head} (seed={seed})")  # fmt: skip
+    name, seed = f"{head} (seed={seed})", seed_of(None, overrides)
+    return Run(path=None, head=head, overrides=overrides, config=config, metrics=metrics, seed=seed, name=name)
 
 
 def test_seeds_do_not_split_arms_and_pairs_share_settings():
@@ -129,7 +129,9 @@ def test_markdown_flags_a_head_that_has_not_learned_and_says_when_all_have():
 
 def test_one_seed_per_arm_says_seed_variation_is_unmeasured():
     text = markdown([_run("ctc", 0, 0.9, 0.88, 0.92), _run("multihead", 0, 0.9, 0.88, 0.92)], "t", "src", {})
-    assert "Seed variation is **unmeasured**" in text and "| ctc | 90.0% [88.0, 92.0] |" in text
+    assert "Seed variation is **unmeasured** (one seed per arm)" in text and "| ctc | 90.0% [88.0, 92.0] |" in text
+    mixed = markdown([_run("ctc", 0, 0.9, 0.88, 0.92), _run("ctc", 1, 0.9), _run("multihead", 0, 0.9)], "t", "s", {})
+    assert "Seed variation is **unmeasured** (one seed: multihead)" in mixed
 
 
 def test_sample_efficiency_axis_counts_the_full_pool():

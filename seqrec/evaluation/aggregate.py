@@ -67,8 +67,12 @@ class Estimate:
         return self.spread if is_number(self.spread) else (self.hi - self.lo) / 2
 
 
-def arm_interval(values: Sequence[float], los: Sequence[float] | None = None, his: Sequence[float] | None = None,
-                 clip: tuple[float, float] | None = (0.0, 1.0)) -> Estimate:  # fmt: skip
+def arm_interval(
+    values: Sequence[float],
+    los: Sequence[float] | None = None,
+    his: Sequence[float] | None = None,
+    clip: tuple[float, float] | None = (0.0, 1.0),
+) -> Estimate:
     """Mean of ``values`` (one per seed) with a 95% interval combining the spread over seeds
     (t quantile, n - 1 df) and the test's digit-sampling error (normal, from the runs' 95%
     digit-bootstrap intervals ``los``/``his``), added in quadrature; see the module doc. One seed:

@@ -312,12 +312,19 @@ def markdown(
     longs = long_lengths(runs)
     lines = [f"# {title}", "", f"Runs: `{source}`" + (f"  \nCommand: `{command}`" if command else ""), ""]
     lines += budget_lines(arms)
-    seeds = sorted({len(a.runs) for a in arms})
     lines += [INTERVAL_RULE, ""]
-    if seeds == [1]:
-        lines += ["Seed variation is **unmeasured** (one seed per arm): the intervals are the runs' digit-bootstrap "
-                  "intervals, which miss the spread between trainings.", ""]  # fmt: skip
+    single = [a.name for a in arms if len(a.runs) == 1]
+    which = "one seed per arm" if len(single) == len(arms) else f"one seed: {', '.join(single)}"
+    if single:
+        unmeasured = f"Seed variation is **unmeasured** ({which}): those intervals are the runs' digit-bootstrap "
+        lines += [unmeasured + "intervals, which miss the spread between trainings.", ""]
     lines += learned_lines(arms, learned_at)
+    wide = (
+        f"len {longs[0]}-{longs[-1]} (wide): strips of that many held-out digits on a canvas {longs[-1]} digits "
+        "wide, composed like the training strips otherwise. "
+        if longs
+        else ""
+    )
     arm_head = ["arm", "exact match", "per-digit acc", "CER", *[f"len {k}" for k in range(1, L + 1)]]
     arm_head += [f"len {k} (wide)" for k in longs] + ["seeds", "params", "training time", "steps", "predict strips/s"]
     lines += [
@@ -326,12 +333,7 @@ def markdown(
         "Exact match, per-digit accuracy, CER and accuracy per length (len k: exact match on the test strips of "
         "k digits) are on each run's test strips (held-out test digits); CER and len k carry no per-run test "
         "interval, so theirs covers the seeds only. "
-        + (
-            f"len {longs[0]}-{longs[-1]} (wide): strips of that many held-out digits on a canvas "
-            f"{longs[-1]} digits wide, composed like the training strips otherwise. "
-            if longs
-            else ""
-        )  # fmt: skip
+        + wide
         + "Training time: wall clock of the job; predict: `Recognizer.predict` on the CPU, batch 256.",
         "",
         "| " + " | ".join(arm_head) + " |",
