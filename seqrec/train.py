@@ -26,6 +26,7 @@ RESUME_KEYS = ("epoch", "global_step", "loops", "optimizer_states")
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit, then test the best checkpoint. Returns the logged metrics as floats."""
     check_config(cfg)
+    pretrain = backbone_pretrain_settings(cfg)
     init = check_start_checkpoints(cfg)  # before the run folder, loggers or trainer exist
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
@@ -35,6 +36,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if init is not None:
         load_weights(model, init["state_dict"], f"init_from={cfg.init_from!r}")
         log.info("seqrec: initialised %s from %s", type(model).head_name, cfg.init_from)
+    if pretrain is not None and cfg.get("train", True) and not cfg.get("ckpt_path"):  # resuming restores weights
+        start_from_pretrained_backbone(cfg, model, datamodule, pretrain)
     model.seqrec_config = OmegaConf.to_container(cfg, resolve=True)
     model_name = type(model).head_name
     loggers = instantiate_loggers(cfg.get("logger"), model_name)
@@ -81,6 +84,34 @@ def check_config(cfg: DictConfig) -> None:
     ckpt = cfg.get("ckpt_path")
     if ckpt and not Path(ckpt).is_file():
         raise FileNotFoundError(f"ckpt_path={ckpt!r} does not exist; give the path of a checkpoint to resume from")
+
+
+def backbone_pretrain_settings(cfg: DictConfig):
+    """``backbone_pretrain`` (null, or steps/batch_size/lr/digit_augment) checked before any work."""
+    conf = cfg.get("backbone_pretrain")
+    if not conf:
+        return None
+    from .pretrain import PretrainSettings
+
+    if cfg.get("init_from"):
+        raise ValueError(
+            f"backbone_pretrain and init_from={cfg.init_from!r} both set the starting weights; choose one "
+            "(backbone_pretrain=null to fine-tune)"
+        )
+    return PretrainSettings.from_config(OmegaConf.to_container(conf, resolve=True))
+
+
+def start_from_pretrained_backbone(cfg: DictConfig, model, datamodule, settings) -> None:
+    """Load the backbone pretrained as a digit classifier on this run's train digits (cached)."""
+    from .pretrain import pretrained_backbone_state
+
+    backbone = getattr(getattr(model, "net", None), "backbone", None)
+    if backbone is None:
+        raise ValueError(f"backbone_pretrain needs a net with a CNN backbone; {type(model).__name__} has none")
+    config = OmegaConf.to_container(cfg.model.net.backbone, resolve=True)
+    cache = Path(str(cfg.paths.log_dir)) / ".cache" / "backbones" if cfg.get("paths") else None
+    seed = int(cfg.get("seed") or 0)
+    pretrained_backbone_state(backbone, config, datamodule.pool("train"), settings, seed, cache)
 
 
 def check_start_checkpoints(cfg: DictConfig) -> dict | None:

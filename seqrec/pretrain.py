@@ -1,0 +1,135 @@
+"""Pretrain a strip net's CNN backbone as a single-digit classifier on the run's own train digits.
+
+Features for digit shapes are what every head needs first; the flat heads learn them slowly
+through their position slots (thousands of steps before they start to read). A few hundred
+steps on single 28x28 digits, ~5x cheaper per image than a strip, give every head the same
+start, so a short comparison measures the heads rather than how fast each finds digit features.
+Only the train pool is used (the same digits the strips use), so val and test stay unseen.
+
+Results are cached by everything that determines them (backbone config, digit ids, settings,
+seed), so the heads of one seed in a sweep share one pretraining.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .data.atomic import replace_file
+from .data.augment import DigitWarp
+from .data.sources import DigitPool
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PretrainSettings:
+    steps: int = 600
+    batch_size: int = 128
+    lr: float = 3e-3
+    digit_augment: float = 1.0  # DigitWarp strength; 0 disables
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"backbone_pretrain.{name} must be a positive integer, got {value!r}")
+        if not (isinstance(self.lr, (int, float)) and 0 < self.lr <= 1):
+            raise ValueError(f"backbone_pretrain.lr must be in (0, 1], got {self.lr!r}")
+        if not 0 <= self.digit_augment <= 3:
+            raise ValueError(f"backbone_pretrain.digit_augment must be in [0, 3], got {self.digit_augment!r}")
+
+    @classmethod
+    def from_config(cls, config) -> PretrainSettings:
+        items = dict(config)
+        unknown = sorted(set(items) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"unknown backbone_pretrain keys {unknown}; allowed: {', '.join(cls.__dataclass_fields__)}")
+        return cls(**items)
+
+
+class DigitClassifier(nn.Module):
+    """The backbone, averaged over its feature map (as SeqRecNet averages height), then 10 classes."""
+
+    def __init__(self, backbone: nn.Module):
+        super().__init__()
+        self.backbone = backbone
+        self.fc = nn.Linear(backbone.out_channels, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.backbone((x - 0.5) / 0.5).mean(dim=(2, 3)))
+
+
+def pretrain_backbone(backbone: nn.Module, pool: DigitPool, settings: PretrainSettings, seed: int) -> dict:
+    """Train ``backbone`` in place as a digit classifier; returns its state dict. Depends on
+    ``seed`` only: dropout draws from a forked, seeded torch RNG (the caller's stream is untouched)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _pretrain(backbone, pool, settings, seed)
+
+
+def _pretrain(backbone: nn.Module, pool: DigitPool, settings: PretrainSettings, seed: int) -> dict:
+    gen = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng([seed, 0xB0B])
+    model = DigitClassifier(backbone)
+    with torch.no_grad():  # a seeded head, so the result depends on ``seed`` only
+        model.fc.weight.copy_(torch.randn(model.fc.weight.shape, generator=gen) * 0.01)
+        model.fc.bias.zero_()
+    opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=settings.lr, total_steps=settings.steps, pct_start=0.1)
+    warp = DigitWarp(settings.digit_augment) if settings.digit_augment > 0 else None
+    labels = torch.as_tensor(pool.labels)
+    model.train()
+    for _ in range(settings.steps):
+        idx = rng.integers(0, len(pool), settings.batch_size)
+        images = pool.images[idx]
+        if warp is not None:
+            images = warp(images, rng)
+        x = torch.from_numpy(np.ascontiguousarray(images)).float().div_(255).unsqueeze(1)
+        loss = nn.functional.cross_entropy(model(x), labels[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+    log.info("seqrec: backbone pretrained on %d digits, %d steps, final loss %.3f", len(pool), settings.steps, loss)
+    return backbone.state_dict()
+
+
+def cache_key(backbone_config: dict, pool: DigitPool, settings: PretrainSettings, seed: int) -> str:
+    ids = hashlib.sha256(np.ascontiguousarray(pool.ids, np.int64).tobytes()).hexdigest()
+    what = {"backbone": backbone_config, "ids": ids, "source": pool.source, "seed": seed, **asdict(settings)}
+    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def pretrained_backbone_state(
+    backbone: nn.Module,
+    backbone_config: dict,
+    pool: DigitPool,
+    settings: PretrainSettings,
+    seed: int,
+    cache_dir: str | os.PathLike | None,
+) -> dict:
+    """The pretrained backbone weights, from ``cache_dir`` when an identical pretraining ran
+    before, else trained now and cached (written atomically; read back as tensors only)."""
+    path = Path(cache_dir) / f"backbone-{cache_key(backbone_config, pool, settings, seed)}.pt" if cache_dir else None
+    if path is not None and path.is_file():
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            backbone.load_state_dict(state)
+            log.info("seqrec: pretrained backbone from cache %s", path)
+            return state
+        except Exception as err:  # noqa: BLE001 - a damaged cache entry is recomputed
+            log.warning("seqrec: ignoring unreadable cached backbone %s (%s)", path, err)
+    state = pretrain_backbone(backbone, pool, settings, seed)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        replace_file(path, lambda f: torch.save(state, f))
+    return state
