@@ -52,7 +52,8 @@ class PretrainSettings:
         items = dict(config)
         unknown = sorted(set(items) - set(cls.__dataclass_fields__))
         if unknown:
-            raise ValueError(f"unknown backbone_pretrain keys {unknown}; allowed: {', '.join(cls.__dataclass_fields__)}")
+            allowed = ", ".join(cls.__dataclass_fields__)
+            raise ValueError(f"unknown backbone_pretrain keys {unknown}; allowed: {allowed}")
         return cls(**items)
 
 
