@@ -287,3 +287,22 @@ def test_bench_photos_end_to_end(capsys):
     assert len(rows) == 2 * 3 * 3  # sources x conditions x heads
     assert all("| 4 |" in r for r in rows)
     assert out.count("target") >= 9  # one verdict per target
+
+
+def test_paired_gap_is_signed_and_verdicts_need_the_whole_interval():
+    bench = _bench()
+    pen = bench.Case(source="pen", labels=["1"] * 400, inks=[], digit_index=None)
+    canvas, paper = np.ones(400), np.r_[np.ones(200), np.zeros(200)]
+    gap, lo, hi = bench.paired_gap(pen, canvas, paper, seed=0)
+    assert gap == pytest.approx(0.5) and lo < 0.5 < hi and lo > 0.4
+    gap, lo, hi = bench.paired_gap(pen, paper, canvas, seed=0)  # paper better than canvas: negative
+    assert gap == pytest.approx(-0.5) and lo < -0.5 < hi < -0.4
+    rows = [
+        dict(source="pen", condition=c, head="ctc", exact=float(v.mean()), lo=0.96, hi=0.99, outcomes=v, case=pen)
+        for c, v in (("canvas", np.ones(400)), ("paper", np.r_[np.ones(392), np.zeros(8)]))
+    ]
+    lines = bench.verdicts(rows)
+    assert any("paper" in line and line.endswith("unclear") for line in lines)  # 2 points, interval past 3
+    assert any(line.startswith("pen/ctc: canvas") and line.endswith("met") for line in lines)
+    rows[1]["outcomes"] = np.ones(400)
+    assert any("paper" in line and line.endswith(": met") for line in bench.verdicts(rows))
