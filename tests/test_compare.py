@@ -146,22 +146,38 @@ def test_wandb_group_runs_and_summary_run_offline(tmp_path, monkeypatch):
     assert (tmp_path / "val_accuracy.png").is_file()
 
 
-def test_compare_heads_experiment_composes_a_five_way_multirun(tmp_path):
+def _compose_experiment(name: str):
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
-    from hydra.utils import instantiate
 
     GlobalHydra.instance().clear()
     with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
-        cfg = compose(config_name="train.yaml", return_hydra_config=True, overrides=["experiment=compare_heads"])
+        return compose(config_name="train.yaml", return_hydra_config=True, overrides=[f"experiment={name}"])
+
+
+def test_compare_heads_experiment_sweeps_four_heads_times_three_seeds(tmp_path):
+    """Issue 13: the comparison runs every head (attention included) with repeated seeds."""
+    from hydra.utils import instantiate
+
+    cfg = _compose_experiment("compare_heads")
     assert cfg.hydra.mode.name == "MULTIRUN"
-    assert set(cfg.hydra.sweeper.params.model.split(",")) == {"ctc", "multihead", "multilabel", "split", "segment"}
+    params = cfg.hydra.sweeper.params
+    assert set(params.model.split(",")) == {"ctc", "multihead", "multilabel", "attention"}
+    assert str(params.seed).split(",") == ["0", "1", "2"]
     assert cfg.data.source == "bundled" and "wandb" in cfg.logger and cfg.data.min_len == 1
-    assert cfg.hydra.callbacks.compare._target_ == "seqrec.compare.CompareCallback"
-    for head in cfg.hydra.sweeper.params.model.split(","):
+    callback = cfg.hydra.callbacks.compare
+    assert callback._target_.endswith("CompareCallback") and callback.learned_at == 0.85 and callback.n_long > 0
+    for head in params.model.split(","):
         job = compose_train(["experiment=compare_heads", f"model={head}"], tmp_path)
         system = instantiate(job.model, _convert_="all")
         assert system.head_name == head
+
+
+def test_compare_heads_data_experiment_sweeps_training_digits():
+    cfg = _compose_experiment("compare_heads_data")
+    params = cfg.hydra.sweeper.params
+    assert str(params["data.train_digits"]).split(",") == ["250", "500", "1000", "2000", "4000"]
+    assert set(params.model.split(",")) == {"ctc", "multihead", "multilabel", "attention"}
 
 
 @pytest.mark.slow
@@ -208,6 +224,7 @@ def fabricate_run(out, head, seed, em, digits, elapsed=True, wandb=False):
         "seed": seed,
         "data": {"source": "bundled", "batch_size": 16, "batches_per_epoch": 5, "train_digits": digits},
         "trainer": {"max_epochs": 2},
+        "backbone_pretrain": {"steps": 300, "batch_size": 64},
         "logger": {"wandb": {"project": "seqrec", "group": "fab"}} if wandb else {"csv": {}},
     }
     OmegaConf.save(OmegaConf.create(config), out / ".hydra" / "config.yaml")
@@ -282,7 +299,7 @@ def test_seeds_sweep_report_arms_intervals_pairs_sample_efficiency(tmp_path):
     ]
     md = report.markdown.read_text()
     assert "# Comparison of 8 runs (4 arms)" in md
-    assert "Budget of each run: at most 2 epochs of 5 batches, batch 16." in md
+    assert "Budget of each run: at most 2 epochs of 5 batches, batch 16, after 300 steps of batch 64 pretraining" in md
     assert "**multihead has not learned** at this budget (mean exact match 2.5% < 85%)" in md
     assert "**multihead (data.train_digits=250) has not learned** at this budget and training data" in md
     assert "| ctc | 92.0% [" in md and "| setting | first | second | difference | 95% interval | verdict |" in md

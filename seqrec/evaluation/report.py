@@ -249,6 +249,10 @@ def budget_text(config: dict) -> str:
         parts.append(f"batch {data['batch_size']}")
     if trainer.get("max_time"):
         parts.append(f"max_time {trainer['max_time']}")
+    pre = config.get("backbone_pretrain") or {}
+    if is_number(pre.get("steps")) and pre["steps"] > 0:
+        batch = f" of batch {pre['batch_size']}" if is_number(pre.get("batch_size")) else ""
+        parts.append(f"after {pre['steps']:,} steps{batch} pretraining the backbone as a digit classifier")
     return ", ".join(parts)
 
 

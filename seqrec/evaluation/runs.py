@@ -169,7 +169,8 @@ def read_run(run_dir: Path) -> Run:
     run_dir = Path(run_dir)
     conf = _load_yaml(run_dir / ".hydra" / "config.yaml")
     overrides = list(_load_yaml(run_dir / ".hydra" / "overrides.yaml") or [])
-    config = {k: _plain(conf, k) for k in ("data", "model", "trainer", "logger")} if conf is not None else {}
+    sections = ("data", "model", "trainer", "logger", "backbone_pretrain")
+    config = {k: _plain(conf, k) for k in sections} if conf is not None else {}
     metrics_csv = sorted(run_dir.glob("csv/version_*/metrics.csv"))
     rows = read_metrics_csv(metrics_csv[-1]) if metrics_csv else []
     metrics, source, curve, steps = summarise_metrics(rows)
