@@ -182,7 +182,9 @@ def test_compare_heads_data_experiment_sweeps_training_digits():
 
 @pytest.mark.slow
 def test_real_multirun_then_compare_script(tmp_path):
-    """scripts/train.py -m (three heads, W&B offline) then scripts/compare.py as a user runs them."""
+    """A tiny real sweep as a user runs it -- scripts/train.py -m over heads x two seeds x two
+    training-set sizes (W&B offline, backbone pretraining on) -- then scripts/compare.py: the report
+    has arms with intervals over seeds, the pairs, the sample-efficiency table and learned flags."""
     env = dict(os.environ, WANDB_MODE="offline", SEQREC_OFFLINE="1", PYTHONUNBUFFERED="1")
     env.pop("WANDB_API_KEY", None)
     sweep = tmp_path / "sweep"
@@ -190,12 +192,17 @@ def test_real_multirun_then_compare_script(tmp_path):
         sys.executable,
         str(ROOT / "scripts" / "train.py"),
         "-m",
-        "model=ctc,split,segment",
+        "model=ctc,multihead",
+        "seed=0,1",
+        "data.train_digits=250,4000",
         "debug=limit",
-        "data.source=bundled",
-        "logger=wandb",
         "trainer.max_epochs=1",
         "data.batches_per_epoch=2",
+        "data.n_val=32",
+        "data.n_test=64",
+        "data.source=bundled",
+        "logger=wandb",
+        "backbone_pretrain={steps:2,batch_size:8}",
         f"hydra.sweep.dir={sweep}",
     ]
     out = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
@@ -205,8 +212,18 @@ def test_real_multirun_then_compare_script(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     with open(sweep / "comparison.csv") as f:
         rows = list(csv.DictReader(f))
-    assert [r["head"] for r in rows] == ["ctc", "split", "segment"]
+    assert sorted(r["head"] for r in rows) == ["ctc"] * 4 + ["multihead"] * 4
     assert all(math.isfinite(float(r["exact_match"])) and math.isfinite(float(r["acc_gap-8"])) for r in rows)
+    with open(sweep / "comparison_arms.csv") as f:
+        arms = list(csv.DictReader(f))
+    assert len(arms) == 4 and all(a["n_seeds"] == "2" for a in arms)  # seeds are repeats, not arms
+    assert all(float(a["exact_match_lo"]) <= float(a["exact_match_mean"]) <= float(a["exact_match_hi"]) for a in arms)
+    with open(sweep / "comparison_sample_efficiency.csv") as f:
+        assert sorted({int(r["train_digits"]) for r in csv.DictReader(f)}) == [250, 4000]
+    text = (sweep / "comparison.md").read_text()
+    assert "## Sample efficiency" in text and "## Differences between heads" in text
+    assert "has not learned" in text  # two tiny steps: nothing has learned, and the report says so
+    assert (sweep / "sample_efficiency.png").is_file()
     assert "wandb sync" in out.stdout  # the summary run went into the sweep's (offline) group
 
 

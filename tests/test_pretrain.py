@@ -127,3 +127,8 @@ def test_train_starts_from_the_pretrained_backbone_and_the_checkpoint_loads(make
 def test_classifier_reads_any_backbone_width():
     model = DigitClassifier(small_backbone())
     assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_a_model_without_a_cnn_backbone_is_refused(make_cfg):
+    with pytest.raises(ValueError, match=r"backbone_pretrain needs a net with a CNN backbone; SegmentSystem has none"):
+        train(make_cfg("model=segment", "backbone_pretrain={steps:2}"))
