@@ -76,6 +76,31 @@ def run(models: list[str], n: int, seed: int, n_boot: int, source: str = "bundle
     return rows
 
 
+def paired(old: str, new: str, n: int, seed: int, n_boot: int, source: str = "bundled") -> list[str]:
+    """Exact match of ``new`` minus ``old`` on the same strips of each suite, with a paired 95%
+    interval (the per-strip difference -1/0/1, resampled over digits; mapped to [0, 1] for the
+    bootstrap, which clips there, and back). "lower"/"higher" only when the interval excludes 0."""
+    import numpy as np
+
+    from seqrec import Recognizer, make_strips
+    from seqrec.evaluation import digit_bootstrap
+
+    a, b = Recognizer.load(old), Recognizer.load(new)
+    lines = [f"| suite | {old} | {new} | new - old [95% paired CI] | verdict |", "|---|---:|---:|---:|---|"]
+    for suite, kw in SUITES.items():
+        s = make_strips(n, seed=seed, split="test", source=source, **kw)
+        truth = ["".join(map(str, d[d >= 0])) for d in s.digits]
+        ea, eb = (np.array([p == t for p, t in zip(r.predict(s.images), truth)], np.float64) for r in (a, b))
+        lo, hi = digit_bootstrap((eb - ea + 1) / 2, s.digit_index, n_boot=n_boot, seed=seed)
+        lo, hi, diff = 2 * lo - 1, 2 * hi - 1, eb.mean() - ea.mean()
+        word = "lower" if hi < 0 else "higher" if lo > 0 else "no difference shown"
+        lines.append(
+            f"| {suite} | {100 * ea.mean():.1f}% | {100 * eb.mean():.1f}% | "
+            f"{100 * diff:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}] | {word} |"
+        )
+    return lines
+
+
 def table(rows: list[dict]) -> str:
     from seqrec.evaluation import format_interval
 
@@ -102,8 +127,21 @@ def main(argv=None) -> int:
     ap.add_argument("--models", default="ctc,multihead,multilabel", help="pretrained names and/or checkpoint paths")
     ap.add_argument("--boot", type=int, default=1000, help="bootstrap draws (default 1000)")
     ap.add_argument("--source", default="bundled", help="digit source; its test split is used (default bundled)")
+    ap.add_argument(
+        "--paired", metavar="OLD,NEW", help="instead: NEW minus OLD exact match on the same strips, paired interval"
+    )
     args = ap.parse_args(argv)
     import torch
+
+    if args.paired:
+        pair = [m.strip() for m in args.paired.split(",")]
+        if len(pair) != 2 or not all(pair):
+            ap.error(f"--paired takes two models OLD,NEW, got {args.paired!r}")
+        print(f"# paired comparison, {args.n} strips per suite, seed {args.seed}, source {args.source} (test split)")
+        cmd = f"python benchmarks/bench_accuracy.py --paired {args.paired} --n {args.n} --seed {args.seed}"
+        print(f"command: `{cmd}`\n")
+        print("\n".join(paired(*pair, args.n, args.seed, args.boot, args.source)))
+        return 0
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     t0 = time.perf_counter()
