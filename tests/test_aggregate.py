@@ -104,6 +104,9 @@ def test_seeds_do_not_split_arms_and_pairs_share_settings():
     pairs = pairwise(arms)
     assert [dict(s)["data.train_digits"] for s, _ in pairs] == ["250", "500"]  # never 250 against 500
     assert group_arms([_run("ctc", 0, 0.9), _run("ctc", 1, 0.9)])[0].name == "ctc"
+    shared = ("experiment=compare_heads", "paths.log_dir=/tmp/logs")  # on every run: not a setting
+    arms = group_arms([_run(h, s, 0.9, extra=shared) for h in ("ctc", "multihead") for s in (0, 1)])
+    assert [(a.name, a.settings) for a in arms] == [("ctc", ()), ("multihead", ())]
 
 
 def test_seed_of_prefers_the_override():

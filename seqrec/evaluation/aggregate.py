@@ -186,7 +186,9 @@ def group_arms(runs: Sequence[Run]) -> list[Arm]:
     keys = {k for arm in arms.values() for k, _ in arm.settings}
     varying = {k for k in keys if len({dict(arm.settings).get(k) for arm in arms.values()}) > 1}
     for arm in arms.values():
-        extra = [f"{k}={v}" for k, v in arm.settings if k in varying]
+        # Overrides every run shares (experiment=..., paths) tell arms apart no more than none.
+        arm.settings = tuple((k, v) for k, v in arm.settings if k in varying)
+        extra = [f"{k}={v}" for k, v in arm.settings]
         arm.name = f"{arm.head} ({', '.join(extra)})" if extra else arm.head
     return list(arms.values())
 
