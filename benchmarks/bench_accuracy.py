@@ -78,12 +78,12 @@ def run(models: list[str], n: int, seed: int, n_boot: int, source: str = "bundle
 
 def paired(old: str, new: str, n: int, seed: int, n_boot: int, source: str = "bundled") -> list[str]:
     """Exact match of ``new`` minus ``old`` on the same strips of each suite, with a paired 95%
-    interval (the per-strip difference -1/0/1, resampled over digits; mapped to [0, 1] for the
-    bootstrap, which clips there, and back). "lower"/"higher" only when the interval excludes 0."""
+    interval over digits (seqrec.evaluation.paired_difference). "lower"/"higher" only when the
+    interval excludes 0."""
     import numpy as np
 
     from seqrec import Recognizer, make_strips
-    from seqrec.evaluation import digit_bootstrap
+    from seqrec.evaluation import paired_difference
 
     a, b = Recognizer.load(old), Recognizer.load(new)
     lines = [f"| suite | {old} | {new} | new - old [95% paired CI] | verdict |", "|---|---:|---:|---:|---|"]
@@ -91,8 +91,7 @@ def paired(old: str, new: str, n: int, seed: int, n_boot: int, source: str = "bu
         s = make_strips(n, seed=seed, split="test", source=source, **kw)
         truth = ["".join(map(str, d[d >= 0])) for d in s.digits]
         ea, eb = (np.array([p == t for p, t in zip(r.predict(s.images), truth)], np.float64) for r in (a, b))
-        lo, hi = digit_bootstrap((eb - ea + 1) / 2, s.digit_index, n_boot=n_boot, seed=seed)
-        lo, hi, diff = 2 * lo - 1, 2 * hi - 1, eb.mean() - ea.mean()
+        diff, lo, hi = paired_difference(eb, ea, s.digit_index, n_boot=n_boot, seed=seed)
         word = "lower" if hi < 0 else "higher" if lo > 0 else "no difference shown"
         lines.append(
             f"| {suite} | {100 * ea.mean():.1f}% | {100 * eb.mean():.1f}% | "

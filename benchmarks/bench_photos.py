@@ -149,16 +149,12 @@ def interval(case: Case, exact: np.ndarray, seed: int) -> tuple[float, float, st
 
 
 def paired_gap(case: Case, canvas: np.ndarray, paper: np.ndarray, seed: int) -> tuple[float, float, float]:
-    """Canvas minus paper exact match on the same numbers, with a paired 95% interval: the
-    per-number difference (-1, 0, 1) resampled like the accuracies (digit bootstrap for MNIST
-    numbers, numbers for pen). The difference is mapped to [0, 1] for the bootstrap (which clips
-    to [0, 1]) and back; resampling is linear, so the mapping changes nothing else."""
-    from seqrec.evaluation import digit_bootstrap
+    """Canvas minus paper exact match on the same numbers, with a paired 95% interval resampled
+    like the accuracies: over digits for MNIST numbers, over numbers for pen."""
+    from seqrec.evaluation import paired_difference
 
-    shifted = (canvas - paper + 1) / 2
     index = np.asarray(case.digit_index) if case.source == "mnist" else np.arange(len(canvas))[:, None]
-    lo, hi = digit_bootstrap(shifted, index, n_boot=1000, seed=seed)
-    return float(canvas.mean() - paper.mean()), 2 * lo - 1, 2 * hi - 1
+    return paired_difference(canvas, paper, index, n_boot=1000, seed=seed)
 
 
 def ink_heights(inks: list) -> tuple[int, int]:

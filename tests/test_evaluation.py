@@ -20,6 +20,7 @@ from seqrec.evaluation import (
     fit_codec_temperature,
     fit_temperature,
     format_interval,
+    paired_difference,
     strip_accuracy,
     write_temperature,
 )
@@ -389,6 +390,11 @@ def test_bench_accuracy_and_calibration_tiny(capsys):
     assert _bench("bench_calibration").main(["--n", "40", "--n-val", "40", "--models", "multihead"]) == 0
     out = capsys.readouterr().out
     assert "| multihead | fixed |" in out and "coverage @ 99.5%" in out
+    assert _bench("bench_accuracy").main(["--n", "24", "--paired", "multihead,multihead", "--boot", "50"]) == 0
+    out = capsys.readouterr().out  # a model against itself: exactly no difference
+    assert "| fixed |" in out and "+0.0 [+0.0, +0.0] | no difference shown |" in out
+    with pytest.raises(SystemExit):
+        _bench("bench_accuracy").main(["--paired", "multihead"])
 
 
 def test_confidences_are_computed_only_when_read(monkeypatch):
@@ -445,3 +451,18 @@ def test_decoded_digits_stay_ints_and_texts_follow():
     d = MultiHeadCodec(3).decode(logits.flatten(1))
     assert d.digits.dtype == torch.long and d.digits.tolist() == [[7, 2, -1], [-1, -1, -1]]
     assert d.lengths.tolist() == [2, 0] and d.texts == ["72", ""]
+
+
+def test_paired_difference_is_signed_and_tighter_than_unpaired():
+    rng = np.random.default_rng(0)
+    index = rng.integers(0, 300, size=(1000, 3))  # strips reuse 300 digits
+    old = rng.random(1000) < 0.9
+    new = old | (rng.random(1000) < 0.5)  # new fixes about half the wrong strips, breaks none
+    diff, lo, hi = paired_difference(new, old, index, n_boot=500, seed=1)
+    assert diff == pytest.approx(new.mean() - old.mean()) and 0 < lo <= diff <= hi
+    back = paired_difference(old, new, index, n_boot=500, seed=1)
+    assert back[0] == pytest.approx(-diff) and back[2] < 0  # not clipped at 0
+    widths = [b - a for a, b in (digit_bootstrap(x, index, n_boot=500, seed=1) for x in (new, old))]
+    assert hi - lo < math.hypot(*widths)  # pairing removes the noise both share (unpaired: widths add)
+    with pytest.raises(ValueError, match=r"paired outcomes must have the same shape, got \(1000,\) and \(999,\)"):
+        paired_difference(new, old[:-1], index)

@@ -102,6 +102,18 @@ def digit_bootstrap(
     return float(np.clip(lo, 0.0, 1.0)), float(np.clip(hi, 0.0, 1.0))
 
 
+def paired_difference(new, old, digit_index, n_boot: int = 1000, seed: int = 0) -> tuple[float, float, float]:
+    """(mean of new - old, lo, hi): the difference of two per-strip outcomes on the *same* strips
+    with a paired 95% interval, resampled over digits like :func:`digit_bootstrap`. The per-strip
+    difference (-1..1) is mapped to [0, 1] for the bootstrap (which clips there) and back; the
+    resampling is linear, so the mapping changes nothing else."""
+    new, old = np.asarray(new, np.float64), np.asarray(old, np.float64)
+    if new.shape != old.shape:
+        raise ValueError(f"paired outcomes must have the same shape, got {new.shape} and {old.shape}")
+    lo, hi = digit_bootstrap((new - old + 1) / 2, digit_index, n_boot=n_boot, seed=seed)
+    return float(new.mean() - old.mean()), 2 * lo - 1, 2 * hi - 1
+
+
 def cluster_variance(resid: np.ndarray, pos: np.ndarray, valid: np.ndarray, n_ids: int) -> float:
     """N^2 x the multiway cluster-robust variance of a mean whose strips (residuals ``resid``) are
     crossed with digit clusters (``pos``: (n, L) digit positions, ``valid``: real slots): the sum
