@@ -26,6 +26,7 @@ from torch import nn
 from .data.atomic import replace_file
 from .data.augment import DigitWarp
 from .data.sources import DigitPool
+from .models.digits import DigitClassifier
 
 log = logging.getLogger(__name__)
 
@@ -57,18 +58,6 @@ class PretrainSettings:
         return cls(**items)
 
 
-class DigitClassifier(nn.Module):
-    """The backbone, averaged over its feature map (as SeqRecNet averages height), then 10 classes."""
-
-    def __init__(self, backbone: nn.Module):
-        super().__init__()
-        self.backbone = backbone
-        self.fc = nn.Linear(backbone.out_channels, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.backbone((x - 0.5) / 0.5).mean(dim=(2, 3)))
-
-
 def pretrain_backbone(backbone: nn.Module, pool: DigitPool, settings: PretrainSettings, seed: int) -> dict:
     """Train ``backbone`` in place as a digit classifier; returns its state dict. Depends on
     ``seed`` only: dropout draws from a forked, seeded torch RNG (the caller's stream is untouched)."""
@@ -80,7 +69,7 @@ def pretrain_backbone(backbone: nn.Module, pool: DigitPool, settings: PretrainSe
 def _pretrain(backbone: nn.Module, pool: DigitPool, settings: PretrainSettings, seed: int) -> dict:
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng([seed, 0xB0B])
-    model = DigitClassifier(backbone)
+    model = DigitClassifier(backbone, num_classes=10, pool=True)
     with torch.no_grad():  # a seeded head, so the result depends on ``seed`` only
         model.fc.weight.copy_(torch.randn(model.fc.weight.shape, generator=gen) * 0.01)
         model.fc.bias.zero_()

@@ -9,7 +9,8 @@ import torch
 from seqrec import pretrain
 from seqrec.data.sources import load_digits
 from seqrec.models.backbones import SmallCNN
-from seqrec.pretrain import DigitClassifier, PretrainSettings, pretrain_backbone, pretrained_backbone_state
+from seqrec.models.digits import DigitClassifier
+from seqrec.pretrain import PretrainSettings, pretrain_backbone, pretrained_backbone_state
 from seqrec.train import train
 
 CONFIG = {"_target_": "seqrec.models.SmallCNN", "channels": [8, 16, 16, 16]}
@@ -125,7 +126,7 @@ def test_train_starts_from_the_pretrained_backbone_and_the_checkpoint_loads(make
 
 
 def test_classifier_reads_any_backbone_width():
-    model = DigitClassifier(small_backbone())
+    model = DigitClassifier(small_backbone(), num_classes=10, pool=True)  # as pretraining builds it
     assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
 
 

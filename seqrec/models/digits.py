@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..spec import DIGIT_SIZE, INK_THRESHOLD
+from .net import normalize_input
 
 EMPTY = 10  # the slot class "no digit" (MultiHeadCodec.EMPTY)
 DIGIT_INK = 20  # MNIST: the longest side of the ink is 20 px
@@ -28,7 +29,8 @@ METHODS = ("components", "projection")
 
 class DigitClassifier(nn.Module):
     """A single-digit CNN: the configured backbone on a 28x28 crop, flattened, two linear
-    layers -> 11 logits (digits 0-9 and EMPTY)."""
+    layers -> 11 logits (digits 0-9 and EMPTY). ``pool``: average the feature map instead and one
+    linear layer (as SeqRecNet averages height; used to pretrain a strip backbone, seqrec.pretrain)."""
 
     def __init__(
         self,
@@ -37,15 +39,19 @@ class DigitClassifier(nn.Module):
         hidden: int = 128,
         dropout: float = 0.2,
         size: int = DIGIT_SIZE,
+        pool: bool = False,
     ):
         super().__init__()
-        self.backbone = backbone
+        self.backbone, self.pool = backbone, bool(pool)
         with torch.no_grad():
             was_training = backbone.training
             feats = backbone.eval()(torch.zeros(1, 1, size, size))
             backbone.train(was_training)
         if feats.ndim != 4:
             raise ValueError(f"backbone output {tuple(feats.shape)} for a {size}x{size} digit is not a feature map")
+        if self.pool:
+            self.fc = nn.Linear(feats.shape[1], num_classes)
+            return
         self.fc = nn.Sequential(
             nn.Flatten(),
             nn.Dropout(dropout),
@@ -55,7 +61,8 @@ class DigitClassifier(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.backbone((x - 0.5) / 0.5))
+        feats = self.backbone(normalize_input(x))
+        return self.fc(feats.mean(dim=(2, 3)) if self.pool else feats)
 
 
 def crop_digits(

@@ -9,6 +9,11 @@ import torch
 from torch import nn
 
 
+def normalize_input(x: torch.Tensor) -> torch.Tensor:
+    """Pixels in [0, 1] (white ink = 1) to [-1, 1], as every backbone reads them."""
+    return (x - 0.5) / 0.5
+
+
 @runtime_checkable
 class SequenceNet(Protocol):
     """What a system (and Recognizer) reads of a net, the same on every net: input size, frames
@@ -70,7 +75,7 @@ class SeqRecNet(nn.Module):
 
     def frames(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, C) frame features: mean over the remaining height."""
-        return self.backbone((x - 0.5) / 0.5).mean(dim=2).transpose(1, 2)
+        return self.backbone(normalize_input(x)).mean(dim=2).transpose(1, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.sequence(self.frames(x)))
