@@ -2,6 +2,8 @@
 
     python benchmarks/bench_photos.py [--n 300] [--seed 2026] [--heads ctc,multihead,multilabel]
 
+``--heads`` takes pretrained names or checkpoint / ONNX paths (a candidate before publishing).
+
 Numbers of 1 to 5 digits, ink 40 to 160 px tall, from two sources of digit shapes:
 
 * ``mnist``: held-out MNIST digits (the bundled source's TEST split, never seen in training or
@@ -12,7 +14,7 @@ Each number is rendered in three conditions (``seqrec.data.paper``): ``canvas`` 
 white), ``paper`` (photographed grey paper: texture, lighting ramp, soft shadow, blur, noise,
 JPEG) and ``scan`` (a scanned sheet with ruled lines, a margin line and/or the paper edge). The
 same numbers appear in every condition, so the conditions differ only by what the paper adds.
-Every image goes through ``Recognizer.pretrained(head).predict(list_of_uint8_images)``.
+Every image goes through ``Recognizer.load(head).predict(list_of_uint8_images)``.
 
 95% intervals: MNIST cells use the digit bootstrap of ``seqrec.evaluation`` (numbers share test
 digits, so numbers are not independent samples); pen cells use a Wilson interval over numbers
@@ -179,7 +181,7 @@ def run(n: int, seed: int, heads: list[str], out=sys.stdout) -> list[dict]:
     )
     print("|---|---|---|---:|---:|---|---|---|---:|", file=out)
     for head in heads:
-        rec = Recognizer.pretrained(head)
+        rec = Recognizer.load(head)
         for s in SOURCES:
             lo_h, hi_h = ink_heights(cases[s].inks)
             for c in CONDITIONS:
@@ -240,13 +242,15 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=300, help="numbers per source (each is read in every condition)")
     ap.add_argument("--seed", type=int, default=2026)
-    ap.add_argument("--heads", default=",".join(HEADS))
+    ap.add_argument("--heads", default=",".join(HEADS), help="pretrained names or checkpoint paths")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: steady on a shared machine)")
     args = ap.parse_args(argv)
     heads = [h.strip() for h in args.heads.split(",") if h.strip()]
-    bad = [h for h in heads if h not in HEADS]
+    bad = [h for h in heads if h not in HEADS and not Path(h).is_file()]
     if bad or not heads:
-        ap.error(f"--heads: unknown {', '.join(bad) or '(none given)'}; allowed: {', '.join(HEADS)}")
+        ap.error(
+            f"--heads: unknown {', '.join(bad) or '(none given)'}; allowed: {', '.join(HEADS)} or a checkpoint path"
+        )
     if args.n < 1:
         ap.error(f"--n must be a positive integer, got {args.n}")
     if args.threads < 1:

@@ -49,6 +49,7 @@ NET_TARGETS = frozenset(
                 "BiRNN",
                 "FrameHead",
                 "FlatHead",
+                "SlotPoolHead",
                 "AttentionDecoder",
             )
         ),
@@ -207,6 +208,32 @@ def _build(node: Any, source: str) -> Any:
         raise CheckpointError(f"{source}: cannot build {target} from its config ({type(err).__name__}: {err})") from err
 
 
+MAX_INPUT_PIXELS = 1 << 20  # a strip is 28 x 140; a net built for a bigger input is not a seqrec model
+
+
+def _build_sized(node: dict, state: dict, source: str) -> Any:
+    """Build ``node`` only if it fits ``state``: a probe on the meta device (no memory) first, so
+    a crafted config with huge layers or input is refused before anything is allocated."""
+    with torch.device("meta"):
+        probe = _build(node, source)
+    net = getattr(probe, "net", probe)
+    pixels = int(getattr(net, "image_height", 0)) * int(getattr(net, "image_width", 0))
+    if pixels > MAX_INPUT_PIXELS:
+        raise CheckpointError(
+            f"{source}: its net reads {net.image_height}x{net.image_width} inputs; at most "
+            f"{MAX_INPUT_PIXELS} pixels are allowed"
+        )
+    want = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
+    have = {k: tuple(v.shape) for k, v in state.items() if isinstance(v, torch.Tensor)}
+    if want != have:
+        diff = sorted(k for k in want.keys() | have.keys() if want.get(k) != have.get(k))
+        raise CheckpointError(
+            f"{source}: its weights do not fit the model its config describes ({len(diff)} tensors differ, "
+            f"first: {diff[0]!r}: config {want.get(diff[0])}, weights {have.get(diff[0])})"
+        )
+    return _build(node, source)
+
+
 def load_weights(module: torch.nn.Module, state: dict, source: str) -> None:
     try:
         module.load_state_dict(state, strict=True)
@@ -218,8 +245,9 @@ def build_net(ckpt: dict, source: str = "checkpoint") -> torch.nn.Module:
     """The plain nn.Module of a checkpoint, weights loaded, in eval mode (no Lightning import)."""
     config = ckpt[CHECKPOINT_KEY]["config"]
     check_saved_config(config, source)
-    net = _build(config["model"]["net"], source)
-    load_weights(net, {k[len("net.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}, source)
+    state = {k[len("net.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
+    net = _build_sized(config["model"]["net"], state, source)
+    load_weights(net, state, source)
     return net.eval()
 
 
@@ -227,7 +255,7 @@ def load_system(path, map_location: str | torch.device = "cpu"):
     """Rebuild the LightningModule from a checkpoint alone and load its weights (eval mode)."""
     ckpt = read_checkpoint(path)
     config = ckpt[CHECKPOINT_KEY]["config"]
-    system = _build(config["model"], str(path))
+    system = _build_sized(config["model"], ckpt["state_dict"], str(path))
     load_weights(system, ckpt["state_dict"], str(path))
     system.on_load_checkpoint(ckpt)  # the run config and the codec's fitted temperature
     return system.to(map_location).eval()

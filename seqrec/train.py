@@ -76,6 +76,9 @@ def build(conf: DictConfig):
 
 def check_config(cfg: DictConfig) -> None:
     """Cheap checks that must fail before any data is read or model built."""
+    missing = sorted(k for k in OmegaConf.missing_keys(cfg) if not k.startswith("hydra."))
+    if missing:  # a ??? the chosen configs leave to the command line (cfg.get would read it as None)
+        raise ValueError(f"missing value for {', '.join(missing)}; give it on the command line, e.g. {missing[0]}=...")
     for group in ("data", "model", "trainer"):
         if cfg.get(group) is None or "_target_" not in cfg[group]:
             raise ValueError(

@@ -163,6 +163,22 @@ def test_unbuildable_allowed_config_is_a_checkpoint_error(tmp_path):
         load_system(shapes)
 
 
+@pytest.mark.parametrize(
+    "mutate, match",
+    [  # each would need tens of GB if built: refused from a probe on the meta device
+        (lambda net: net["backbone"].update(channels=[16, 32, 64, 10**7]), "weights do not fit"),
+        (lambda net: net["head"].update(num_classes=10**9), "weights do not fit"),
+        (lambda net: net.update(image_height=28, image_width=10**8), "at most 1048576 pixels"),
+    ],
+)
+def test_a_huge_model_is_refused_before_it_is_built(tmp_path, mutate, match):
+    path = _crafted(tmp_path, lambda cfg: mutate(cfg["model"]["net"]))
+    with pytest.raises(CheckpointError, match=match):
+        build_net(read_checkpoint(path))
+    with pytest.raises(CheckpointError, match=match):
+        load_system(path)
+
+
 def test_cli_refuses_crafted_checkpoint_cleanly(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("SEQREC_DEBUG", raising=False)
     from PIL import Image

@@ -289,6 +289,14 @@ def test_bench_photos_end_to_end(capsys):
     assert out.count("target") >= 9  # one verdict per target
 
 
+def test_bench_photos_reads_a_checkpoint_path(capsys):
+    from seqrec.spec import pretrained_path
+
+    _bench().main(["--n", "2", "--seed", "3", "--heads", str(pretrained_path("multilabel"))])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| pen")]
+    assert len(rows) == 3 and all("multilabel.ckpt" in r for r in rows)
+
+
 def test_paired_gap_is_signed_and_verdicts_need_the_whole_interval():
     bench = _bench()
     pen = bench.Case(source="pen", labels=["1"] * 400, inks=[], digit_index=None)

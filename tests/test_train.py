@@ -122,6 +122,12 @@ def test_ctc_too_narrow_fails_before_training(make_cfg, tmp_path):
     assert not (tmp_path / "checkpoints").exists()
 
 
+def test_ctc_rejects_focal_gamma_before_training(make_cfg, tmp_path):
+    with pytest.raises(ValueError, match=r"focal_gamma=2.0: the ctc head supports only focal_gamma=0"):
+        train(make_cfg("model=ctc", "+model.focal_gamma=2.0"))
+    assert not (tmp_path / "checkpoints").exists()
+
+
 def test_max_len_above_head_positions(make_cfg):
     with pytest.raises(ValueError, match="max_len=5 is above the head's 3 positions"):
         train(make_cfg("model=multihead", "model.net.head.positions=3"))
@@ -259,3 +265,23 @@ def test_seqrec_train_stays_callable_whatever_the_import_order(code):
     )
     out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
+
+
+@pytest.mark.parametrize("head", ["ctc", "multihead", "multilabel"])
+def test_paper_finetune_is_stage_one_plus_paper_at_a_lower_rate(head, tmp_path):
+    """The published models' stage 2: stage 1's data and net, paper augmentation, a lower lr."""
+    from omegaconf import OmegaConf
+
+    stage1 = compose_train([f"experiment=pretrained_{head}"], tmp_path)
+    stage2 = compose_train([f"experiment=paper_finetune_{head}"], tmp_path)
+    assert stage2.init_from == head  # by default: the bundled weights, trained on
+    assert stage1.data.paper_augment == 0 < stage2.data.paper_augment <= 1
+    assert stage2.model.optimizer.lr < stage1.model.optimizer.lr and stage2.seed == stage1.seed
+    assert OmegaConf.to_container(stage2.model.net) == OmegaConf.to_container(stage1.model.net)
+    assert (stage2.data.source, stage2.data.length_weights) == (stage1.data.source, stage1.data.length_weights)
+
+
+def test_a_missing_value_fails_before_any_work(tmp_path):
+    with pytest.raises(ValueError, match=r"missing value for init_from; give it on the command line"):
+        train(compose_train(["experiment=paper_finetune_ctc", "init_from=???"], tmp_path))
+    assert not (tmp_path / "checkpoints").exists()

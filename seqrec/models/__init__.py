@@ -1,7 +1,7 @@
 from .attention import AttentionDecoder
 from .backbones import ResNetBackbone, SmallCNN
 from .digits import SegmentNet, SplitNet
-from .heads import FlatHead, FrameHead
+from .heads import FlatHead, FrameHead, SlotPoolHead
 from .net import SeqRecNet, SequenceNet
 from .sequence import BiRNN
 
@@ -15,5 +15,6 @@ __all__ = [
     "BiRNN",
     "FlatHead",
     "FrameHead",
+    "SlotPoolHead",
     "AttentionDecoder",
 ]

@@ -41,9 +41,13 @@ class BaseSystem(pl.LightningModule):
         self.net = net
         self.codec = self.codec_cls(max_len)
         self.check_net()
+        self.init_head()
         self.metrics = nn.ModuleDict({s: SequenceMetrics(max_len) for s in ("val", "test")})
         self.samples: list[dict] = []  # worst test errors, kept on rank 0 for the report
         self.seqrec_config: dict | None = None  # resolved run config, saved in checkpoints
+
+    def init_head(self) -> None:
+        """Head-specific initialisation of fresh weights (a loaded checkpoint overwrites it)."""
 
     def check_net(self) -> None:
         """Fail before training when the net cannot express ``max_len`` digits."""

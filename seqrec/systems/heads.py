@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -46,6 +48,13 @@ class MultiLabelSystem(SlotSystem):
 
     codec_cls, head_name = MultiLabelCodec, "multilabel"
 
+    def init_head(self):
+        """Output biases at the prior log-odds of one class in 11 (RetinaNet's prior init): BCE then
+        starts from the class frequencies instead of spending its first steps learning them."""
+        last = [m for m in self.net.modules() if isinstance(m, torch.nn.Linear)][-1]
+        with torch.no_grad():
+            last.bias.fill_(-math.log(self.codec.num_classes - 1))
+
     def loss(self, outputs, batch):
         target = self.codec.encode(batch["digits"], batch["length"])
         eps = self.hparams.label_smoothing
@@ -69,6 +78,8 @@ class CTCSystem(BaseSystem):
                 f"image width {self.net.image_width} gives {self.net.seq_len} CTC frames, but max_len="
                 f"{self.codec.max_len} needs >= {need} (2*max_len+1); widen the image or lower max_len"
             )
+        if self.hparams.focal_gamma:  # CTC sums over alignments: no per-slot probability to focus on
+            raise ValueError(f"focal_gamma={self.hparams.focal_gamma}: the ctc head supports only focal_gamma=0")
 
     def loss(self, outputs, batch):
         targets, target_lengths = self.codec.encode(batch["digits"], batch["length"])
