@@ -6,7 +6,7 @@ from functools import partial
 
 import pytest
 import torch
-from conftest import compose_train
+from conftest import compose_train, overfit_one_batch
 
 from seqrec.codecs import AttentionCodec, Codec
 from seqrec.data.strips import make_strips
@@ -140,28 +140,9 @@ def test_system_errors():
 
 def test_overfits_one_batch():
     torch.manual_seed(0)
-    strips = make_strips(16, seed=2, split="train", source="bundled", min_len=1, max_len=5, placement="random")
-    images = torch.from_numpy(strips.images).float().div(255).unsqueeze(1)
-    digits, lengths = padded(strips.labels, 5)
-    batch = {"digits": digits, "length": lengths}
-    system = AttentionSystem(tiny_net(), max_len=5)
-    opt = torch.optim.Adam(system.parameters(), lr=3e-3)
-    first, threads = None, torch.get_num_threads()
-    torch.set_num_threads(1)  # a model this small only loses time to a second thread (~60 steps suffice)
-    try:
-        for _ in range(100):
-            loss = system.loss(system(images), batch)
-            first = loss.item() if first is None else first
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    finally:
-        torch.set_num_threads(threads)
-    system.eval()
-    with torch.no_grad():
-        decoded = system.codec.decode(system(images))
-    assert loss.item() < 0.05 * first
-    assert decoded.texts == strips.labels
+    first, last, texts, labels = overfit_one_batch(AttentionSystem(tiny_net(), max_len=5))  # ~60 steps suffice
+    assert last < 0.05 * first
+    assert texts == labels
 
 
 # ------------------------------------------------------------------ training, checkpoint, Recognizer, export

@@ -80,24 +80,6 @@ def test_train_digits_is_a_nested_stratified_subset_of_the_train_pool_only():
         StripDataModule(**SMALL, train_digits=5000).pool("train")
 
 
-def test_font_digits_join_the_train_pool_only():
-    from seqrec.data.fonts import FIRST_ID, font_pool
-
-    plain = StripDataModule(**SMALL)
-    dm = StripDataModule(**SMALL, font_digits=200, train_digits=500)
-    train = dm.pool("train")
-    fonts = train.ids >= FIRST_ID
-    assert len(train) == 700 and fonts.sum() == 200 and len(set(train.ids.tolist())) == 700  # after the subset
-    assert np.bincount(train.labels[fonts], minlength=10).tolist() == [20] * 10
-    for split in ("val", "test"):
-        assert np.array_equal(dm.pool(split).ids, plain.pool(split).ids)
-    assert max(train_ids(dm, 2000)) >= FIRST_ID  # training strips use them
-    assert np.array_equal(font_pool(30).images, font_pool(30).images)  # the same for every run
-    assert font_pool(30, seed=1).images.tolist() != font_pool(30).images.tolist()
-    one = font_pool(10).images[1]
-    assert one.shape == (28, 28) and one.dtype == np.uint8 and 15 <= np.ptp(np.flatnonzero(one.any(1))) <= 21
-
-
 @pytest.mark.parametrize(
     "kwargs, message",
     [
@@ -109,8 +91,6 @@ def test_font_digits_join_the_train_pool_only():
         (dict(train_digits=2.5), r"train_digits must be a whole number of digits or null, got 2.5"),
         (dict(train_digits=True), r"train_digits must be a whole number of digits or null, got True"),
         (dict(seed=-1), r"seed must be an integer >= 0 .*got seed=-1"),
-        (dict(font_digits=-5), r"font_digits must be a whole number of digits >= 0, got -5"),
-        (dict(font_digits=1.5), r"font_digits must be a whole number of digits >= 0, got 1.5"),
     ],
 )
 def test_errors_come_before_any_data_is_read(kwargs, message, monkeypatch):

@@ -12,7 +12,6 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from .augment import DigitWarp, PaperAugment, apply_augment, default_augment
-from .fonts import with_fonts
 from .samples import LABELS_CSV, read_samples
 from .sources import DigitPool, check_folds, load_digits, subset_pool
 from .strips import (
@@ -104,8 +103,7 @@ class StripDataModule(pl.LightningDataModule):
     ``load_digits``). ``train_on_val``: train on train + val digits, for a final fit with a fixed epoch
     count; val strips still come from the val digits, so val metrics are then optimistic.
     ``train_digits=n``: train on a stratified, nested subset of n distinct train digits
-    (sample-efficiency curves); val and test are unchanged. ``font_digits=n``: add n printed digits
-    (``seqrec.data.fonts``) to the train pool, after the subset; val and test stay real digits."""
+    (sample-efficiency curves); val and test are unchanged."""
 
     def __init__(
         self,
@@ -126,7 +124,6 @@ class StripDataModule(pl.LightningDataModule):
         fold: int | None = None,
         train_on_val: bool = False,
         train_digits: int | None = None,
-        font_digits: int = 0,
         **strip_settings,
     ):
         super().__init__()
@@ -151,8 +148,6 @@ class StripDataModule(pl.LightningDataModule):
         check_seed(seed)
         if train_digits is not None and (isinstance(train_digits, bool) or not isinstance(train_digits, int)):
             raise ValueError(f"train_digits must be a whole number of digits or null, got {train_digits!r}")
-        if isinstance(font_digits, bool) or not isinstance(font_digits, int) or font_digits < 0:
-            raise ValueError(f"font_digits must be a whole number of digits >= 0, got {font_digits!r}")
         if not isinstance(train_on_val, bool):
             raise ValueError(f"train_on_val must be true or false, got {train_on_val!r}")
         self.pools: dict[str, DigitPool] = {}
@@ -168,7 +163,7 @@ class StripDataModule(pl.LightningDataModule):
                 merged = (np.concatenate([getattr(pool, k), getattr(val, k)]) for k in ("images", "labels", "ids"))
                 pool = DigitPool(*merged, pool.source, "train+val")
             if split == "train":
-                pool = with_fonts(subset_pool(pool, hp.train_digits), hp.get("font_digits", 0))
+                pool = subset_pool(pool, hp.train_digits)
             self.pools[split] = pool
         return self.pools[split]
 
