@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .attention import column_encoding
+
 
 class FrameHead(nn.Module):
     """Per-frame classifier (CTC): (B, T, C) -> (B, T, num_classes). Works at any width."""
@@ -64,8 +66,6 @@ class SlotPoolHead(nn.Module):
         dropout: float = 0.1,
     ):
         super().__init__()
-        from .attention import column_encoding
-
         self.positions, self.num_classes, self.fixed_width = positions, num_classes, True
         self.keys, self.values = nn.Linear(in_features, hidden), nn.Linear(in_features, hidden)
         self.queries = nn.Parameter(torch.randn(positions, hidden) * hidden**-0.5)
