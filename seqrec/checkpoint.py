@@ -51,6 +51,7 @@ NET_TARGETS = frozenset(
                 "FlatHead",
                 "SlotPoolHead",
                 "AttentionDecoder",
+                "SlotDecoder",
             )
         ),
         "seqrec.baselines.SplitNet",  # before seqrec.models.digits

@@ -167,6 +167,7 @@ def test_compare_heads_experiment_sweeps_four_heads_times_three_seeds(tmp_path):
     assert cfg.data.source == "bundled" and "wandb" in cfg.logger and cfg.data.min_len == 1
     callback = cfg.hydra.callbacks.compare
     assert callback._target_.endswith("CompareCallback") and callback.learned_at == 0.85 and callback.n_long > 0
+    assert cfg.hydra.launcher._target_.endswith("JoblibLauncher") and cfg.hydra.launcher.n_jobs == 2
     for head in params.model.split(","):
         job = compose_train(["experiment=compare_heads", f"model={head}"], tmp_path)
         system = instantiate(job.model, _convert_="all")
@@ -225,6 +226,33 @@ def test_real_multirun_then_compare_script(tmp_path):
     assert "has not learned" in text  # two tiny steps: nothing has learned, and the report says so
     assert (sweep / "sample_efficiency.png").is_file()
     assert "wandb sync" in out.stdout  # the summary run went into the sweep's (offline) group
+
+
+@pytest.mark.slow
+def test_compare_heads_runs_its_jobs_side_by_side_with_data_workers(tmp_path):
+    """experiment=compare_heads launches jobs two at a time (joblib): each job's DataLoader worker
+    still starts (loky's start method cannot start it; the data module forks it on Linux)."""
+    env = dict(os.environ, WANDB_MODE="offline", SEQREC_OFFLINE="1", PYTHONUNBUFFERED="1")
+    env.pop("WANDB_API_KEY", None)
+    sweep = tmp_path / "sweep"
+    cmd = [
+        sys.executable,
+        str(ROOT / "scripts" / "train.py"),
+        "experiment=compare_heads",
+        'hydra.sweeper.params={seed: "0", model: "ctc,multihead"}',
+        "~hydra.callbacks.compare",
+        *TINY,
+        "data.num_workers=1",
+        "backbone_pretrain={steps:2,batch_size:8}",
+        f"paths.log_dir={tmp_path / 'logs'}",
+        f"hydra.sweep.dir={sweep}",
+    ]
+    out = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "Joblib.Parallel(n_jobs=2" in out.stdout + out.stderr
+    for job in ("0", "1"):
+        assert (sweep / job / "checkpoints" / "last.ckpt").is_file()
+        assert (sweep / job / "csv" / "version_0" / "metrics.csv").is_file()
 
 
 # ---------------------------------------------------------------------- repeated seeds, fabricated runs

@@ -405,3 +405,20 @@ def test_odd_images_warn_instead_of_failing(ctc):
     with pytest.warns(UserWarning, match=r"image 1: .*taller than wide.*rotated"):
         preds = ctc.predict([np.zeros((28, 140), np.uint8), column])
     assert len(preds) == 2
+
+
+def test_published_weights_run_channels_last_with_the_same_logits():
+    import copy
+
+    from seqrec.spec import pretrained_path
+
+    net = load_system(pretrained_path("ctc")).net.eval()
+    conv = [m for m in net.backbone.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)  # the faster layout on the CPU
+    plain = copy.deepcopy(net).to(memory_format=torch.contiguous_format)
+    assert not [m for m in plain.backbone.modules() if isinstance(m, torch.nn.Conv2d)][-1].weight.is_contiguous(
+        memory_format=torch.channels_last
+    )
+    x = torch.rand(4, 1, 28, 140, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.allclose(net(x), plain(x), atol=1e-4)

@@ -25,7 +25,8 @@ FROZEN = [
     "test=false",
     "model.net.backbone.channels=[8,8,8,8]",
     "model.net.sequence.hidden_size=8",
-    "model.net.head.hidden=16",
+    "+model.net.head.d_model=16",
+    "+model.net.head.dim_feedforward=16",
     "~callbacks.progress_bar",
     "+trainer.enable_progress_bar=false",
 ]

@@ -507,6 +507,17 @@ def test_dataloader_workers_use_one_blas_thread():
     assert list(loader) == [1]
 
 
+def test_dataloader_workers_are_forked_on_linux_and_absent_without_workers(monkeypatch):
+    """Forked explicitly: in a joblib (loky) sweep job the default start method cannot start them."""
+    from seqrec.data.datamodule import worker_options
+
+    assert worker_options(0) == {"num_workers": 0}
+    monkeypatch.setattr("sys.platform", "linux")
+    assert worker_options(2)["multiprocessing_context"] == "fork" and worker_options(2)["persistent_workers"]
+    monkeypatch.setattr("sys.platform", "darwin")
+    assert "multiprocessing_context" not in worker_options(2)
+
+
 # ---------------------------------------------------------------- int digits, one StripConfig
 def test_strips_carry_int_digits_and_labels_are_derived(bundled_train):
     s = make_strips(200, seed=3, min_len=1, max_len=5, pool=bundled_train)

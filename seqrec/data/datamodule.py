@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import zlib
 from pathlib import Path
 
@@ -34,6 +35,18 @@ def strips_to_batch(strips: Strips, images: np.ndarray | None = None) -> dict[st
         "digits": torch.from_numpy(np.array(strips.digits, np.int64)),  # a copy: batches never alias the strips
         "length": torch.from_numpy(strips.lengths),
     }
+
+
+def worker_options(workers: int) -> dict:
+    """DataLoader options for ``workers`` worker processes. On Linux the workers are forked
+    explicitly: inside a joblib-launched sweep job (experiment=compare_heads) the default start
+    method is loky's, which cannot start them."""
+    if workers <= 0:
+        return {"num_workers": 0}
+    options = {"num_workers": workers, "persistent_workers": True, "worker_init_fn": single_threaded_worker}
+    if sys.platform.startswith("linux"):
+        options["multiprocessing_context"] = "fork"
+    return options
 
 
 def single_threaded_worker(worker_id: int) -> None:
@@ -201,14 +214,8 @@ class StripDataModule(pl.LightningDataModule):
         return self._loader(self.test_set, batch_size=self.hparams.batch_size, shuffle=False)
 
     def _loader(self, dataset, **kwargs) -> DataLoader:
-        workers = self.hparams.num_workers
         return DataLoader(
-            dataset,
-            num_workers=workers,
-            pin_memory=self.hparams.pin_memory,
-            persistent_workers=workers > 0,
-            worker_init_fn=single_threaded_worker if workers > 0 else None,
-            **kwargs,
+            dataset, pin_memory=self.hparams.pin_memory, **worker_options(self.hparams.num_workers), **kwargs
         )
 
 
@@ -261,7 +268,7 @@ class SampleFolderDataModule(pl.LightningDataModule):
         self.setup()
         dataset = self.sets.get(split) or self.sets["train"]  # tiny folders: evaluate on train
         hp = self.hparams
-        return DataLoader(dataset, batch_size=hp.batch_size, shuffle=shuffle, num_workers=hp.num_workers)
+        return DataLoader(dataset, batch_size=hp.batch_size, shuffle=shuffle, **worker_options(hp.num_workers))
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

@@ -1,4 +1,4 @@
-from .attention import AttentionDecoder
+from .attention import AttentionDecoder, SlotDecoder
 from .backbones import ResNetBackbone, SmallCNN
 from .digits import SegmentNet, SplitNet
 from .heads import FlatHead, FrameHead, SlotPoolHead
@@ -17,4 +17,5 @@ __all__ = [
     "FrameHead",
     "SlotPoolHead",
     "AttentionDecoder",
+    "SlotDecoder",
 ]

@@ -44,20 +44,16 @@ class DecoderLayer(nn.Module):
         return q + self.dropout(self.ff(self.norms[2](q)))
 
 
-class AttentionDecoder(nn.Module):
-    """(B, T, C) -> (B, max_len + 1, num_classes) logits, decoded in parallel (no recurrence over slots).
+class QueryDecoder(nn.Module):
+    """(B, T, C) -> (B, slots, num_classes): one learned query per output slot, decoded in parallel.
 
-    Slot k reads the k-th digit; the slot after the last digit reads END (class 10, the same index
-    as multihead's EMPTY), later slots are don't-care. The slot queries self-attend, so each slot
-    knows what its neighbours read, and cross-attend to the projected columns, keyed by a sinusoidal
-    column encoding. Works at any width: ``fixed_width`` is False, as for CTC.
-    """
+    The slot queries self-attend, so each slot knows what its neighbours read, and cross-attend
+    to the projected columns, keyed by a sinusoidal column encoding (any width)."""
 
     def __init__(
         self,
         in_features: int,
-        seq_len: int,
-        max_len: int = 5,
+        slots: int,
         num_classes: int = 11,
         d_model: int = 64,
         nhead: int = 4,
@@ -66,14 +62,11 @@ class AttentionDecoder(nn.Module):
         dropout: float = 0.1,
     ):
         super().__init__()
-        if int(max_len) < 1:
-            raise ValueError(f"max_len must be >= 1, got {max_len}")
         if int(num_layers) < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         if d_model % nhead:
             raise ValueError(f"d_model={d_model} must be divisible by nhead={nhead}")
-        self.max_len, self.slots, self.num_classes = int(max_len), int(max_len) + 1, num_classes
-        self.fixed_width = False
+        self.slots, self.num_classes = int(slots), num_classes
         self.proj = nn.Linear(in_features, d_model)
         self.queries = nn.Parameter(torch.randn(self.slots, d_model) * 0.02)
         layers = (DecoderLayer(d_model, nhead, dim_feedforward, dropout) for _ in range(int(num_layers)))
@@ -88,3 +81,33 @@ class AttentionDecoder(nn.Module):
         for layer in self.layers:
             q = layer(q, keys, values)
         return self.fc(self.norm(q))
+
+
+class AttentionDecoder(QueryDecoder):
+    """(B, T, C) -> (B, max_len + 1, num_classes) logits (the attention head).
+
+    Slot k reads the k-th digit; the slot after the last digit reads END (class 10, the same index
+    as multihead's EMPTY), later slots are don't-care. Works at any width: ``fixed_width`` is
+    False, as for CTC.
+    """
+
+    def __init__(self, in_features: int, seq_len: int, max_len: int = 5, num_classes: int = 11, **decoder):
+        if int(max_len) < 1:
+            raise ValueError(f"max_len must be >= 1, got {max_len}")
+        super().__init__(in_features, int(max_len) + 1, num_classes, **decoder)
+        self.max_len, self.fixed_width = int(max_len), False
+
+
+class SlotDecoder(QueryDecoder):
+    """The attention head's decoder as a slot head for the flat systems: one query per digit
+    position, ``positions x num_classes`` logits flattened like FlatHead's (multihead reshapes
+    them, multilabel keeps 55). A slot head, so the system keeps its fixed input width."""
+
+    def __init__(self, in_features: int, seq_len: int, positions: int = 5, num_classes: int = 11, **decoder):
+        if int(positions) < 1:
+            raise ValueError(f"positions must be >= 1, got {positions}")
+        super().__init__(in_features, int(positions), num_classes, **decoder)
+        self.positions, self.fixed_width = int(positions), True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x).flatten(1)

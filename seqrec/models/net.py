@@ -50,7 +50,8 @@ class SeqRecNet(nn.Module):
     ):
         super().__init__()
         self.image_height, self.image_width = int(image_height), int(image_width)
-        self.backbone = backbone
+        # NHWC feature maps: on the CPU, training steps ~20% and inference ~35% faster (BENCHMARKS.md)
+        self.backbone = backbone.to(memory_format=torch.channels_last)
         with torch.no_grad():
             was_training = backbone.training
             feats = backbone.eval()(torch.zeros(1, 1, self.image_height, self.image_width))
@@ -70,7 +71,7 @@ class SeqRecNet(nn.Module):
 
     @property
     def positions(self) -> int | None:
-        """Digit slots of a slot head (FlatHead); None for frame (CTC) and attention heads."""
+        """Digit slots of a slot head (SlotDecoder, FlatHead); None for frame (CTC) and attention heads."""
         return getattr(self.head, "positions", None)
 
     def frames(self, x: torch.Tensor) -> torch.Tensor:
