@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,14 @@ CONFIG_DIR = str(ROOT / "configs")
 os.environ.setdefault("SEQREC_OFFLINE", "1")  # tests never touch the network
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
+
+
+def run_train_script(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    """`python scripts/train.py ARGS` as a user runs it, W&B offline without credentials."""
+    env = dict(os.environ, WANDB_MODE="offline", SEQREC_OFFLINE="1", PYTHONUNBUFFERED="1")
+    env.pop("WANDB_API_KEY", None)
+    cmd = [sys.executable, str(ROOT / "scripts" / "train.py"), *args]
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def compose_train(overrides: list[str] | None = None, tmp_path: Path | None = None) -> DictConfig:

@@ -11,7 +11,7 @@ import sys
 from types import SimpleNamespace
 
 import pytest
-from conftest import CONFIG_DIR, ROOT, compose_train
+from conftest import CONFIG_DIR, ROOT, compose_train, run_train_script
 from omegaconf import OmegaConf, open_dict
 
 from seqrec.train import train
@@ -186,12 +186,8 @@ def test_real_multirun_then_compare_script(tmp_path):
     """A tiny real sweep as a user runs it -- scripts/train.py -m over heads x two seeds x two
     training-set sizes (W&B offline, backbone pretraining on) -- then scripts/compare.py: the report
     has arms with intervals over seeds, the pairs, the sample-efficiency table and learned flags."""
-    env = dict(os.environ, WANDB_MODE="offline", SEQREC_OFFLINE="1", PYTHONUNBUFFERED="1")
-    env.pop("WANDB_API_KEY", None)
     sweep = tmp_path / "sweep"
-    cmd = [
-        sys.executable,
-        str(ROOT / "scripts" / "train.py"),
+    args = [
         "-m",
         "model=ctc,multihead",
         "seed=0,1",
@@ -206,8 +202,10 @@ def test_real_multirun_then_compare_script(tmp_path):
         "backbone_pretrain={steps:2,batch_size:8}",
         f"hydra.sweep.dir={sweep}",
     ]
-    out = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    out = run_train_script(args, tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
+    env = dict(os.environ, WANDB_MODE="offline", SEQREC_OFFLINE="1")
+    env.pop("WANDB_API_KEY", None)
     cmd = [sys.executable, str(ROOT / "scripts" / "compare.py"), str(sweep), "--n-gap", "16", "--gaps", "-8..8..8"]
     out = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -232,12 +230,8 @@ def test_real_multirun_then_compare_script(tmp_path):
 def test_compare_heads_runs_its_jobs_side_by_side_with_data_workers(tmp_path):
     """experiment=compare_heads launches jobs two at a time (joblib): each job's DataLoader worker
     still starts (loky's start method cannot start it; the data module forks it on Linux)."""
-    env = dict(os.environ, WANDB_MODE="offline", SEQREC_OFFLINE="1", PYTHONUNBUFFERED="1")
-    env.pop("WANDB_API_KEY", None)
     sweep = tmp_path / "sweep"
-    cmd = [
-        sys.executable,
-        str(ROOT / "scripts" / "train.py"),
+    args = [
         "experiment=compare_heads",
         'hydra.sweeper.params={seed: "0", model: "ctc,multihead"}',
         "~hydra.callbacks.compare",
@@ -247,7 +241,7 @@ def test_compare_heads_runs_its_jobs_side_by_side_with_data_workers(tmp_path):
         f"paths.log_dir={tmp_path / 'logs'}",
         f"hydra.sweep.dir={sweep}",
     ]
-    out = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    out = run_train_script(args, tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "Joblib.Parallel(n_jobs=2" in out.stdout + out.stderr
     for job in ("0", "1"):

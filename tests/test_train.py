@@ -1,13 +1,12 @@
 """Training through train(cfg): every head, learning, DDP, resume, checkpoints, W&B, errors."""
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 import torch
-from conftest import ROOT, compose_train
+from conftest import ROOT, compose_train, run_train_script
 from hydra.errors import MissingConfigException
 
 from seqrec.checkpoint import load_system, read_checkpoint
@@ -173,26 +172,11 @@ def test_wandb_offline_run_writes_files_and_metrics(make_cfg, tmp_path, monkeypa
     assert metrics["test/exact_match"] >= 0
 
 
-def _env():
-    env = dict(os.environ, WANDB_MODE="offline", SEQREC_OFFLINE="1", PYTHONUNBUFFERED="1")
-    env.pop("WANDB_API_KEY", None)
-    return env
-
-
 @pytest.mark.slow
 def test_script_multirun_three_heads_three_grouped_runs(tmp_path):
     sweep = tmp_path / "sweep"
-    cmd = [
-        sys.executable,
-        str(ROOT / "scripts" / "train.py"),
-        "-m",
-        "model=ctc,multihead,multilabel",
-        "debug=fdr",
-        "data.source=bundled",
-        "logger=wandb",
-        f"hydra.sweep.dir={sweep}",
-    ]
-    out = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600)
+    args = ["-m", "model=ctc,multihead,multilabel", "debug=fdr", "data.source=bundled", "logger=wandb"]
+    out = run_train_script([*args, f"hydra.sweep.dir={sweep}"], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     runs = sorted(sweep.glob("*/wandb/offline-run-*"))
     assert len(runs) == 3, runs
@@ -208,15 +192,8 @@ def test_script_multirun_three_heads_three_grouped_runs(tmp_path):
 
 def test_script_runs_main_job_offline(tmp_path):
     """`python scripts/train.py model=ctc` as a user runs it (shrunk with debug=fdr), default loggers."""
-    cmd = [
-        sys.executable,
-        str(ROOT / "scripts" / "train.py"),
-        "model=ctc",
-        "debug=fdr",
-        "data.source=auto",
-        f"hydra.run.dir={tmp_path / 'run'}",
-    ]
-    out = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300)
+    args = ["model=ctc", "debug=fdr", "data.source=auto", f"hydra.run.dir={tmp_path / 'run'}"]
+    out = run_train_script(args, tmp_path, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "test/exact_match" in out.stdout
     assert "'auto' -> 'bundled'" in out.stdout + out.stderr
