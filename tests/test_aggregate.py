@@ -107,6 +107,8 @@ def test_seeds_do_not_split_arms_and_pairs_share_settings():
     shared = ("experiment=compare_heads", "paths.log_dir=/tmp/logs")  # on every run: not a setting
     arms = group_arms([_run(h, s, 0.9, extra=shared) for h in ("ctc", "multihead") for s in (0, 1)])
     assert [(a.name, a.settings) for a in arms] == [("ctc", ()), ("multihead", ())]
+    apart = [_run("ctc", s, 0.9, extra=(f"paths.log_dir=/logs{s}", f"hydra.sweep.dir=/s{s}")) for s in (0, 1)]
+    assert [(a.name, a.seeds) for a in group_arms(apart)] == [("ctc", [0, 1])]  # output folders make no arm
 
 
 def test_seed_of_prefers_the_override():

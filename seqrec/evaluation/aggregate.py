@@ -35,6 +35,7 @@ T95 = (
 )  # fmt: skip
 LEARNED_AT = 0.85  # issue 13: a head has learned at >= 85% exact match on variable strips of held-out digits
 IGNORED_KEYS = ("model", "seed")  # overrides that do not make an arm: the head, and the repeats
+IGNORED_PREFIXES = ("paths.", "hydra.")  # where outputs go, not what is trained
 
 
 def t95(df: int) -> float:
@@ -167,7 +168,7 @@ def settings_of(run: Run) -> tuple[tuple[str, str], ...]:
     for o in run.overrides:
         k, _, v = str(o).partition("=")
         k = k.lstrip("+~")
-        if k not in IGNORED_KEYS:
+        if k not in IGNORED_KEYS and not k.startswith(IGNORED_PREFIXES):
             out[k] = v
     if "data.train_digits" not in out and run.train_digits is not None:
         out["data.train_digits"] = str(run.train_digits)
