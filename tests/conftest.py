@@ -72,15 +72,13 @@ def overfit_one_batch(system, max_len: int = 5, steps: int = 100, lr: float = 3e
     """Train ``system`` on 16 fixed strips; returns (first loss, last loss, decoded texts, labels)."""
     import torch
 
+    from seqrec.data.datamodule import strips_to_batch
     from seqrec.data.strips import make_strips
 
     torch.manual_seed(0)
     strips = make_strips(16, seed=2, split="train", source="bundled", min_len=1, max_len=max_len, placement="random")
-    images = torch.from_numpy(strips.images).float().div(255).unsqueeze(1)
-    digits = torch.full((len(strips.labels), max_len), -1, dtype=torch.long)
-    for i, label in enumerate(strips.labels):
-        digits[i, : len(label)] = torch.tensor([int(c) for c in label])
-    batch = {"digits": digits, "length": torch.tensor([len(s) for s in strips.labels])}
+    batch = strips_to_batch(strips)
+    images = batch.pop("image").float().div(255)
     opt = torch.optim.Adam(system.parameters(), lr=lr)
     first, threads = None, torch.get_num_threads()
     torch.set_num_threads(1)  # a model this small only loses time to a second thread

@@ -412,13 +412,14 @@ def test_published_weights_run_channels_last_with_the_same_logits():
 
     from seqrec.spec import pretrained_path
 
+    def channels_last(net) -> bool:  # the last conv: the first has one input channel, either layout
+        conv = [m for m in net.backbone.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+        return conv.weight.is_contiguous(memory_format=torch.channels_last)
+
     net = load_system(pretrained_path("ctc")).net.eval()
-    conv = [m for m in net.backbone.modules() if isinstance(m, torch.nn.Conv2d)][-1]
-    assert conv.weight.is_contiguous(memory_format=torch.channels_last)  # the faster layout on the CPU
+    assert channels_last(net)  # the faster layout on the CPU
     plain = copy.deepcopy(net).to(memory_format=torch.contiguous_format)
-    assert not [m for m in plain.backbone.modules() if isinstance(m, torch.nn.Conv2d)][-1].weight.is_contiguous(
-        memory_format=torch.channels_last
-    )
+    assert not channels_last(plain)
     x = torch.rand(4, 1, 28, 140, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         assert torch.allclose(net(x), plain(x), atol=1e-4)
