@@ -21,11 +21,11 @@ os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 
 
-def run_train_script(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
-    """`python scripts/train.py ARGS` as a user runs it, W&B offline without credentials."""
+def run_script(name: str, args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    """`python scripts/NAME.py ARGS` as a user runs it, W&B offline without credentials."""
     env = dict(os.environ, WANDB_MODE="offline", SEQREC_OFFLINE="1", PYTHONUNBUFFERED="1")
     env.pop("WANDB_API_KEY", None)
-    cmd = [sys.executable, str(ROOT / "scripts" / "train.py"), *args]
+    cmd = [sys.executable, str(ROOT / "scripts" / f"{name}.py"), *args]
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 

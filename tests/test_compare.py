@@ -5,13 +5,10 @@ from __future__ import annotations
 import csv
 import importlib.util
 import math
-import os
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import pytest
-from conftest import CONFIG_DIR, ROOT, compose_train, run_train_script
+from conftest import CONFIG_DIR, ROOT, compose_train, run_script
 from omegaconf import OmegaConf, open_dict
 
 from seqrec.train import train
@@ -202,12 +199,9 @@ def test_real_multirun_then_compare_script(tmp_path):
         "backbone_pretrain={steps:2,batch_size:8}",
         f"hydra.sweep.dir={sweep}",
     ]
-    out = run_train_script(args, tmp_path)
+    out = run_script("train", args, tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
-    env = dict(os.environ, WANDB_MODE="offline", SEQREC_OFFLINE="1")
-    env.pop("WANDB_API_KEY", None)
-    cmd = [sys.executable, str(ROOT / "scripts" / "compare.py"), str(sweep), "--n-gap", "16", "--gaps", "-8..8..8"]
-    out = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    out = run_script("compare", [str(sweep), "--n-gap", "16", "--gaps", "-8..8..8"], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     with open(sweep / "comparison.csv") as f:
         rows = list(csv.DictReader(f))
@@ -241,7 +235,7 @@ def test_compare_heads_runs_its_jobs_side_by_side_with_data_workers(tmp_path):
         f"paths.log_dir={tmp_path / 'logs'}",
         f"hydra.sweep.dir={sweep}",
     ]
-    out = run_train_script(args, tmp_path)
+    out = run_script("train", args, tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "Joblib.Parallel(n_jobs=2" in out.stdout + out.stderr
     for job in ("0", "1"):

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 import torch
-from conftest import ROOT, compose_train, run_train_script
+from conftest import ROOT, compose_train, run_script
 from hydra.errors import MissingConfigException
 
 from seqrec.checkpoint import load_system, read_checkpoint
@@ -176,7 +176,7 @@ def test_wandb_offline_run_writes_files_and_metrics(make_cfg, tmp_path, monkeypa
 def test_script_multirun_three_heads_three_grouped_runs(tmp_path):
     sweep = tmp_path / "sweep"
     args = ["-m", "model=ctc,multihead,multilabel", "debug=fdr", "data.source=bundled", "logger=wandb"]
-    out = run_train_script([*args, f"hydra.sweep.dir={sweep}"], tmp_path)
+    out = run_script("train", [*args, f"hydra.sweep.dir={sweep}"], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     runs = sorted(sweep.glob("*/wandb/offline-run-*"))
     assert len(runs) == 3, runs
@@ -193,7 +193,7 @@ def test_script_multirun_three_heads_three_grouped_runs(tmp_path):
 def test_script_runs_main_job_offline(tmp_path):
     """`python scripts/train.py model=ctc` as a user runs it (shrunk with debug=fdr), default loggers."""
     args = ["model=ctc", "debug=fdr", "data.source=auto", f"hydra.run.dir={tmp_path / 'run'}"]
-    out = run_train_script(args, tmp_path, timeout=300)
+    out = run_script("train", args, tmp_path, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "test/exact_match" in out.stdout
     assert "'auto' -> 'bundled'" in out.stdout + out.stderr
