@@ -80,12 +80,14 @@ def test_difference_verdicts_on_constructed_numbers():
     assert difference(a, Estimate(0.9), "a", "b").verdict == "unmeasured"
 
 
-def _run(head, seed, em, lo=None, hi=None, digits=None, extra=()):
+def _run(head, seed, em, lo=None, hi=None, digits=None, extra=(), folds=None):
     overrides = [f"model={head}", f"seed={seed}", *extra] + ([f"data.train_digits={digits}"] if digits else [])
     metrics = {"exact_match": em, "digit_acc": min(1.0, em + 0.05), "cer": 1 - em}
     if lo is not None:
         metrics.update(exact_match_lo=lo, exact_match_hi=hi)
     config = {"data": {"train_digits": digits, "source": "bundled"}}
+    if folds:  # cross-validated: seed k tested on fold k, as experiment=compare_heads does
+        config["data"].update(folds=folds, fold=seed)
     name, seed = f"{head} (seed={seed})", seed_of(None, overrides)
     return Run(path=None, head=head, overrides=overrides, config=config, metrics=metrics, seed=seed, name=name)
 
@@ -168,3 +170,39 @@ def test_sample_efficiency_says_when_the_full_pool_size_is_unknown():
     assert digits == {"ctc (data.train_digits=250)": 250, "ctc": None}
     text = markdown(runs, "t", "src", {}, arms=arms, digits=digits)
     assert "| head | 250 |" in text and "pool's size could not be read here" in text
+
+
+def test_cross_validated_arm_uses_the_seed_spread_with_the_test_error_as_floor():
+    values = [0.90, 0.92, 0.94]  # each seed tested on its own fold: the spread holds the test error
+    e = arm_interval(values, [v - 0.02 for v in values], [v + 0.02 for v in values], cross_validated=True)
+    assert e.cross_validated and e.df == 2 and e.half == pytest.approx(4.303 * 0.02 / math.sqrt(3))
+    assert e.se_test == pytest.approx(0.02 / 1.959964)  # reported, not added
+    agree = arm_interval([0.9] * 3, [0.88] * 3, [0.92] * 3, cross_validated=True)
+    assert agree.half == pytest.approx(0.02 / math.sqrt(3))  # seeds that agree: the folds' own error
+
+
+def test_estimate_arms_detects_folds_per_arm():
+    runs = [_run("ctc", s, v, v - 0.02, v + 0.02, folds=3) for s, v in enumerate((0.90, 0.92, 0.94))]
+    runs += [_run("ctc", s, 0.5 + s / 100, 0.48, 0.52, digits=250) for s in (0, 1)]  # the fixed split
+    arms = group_arms(runs)
+    estimate_arms(arms, ["exact_match"])
+    folds, fixed = (a.estimates["exact_match"] for a in arms)
+    assert [a.cross_validated for a in arms] == [True, False]
+    assert folds.half == pytest.approx(4.303 * 0.02 / math.sqrt(3))
+    assert fixed.half == pytest.approx(math.hypot(12.706 * 0.005, 0.02))  # s = 0.0071 (1 df) + shared test
+    twice = group_arms([_run("ctc", s, 0.9, folds=3) for s in (0, 0)])  # the same fold twice: shared test
+    assert not twice[0].cross_validated
+
+
+def test_report_says_how_the_folds_were_tested_and_which_arms_clear_the_target():
+    runs = [_run("ctc", s, 0.95 + s / 100, 0.93, 0.97, folds=3) for s in (0, 1, 2)]
+    runs += [_run("attention", s, 0.84 + 3 * s / 100, 0.82, 0.92, folds=3) for s in (0, 1, 2)]
+    text = markdown(runs, "t", "src", {})  # attention: s = 0.03 (2 df), 87.0% [79.5, 94.5]
+    assert "Cross-validated (3 folds, one per seed)" in text and "n - 1 degrees of freedom" in text
+    assert "Every arm has learned" in text
+    clearance = "Clear of 85% with the whole 95% interval: ctc; unclear, the interval reaching below 85%: attention"
+    assert clearance + " (from 79.5%)." in text
+    clear = markdown(runs[:3], "t", "src", {})
+    assert "The whole 95% interval is at or above 85% for every learned arm." in clear
+    shared = markdown([_run("ctc", s, 0.95, 0.93, 0.97) for s in (0, 1)], "t", "src", {})
+    assert "Cross-validated" not in shared and "Every seed is tested on the same held-out digits" in shared

@@ -169,12 +169,15 @@ def test_compare_heads_experiment_sweeps_four_heads_times_three_seeds(tmp_path):
         job = compose_train(["experiment=compare_heads", f"model={head}"], tmp_path)
         system = instantiate(job.model, _convert_="all")
         assert system.head_name == head
+    fold = compose_train(["experiment=compare_heads", "model=ctc", "seed=2"], tmp_path).data
+    assert (fold.folds, fold.fold) == (3, 2)  # cross-validated: seed k tests on fold k
 
 
 def test_compare_heads_data_experiment_sweeps_training_digits():
     cfg = _compose_experiment("compare_heads_data")
     params = cfg.hydra.sweeper.params
     assert str(params["data.train_digits"]).split(",") == ["250", "500", "1000", "2000", "4000"]
+    assert cfg.data.folds is None and cfg.data.fold is None  # subsets of the fixed split's 4,000 train digits
     assert set(params.model.split(",")) == {"ctc", "multihead", "multilabel", "attention"}
 
 
@@ -443,6 +446,31 @@ def test_length_generalisation_of_a_slot_head_is_measured_and_explained(monkeypa
     reader.fixed_width = True
     measure_mod.measure_long(fixed, reader, pool, 12, (6,))
     assert fixed.long_acc == {} and fixed.long_note == "n/a (fixed width)"
+
+
+def test_a_cross_validated_run_is_measured_on_its_own_fold(monkeypatch, tmp_path):
+    """Gap and long-strip tests of a fold's run use that fold's test digits: the fixed test split
+    overlaps the fold's training digits."""
+    from seqrec.data.sources import load_digits
+    from seqrec.evaluation import measure as measure_mod
+    from seqrec.evaluation.runs import Run
+    from seqrec.recognizer import Recognizer
+
+    reader, seen = SlotReader(), set()
+    reader.model = None  # no parameters to count
+
+    def evaluate(rec, strips, **kw):
+        seen.update(int(i) for i in strips.digit_index.ravel() if i >= 0)
+        return {"exact_match": 1.0, "exact_match_lo": 1.0, "exact_match_hi": 1.0}
+
+    monkeypatch.setattr(measure_mod, "evaluate", evaluate)
+    monkeypatch.setattr(Recognizer, "from_checkpoint", classmethod(lambda cls, *a, **k: reader))
+    data = {"source": "bundled", "height": 28, "width": 140, "min_len": 1, "folds": 3, "fold": 1}
+    run = Run(path=None, head="attention", config={"data": data}, checkpoint=tmp_path / "x.ckpt")
+    measure_mod.measure(run, gaps=(0, 4), n_gap=40, n_speed=0, n_long=10, long_lengths=(6,))
+    fold = set(load_digits("bundled", "test", folds=3, fold=1).ids.tolist())
+    train = set(load_digits("bundled", "train", folds=3, fold=1).ids.tolist())
+    assert seen and seen <= fold and not seen & train and set(run.gap_acc) == {0, 4} and 6 in run.long_acc
 
 
 def test_compare_callback_passes_its_settings(tmp_path):

@@ -1,15 +1,29 @@
 """Repeated runs as arms: mean ± 95% interval over seeds, differences between heads, learned flags.
 
 An *arm* is one head under one setting (e.g. ``data.train_digits=500``); runs that differ only in
-their seed are its repeats. Every seed is tested on strips of the same held-out test digits, so
-the test's digit-sampling error is shared by all seeds and does not shrink with more seeds. The
-interval of an arm's mean therefore adds two parts (:func:`arm_interval`):
+their seed are its repeats. The interval of an arm's mean depends on how its seeds were tested
+(:func:`arm_interval`):
 
-    half-width = sqrt( (t_{n-1} * s_seed / sqrt(n))^2 + (1.96 * se_test)^2 )
+* **Shared test** (the fixed split): every seed is tested on strips of the same held-out digits,
+  so the test's digit-sampling error is shared by all seeds and does not shrink with more seeds.
+  The two parts are added::
 
-with s_seed the standard deviation over the n seeds and se_test the runs' own digit-bootstrap
-standard error, (hi - lo) / 3.92 of their 95% intervals, averaged over the seeds. One seed: the
-run's digit-bootstrap interval, and seed variation is unmeasured.
+      half-width = sqrt( (t_df * s_seed / sqrt(n))^2 + (1.96 * se_test)^2 )
+
+  with se_test the runs' own digit-bootstrap standard error, (hi - lo) / 3.92 of their 95%
+  intervals, averaged over the seeds.
+* **Cross-validated** (``data.folds``, one fold per seed): each seed is tested on other digits, so
+  the spread over seeds already holds the test's sampling error, and it averages down::
+
+      half-width = max( t_df * s_seed / sqrt(n), 1.96 * se_test / sqrt(n) )
+
+  never narrower than the test's own sampling error (known from the digit bootstrap), even when
+  a few seeds happen to agree.
+
+s_seed is the standard deviation over the n seeds and t_df the t quantile with df = n - 1. It
+is not pooled over the heads of a sweep: the heads of one seed share its backbone pretraining
+and, cross-validated, its test fold, so they are not independent repeats. One seed: the run's
+digit-bootstrap interval, and seed variation is unmeasured.
 
 A difference between two arms (:func:`difference`) gets the half-width sqrt(h_a^2 + h_b^2): the
 variances add as if the arms were independent. The arms share their test digits, which correlates
@@ -61,6 +75,8 @@ class Estimate:
     s_seed: float = math.nan  # standard deviation over seeds (NaN with one seed: unmeasured)
     se_test: float = math.nan  # digit-bootstrap standard error of one run's test, mean over seeds
     spread: float = math.nan  # the half-width before clipping to the metric's range
+    df: int = 0  # degrees of freedom of the seed spread (n - 1)
+    cross_validated: bool = False  # seeds tested on disjoint digits (folds): test error in the spread
 
     @property
     def half(self) -> float:
@@ -73,12 +89,14 @@ def arm_interval(
     los: Sequence[float] | None = None,
     his: Sequence[float] | None = None,
     clip: tuple[float, float] | None = (0.0, 1.0),
+    cross_validated: bool = False,
 ) -> Estimate:
-    """Mean of ``values`` (one per seed) with a 95% interval combining the spread over seeds
-    (t quantile, n - 1 df) and the test's digit-sampling error (normal, from the runs' 95%
-    digit-bootstrap intervals ``los``/``his``), added in quadrature; see the module doc. One seed:
-    its own interval. Without intervals (NaN bounds) the test part is left out; ``clip`` bounds
-    the interval (accuracies lie in [0, 1]). Non-finite values are skipped."""
+    """Mean of ``values`` (one per seed) with its 95% interval; see the module doc. Shared test: the
+    spread over seeds (t quantile) and the test's digit-sampling error (normal, from the runs' 95%
+    digit-bootstrap intervals ``los``/``his``) added in quadrature. ``cross_validated``: each seed
+    tested on its own fold, so the spread alone, but at least the folds' mean test error / sqrt(n).
+    One seed: its own interval. Without intervals (NaN bounds) the test part is left out; ``clip``
+    bounds the interval. Non-finite values are skipped."""
     n_in = len(values)
     los = [math.nan] * n_in if los is None else list(los)
     his = [math.nan] * n_in if his is None else list(his)
@@ -94,13 +112,19 @@ def arm_interval(
     if n == 1:
         _, lo, hi = kept[0]
         lo, hi = (float(lo), float(hi)) if is_number(lo) and is_number(hi) else (math.nan, math.nan)
-        return Estimate(mean, lo, hi, 1, math.nan, se_test)
+        return Estimate(mean, lo, hi, 1, math.nan, se_test, cross_validated=cross_validated)
     s_seed = float(v.std(ddof=1))
-    half = math.hypot(t95(n - 1) * s_seed / math.sqrt(n), Z95 * se_test if ses else 0.0)
+    df = n - 1
+    seed_part = t95(df) * s_seed / math.sqrt(n)
+    test_part = Z95 * se_test if ses else 0.0
+    if cross_validated:  # the spread holds the test error: at least the folds' own error, averaged
+        half = max(seed_part, test_part / math.sqrt(n))
+    else:
+        half = math.hypot(seed_part, test_part)
     lo, hi = mean - half, mean + half
     if clip is not None:
         lo, hi = max(lo, clip[0]), min(hi, clip[1])
-    return Estimate(mean, lo, hi, n, s_seed, se_test, half)
+    return Estimate(mean, lo, hi, n, s_seed, se_test, half, df, cross_validated)
 
 
 @dataclass
@@ -154,6 +178,12 @@ class Arm:
     @property
     def seeds(self) -> list:
         return [r.seed for r in self.runs]
+
+    @property
+    def cross_validated(self) -> bool:
+        """Every seed tested on its own cross-validation fold (disjoint test digits)."""
+        folds = [r.test_fold for r in self.runs]
+        return len(folds) > 1 and None not in folds and len(set(folds)) == len(folds)
 
     def learned(self, threshold: float = LEARNED_AT) -> bool | None:
         """Mean exact match at or above ``threshold``; None when there is no exact match."""
@@ -213,7 +243,8 @@ def estimate_arms(arms: Sequence[Arm], metrics: Sequence[str]) -> None:
         for metric in metrics:
             vals = [run_values(r, metric) for r in arm.runs]
             clip = (0.0, math.inf) if metric == "cer" else (0.0, 1.0)
-            arm.estimates[metric] = arm_interval(*zip(*vals), clip=clip) if vals else Estimate()
+            cv = arm.cross_validated
+            arm.estimates[metric] = arm_interval(*zip(*vals), clip=clip, cross_validated=cv) if vals else Estimate()
 
 
 def pairwise(arms: Sequence[Arm], metric: str = "exact_match") -> list[tuple[tuple, Difference]]:

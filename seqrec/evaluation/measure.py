@@ -74,7 +74,9 @@ def measure(
     model = rec.model
     run.params = float(sum(p.numel() for p in model.parameters())) if hasattr(model, "parameters") else math.nan
     data = run.data
-    pool = load_digits(source or data.get("source", "bundled"), "test", data.get("root"))
+    # The run's own test digits: with folds, the fixed test split overlaps its training digits.
+    fold = {"folds": data.get("folds"), "fold": data.get("fold")}
+    pool = load_digits(source or data.get("source", "bundled"), "test", data.get("root"), **fold)
     height, width = int(data.get("height", rec.image_size[0])), int(data.get("width", rec.image_size[1]))
     if n_speed:  # strips composed like the run's training data, at the model's size
         config = StripConfig.from_dict(

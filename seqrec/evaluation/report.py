@@ -265,15 +265,38 @@ def budget_lines(arms: list[Arm]) -> list[str]:
     return ["Budgets: " + "; ".join(f"{name}: {b or 'not in its config'}" for name, b in budgets.items()) + ".", ""]
 
 
-INTERVAL_RULE = (
-    "**How to read the numbers.** Each arm is a head under one setting; its runs differ only in their seed. "
-    "A number is the mean over the arm's seeds with a 95% interval that adds, in quadrature, the spread over "
-    "seeds (t quantile, n-1 df) and the test's own sampling error over digits (from each run's digit bootstrap; "
-    "every seed is tested on the same held-out digits, so that error does not shrink with more seeds). "
-    "A difference between two heads is **real** when its 95% interval (the two arms' variances added) excludes 0, "
-    "else **within noise**; adding the variances ignores the positive correlation of the shared test digits, so "
-    'the verdict errs toward "within noise".'
-)
+def interval_rule(arms: list[Arm]) -> str:
+    """How the report's intervals were made, for the test design its arms used."""
+    cv = [a for a in arms if a.cross_validated]
+    shared = [a for a in arms if len(a.runs) > 1 and not a.cross_validated]
+    parts = [
+        "**How to read the numbers.** Each arm is a head under one setting; its runs differ only in their seed. "
+        "A number is the mean over the arm's seeds with a 95% interval."
+    ]
+    if cv:
+        k = cv[0].runs[0].test_fold[0]
+        parts.append(
+            f"Cross-validated ({k} folds, one per seed): each seed was tested on strips of its own fold's digits, "
+            "disjoint from its training and validation digits and from the other seeds' test digits, so the seeds "
+            "together test every digit once. The spread over seeds then holds both the training's variation and "
+            "the test's sampling error, and the interval is t x s / sqrt(n), but never narrower than the folds' "
+            "own digit-bootstrap error averaged over the n folds."
+        )
+    if shared:
+        lead = "Where the seeds share one test split, the"
+        if not cv:
+            lead = "Every seed is tested on the same held-out digits; the"
+        parts.append(
+            lead + " interval adds, in quadrature, the spread over seeds (t x s / sqrt(n)) and the test's own sampling "
+            "error over digits (each run's digit bootstrap), which does not shrink with more seeds."
+        )
+    parts.append("s is the standard deviation over the arm's seeds, t the t quantile with n - 1 degrees of freedom.")
+    parts.append(
+        "A difference between two heads is **real** when its 95% interval (the two arms' variances added) excludes "
+        "0, else **within noise**; adding the variances ignores the positive correlation of shared test digits, so "
+        'the verdict errs toward "within noise".'
+    )
+    return " ".join(parts)
 
 
 def learned_lines(arms: list[Arm], learned_at: float) -> list[str]:
@@ -298,7 +321,22 @@ def learned_lines(arms: list[Arm], learned_at: float) -> list[str]:
         lines.insert(
             0, f"Learned = mean exact match at least {100 * learned_at:.0f}% on the test strips (held-out digits)."
         )
-    return lines + [""] if lines else []
+    return (lines + [""] if lines else []) + clearance_lines(arms, learned_at)
+
+
+def clearance_lines(arms: list[Arm], learned_at: float) -> list[str]:
+    """Of the learned arms, which clear the threshold with their whole 95% interval and which are
+    unclear (the interval reaches below it): a target counts as met only when the interval clears it."""
+    learned = [(a, a.estimates["exact_match"]) for a in arms if a.learned(learned_at)]
+    cleared = [a.name for a, e in learned if is_number(e.lo) and e.lo >= learned_at]
+    unclear = [f"{a.name} (from {pct(e.lo)})" for a, e in learned if a.name not in cleared]
+    at = f"{100 * learned_at:.0f}%"
+    if not learned:
+        return []
+    if not unclear:
+        return [f"The whole 95% interval is at or above {at} for every learned arm.", ""]
+    head = f"Clear of {at} with the whole 95% interval: {', '.join(cleared) or 'none'}; "
+    return [head + f"unclear, the interval reaching below {at}: {', '.join(unclear)}.", ""]
 
 
 def markdown(
@@ -316,7 +354,7 @@ def markdown(
     longs = long_lengths(runs)
     lines = [f"# {title}", "", f"Runs: `{source}`" + (f"  \nCommand: `{command}`" if command else ""), ""]
     lines += budget_lines(arms)
-    lines += [INTERVAL_RULE, ""]
+    lines += [interval_rule(arms), ""]
     single = [a.name for a in arms if len(a.runs) == 1]
     which = "one seed per arm" if len(single) == len(arms) else f"one seed: {', '.join(single)}"
     if single:

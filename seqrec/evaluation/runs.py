@@ -51,6 +51,12 @@ class Run:
         n = self.data.get("train_digits")
         return None if n is None else int(n)
 
+    @property
+    def test_fold(self) -> tuple[int, int] | None:
+        """(folds, fold) when the run was tested on a cross-validation fold; None: the fixed split."""
+        folds, fold = self.data.get("folds"), self.data.get("fold")
+        return None if folds is None or fold is None else (int(folds), int(fold))
+
 
 def find_run_dirs(path: Path) -> list[Path]:
     """Job folders (with .hydra/config.yaml) of a sweep folder, in job order; a run folder itself."""
