@@ -5,7 +5,7 @@ from __future__ import annotations
 from .data.strips import StripConfig, Strips, make_strips
 
 __version__ = "0.1.0"
-__all__ = ["make_strips", "Strips", "StripConfig", "Recognizer", "train", "__version__"]
+__all__ = ["make_strips", "Strips", "StripConfig", "Recognizer", "Ensemble", "train", "__version__"]
 
 
 def __getattr__(name):  # heavy imports (Lightning, Hydra) only when asked for
@@ -13,6 +13,10 @@ def __getattr__(name):  # heavy imports (Lightning, Hydra) only when asked for
         from .recognizer import Recognizer
 
         return Recognizer
+    if name == "Ensemble":
+        from .ensemble import Ensemble
+
+        return Ensemble
     if name == "train":  # the module itself: importing it binds it here, so it is callable (runs train())
         import importlib
 

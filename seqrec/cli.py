@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 
-from .spec import PRETRAINED
+from .spec import ENSEMBLES, PRETRAINED
 
 FORWARDED = ("strips", "demo")  # their own parsers take every argument after the command
 
@@ -83,8 +83,9 @@ def _model_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model",
         default="ctc",
-        metavar="|".join([*PRETRAINED, "PATH"]),
-        help="a pretrained model or a checkpoint (.ckpt from scripts/train.py, .onnx, TorchScript) (default: ctc)",
+        metavar="|".join([*PRETRAINED, *ENSEMBLES, "PATH"]),
+        help="a pretrained model, the ensemble of them (a vote), or a checkpoint (.ckpt from scripts/train.py, "
+        ".onnx, TorchScript) (default: ctc)",
     )
 
 

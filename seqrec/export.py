@@ -55,6 +55,8 @@ def export(
     if format not in FORMATS:
         raise ValueError(f"unknown export format {format!r}; allowed: {', '.join(FORMATS)}")
     rec = Recognizer.load(recognizer_or_checkpoint)
+    if not isinstance(rec, Recognizer):
+        raise ValueError(f"{rec.name!r} is an ensemble of several models; export each member (ctc, ...) on its own")
     if not isinstance(rec.model, torch.nn.Module) or rec.backend != "torch":
         raise ValueError(
             f"can only export a PyTorch model (this one runs on {rec.backend}); load the .ckpt checkpoint instead"

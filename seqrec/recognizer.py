@@ -45,9 +45,9 @@ from .backends import _freeze, _is_torchscript, load_onnx, load_torchscript
 from .checkpoint import build_net, read_checkpoint
 from .codecs import Codec
 from .inputs import _chunks, _entries, _load_part
+from .spec import ENSEMBLES, PRETRAINED, pretrained_path
 from .spec import METADATA_FORMAT as META_FORMAT
 from .spec import METADATA_KEY as META_KEY
-from .spec import PRETRAINED, pretrained_path
 
 
 @dataclass
@@ -154,20 +154,29 @@ class Recognizer:
 
     @classmethod
     def pretrained(cls, name: str = "ctc", device: str | torch.device = "cpu", optimize: bool = True) -> Recognizer:
-        """A model shipped inside the package (``seqrec/pretrained/<name>.ckpt``); never uses the network."""
+        """A model shipped inside the package (``seqrec/pretrained/<name>.ckpt``); never uses the network.
+        ``"ensemble"``: an :class:`~seqrec.ensemble.Ensemble` of the bundled heads (a vote, same ``predict``)."""
+        if isinstance(name, str) and name in ENSEMBLES:
+            from .ensemble import Ensemble
+
+            return Ensemble([cls.pretrained(m, device=device, optimize=optimize) for m in ENSEMBLES[name]], name=name)
+        if isinstance(name, str) and name not in PRETRAINED:
+            raise ValueError(f"unknown pretrained model {name!r}; valid names: {', '.join([*PRETRAINED, *ENSEMBLES])}")
         return cls.from_checkpoint(pretrained_path(name), device=device, name=name, optimize=optimize)
 
     @classmethod
     def load(cls, spec, device: str | torch.device = "cpu", optimize: bool = True) -> Recognizer:
-        """A pretrained name (ctc, multihead, multilabel) or a checkpoint / .onnx / TorchScript path.
+        """A pretrained name (ctc, multihead, multilabel, ensemble) or a checkpoint / .onnx / TorchScript path.
         A file of that name in the current folder takes precedence over the bundled model."""
-        if isinstance(spec, Recognizer):
+        from .ensemble import Ensemble
+
+        if isinstance(spec, (Recognizer, Ensemble)):
             return spec
-        if isinstance(spec, str) and spec in PRETRAINED and not Path(spec).is_file():
+        if isinstance(spec, str) and (spec in PRETRAINED or spec in ENSEMBLES) and not Path(spec).is_file():
             return cls.pretrained(spec, device=device, optimize=optimize)
         if isinstance(spec, (str, os.PathLike)) and not Path(spec).expanduser().exists():
             raise FileNotFoundError(
-                f"model {str(spec)!r} is neither a pretrained model ({', '.join(PRETRAINED)}) "
+                f"model {str(spec)!r} is neither a pretrained model ({', '.join([*PRETRAINED, *ENSEMBLES])}) "
                 "nor an existing checkpoint file"
             )
         return cls.from_checkpoint(spec, device=device, optimize=optimize)

@@ -24,6 +24,8 @@ PRETRAINED: dict[str, str] = {
     "multilabel": "5 positions × 11 yes/no scores, the best per position.",
 }
 PRETRAINED_DIR = "pretrained"  # inside the package
+# Pretrained ensembles (seqrec.ensemble): name -> the bundled models that vote, in tie-break order.
+ENSEMBLES: dict[str, tuple[str, ...]] = {"ensemble": ("ctc", "multihead", "multilabel")}
 
 
 def pretrained_path(name: str, *, must_exist: bool = True) -> Path:
