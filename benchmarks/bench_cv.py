@@ -15,8 +15,15 @@ The strips of all folds are pooled into one exact match and per-digit accuracy p
 Cost: training dominates. On 2 CPU cores one fold of the published recipe takes about as long
 as training the published model, about 1 hour per fold per head (ctc 25 epochs, multihead 18),
 so 5 folds x 3 heads is about 15 hours; ``--folds 3`` or fewer ``--epochs`` trade precision for
-time, and a GPU (``--override trainer=gpu``) makes it minutes. Extra Hydra overrides go in
-``--override`` (repeatable). Writes one run folder per fold under ``--out`` and cv.md/cv.json.
+time, and a GPU (``--override trainer=gpu``) makes it minutes. Each fold saves its result in
+``fold_k/fold.json`` and a rerun with the same settings reuses it, so an interrupted run loses
+only the fold in progress, and folds can run side by side, then be pooled::
+
+    for k in 0 1 2; do OMP_NUM_THREADS=1 python benchmarks/bench_cv.py --model ctc --folds 3 --only $k & done; wait
+    python benchmarks/bench_cv.py --model ctc --folds 3        # pools the three saved folds
+
+Extra Hydra overrides go in ``--override`` (repeatable). Writes one run folder per fold under
+``--out`` and cv.md/cv.json.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from _common import compose_run, cpu_model, doc_parser  # noqa: E402
 from bench_accuracy import SUITES  # noqa: E402
 
 MODELS = ("ctc", "multihead", "multilabel", "attention")
+FOLD_RESULT = "fold.json"  # one fold's result and readings, next to its run folder's checkpoints
 TINY = [
     "logger=none",
     "data.num_workers=0",
@@ -84,6 +92,55 @@ def best_checkpoint(run_dir: Path) -> Path:
     return best
 
 
+def run_fold(model, folds, k, n, epochs, tiny, out: Path, overrides) -> dict:
+    """Train fold ``k`` and read ``n`` strips per suite of its test digits: the fold's result, with
+    its readings, labels and digit ids (for pooling). Saved as ``fold_k/fold.json`` (atomically)."""
+    import numpy as np
+
+    from seqrec.data.atomic import replace_file
+    from seqrec.data.strips import make_strips
+    from seqrec.recognizer import Recognizer
+    from seqrec.train import build, train
+
+    t0 = time.perf_counter()
+    run_dir = out / f"fold_{k}"
+    cfg, items = compose_fold(model, folds, k, run_dir, epochs, tiny, overrides)
+    metrics = train(cfg)
+    rec = Recognizer.from_checkpoint(best_checkpoint(run_dir))
+    pool = build(cfg.data).pool("test")  # fold k's digits only
+    fold = {
+        "model": model,
+        "folds": folds,
+        "fold": k,
+        "n": n,
+        "tiny": tiny,
+        "overrides": items,
+        "checkpoint": str(best_checkpoint(run_dir)),
+        "test_ids": sorted(int(i) for i in pool.ids),
+        "train_test_exact_match": metrics.get("test/exact_match"),
+        "readings": {},
+    }
+    for suite, kw in SUITES.items():
+        strips = make_strips(n, seed=[2026, k], pool=pool, width=rec.image_size[1], height=rec.image_size[0], **kw)
+        preds = rec.predict(strips.images)
+        fold[suite] = float(np.mean([p == t for p, t in zip(preds, strips.labels)]))
+        fold["readings"][suite] = {"preds": preds, "labels": list(strips.labels), "index": strips.digit_index.tolist()}
+    fold["seconds"] = time.perf_counter() - t0
+    replace_file(run_dir / FOLD_RESULT, lambda f: json.dump(fold, f), text=True)
+    return fold
+
+
+def saved_fold(out: Path, model: str, folds: int, k: int, n: int, tiny: bool) -> dict | None:
+    """Fold ``k``'s saved result when it was made with the same model, folds, strips and size."""
+    path = out / f"fold_{k}" / FOLD_RESULT
+    try:
+        fold = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    same = (fold.get("model"), fold.get("folds"), fold.get("n"), fold.get("tiny")) == (model, folds, n, tiny)
+    return fold if same and fold.get("fold") == k else None
+
+
 def run_cv(
     model: str,
     folds: int = 5,
@@ -94,50 +151,41 @@ def run_cv(
     overrides: list[str] | None = None,
     n_boot: int = 1000,
     log=print,
+    only: list[int] | None = None,
 ) -> dict:
-    """Train and test every fold; returns per-fold results and the pooled accuracy per suite."""
+    """Train and test every fold (or the folds in ``only``), reusing folds saved by an earlier run
+    with the same settings; returns per-fold results and, once every fold has one, the pooled
+    accuracy per suite (``pooled`` stays empty while folds are missing)."""
     import numpy as np
 
-    from seqrec.data.strips import make_strips
     from seqrec.evaluation import strip_accuracy
-    from seqrec.recognizer import Recognizer
-    from seqrec.train import build, train
 
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; allowed: {', '.join(MODELS)}")
     if isinstance(folds, bool) or int(folds) != folds or folds < 2:
         raise ValueError(f"folds must be an integer >= 2, got {folds!r}")
+    todo = list(range(folds)) if only is None else sorted(set(only))
+    if not todo or any(not 0 <= k < folds for k in todo):
+        raise ValueError(f"--only must name folds in 0..{folds - 1}, got {only!r}")
     out = Path(out)
-    pooled = {s: {"preds": [], "labels": [], "index": []} for s in SUITES}
     results = {"model": model, "folds": folds, "n": n, "tiny": tiny, "fold_results": [], "pooled": {}}
     for k in range(folds):
-        t0 = time.perf_counter()
-        run_dir = out / f"fold_{k}"
-        cfg, items = compose_fold(model, folds, k, run_dir, epochs, tiny, overrides)
-        metrics = train(cfg)
-        rec = Recognizer.from_checkpoint(best_checkpoint(run_dir))
-        datamodule = build(cfg.data)
-        pool = datamodule.pool("test")  # fold k's digits only
-        fold = {
-            "fold": k,
-            "overrides": items,
-            "checkpoint": str(best_checkpoint(run_dir)),
-            "test_ids": sorted(int(i) for i in pool.ids),
-            "train_test_exact_match": metrics.get("test/exact_match"),
-        }
-        for suite, kw in SUITES.items():
-            strips = make_strips(n, seed=[2026, k], pool=pool, width=rec.image_size[1], height=rec.image_size[0], **kw)
-            preds = rec.predict(strips.images)
-            pooled[suite]["preds"] += preds
-            pooled[suite]["labels"] += list(strips.labels)
-            pooled[suite]["index"].append(strips.digit_index)
-            fold[suite] = float(np.mean([p == t for p, t in zip(preds, strips.labels)]))
-        fold["seconds"] = time.perf_counter() - t0
+        fold = saved_fold(out, model, folds, k, n, tiny)
+        if fold is not None:
+            log(f"  fold {k}/{folds}: reusing {out / f'fold_{k}' / FOLD_RESULT}")
+        elif k in todo:
+            fold = run_fold(model, folds, k, n, epochs, tiny, out, overrides)
+        if fold is None:
+            continue
         results["fold_results"].append(fold)
         log(f"  fold {k}/{folds}: " + ", ".join(f"{s} {fold[s]:.4f}" for s in SUITES) + f" ({fold['seconds']:.0f} s)")
-    for suite, p in pooled.items():
-        index = np.concatenate(p["index"])
-        results["pooled"][suite] = strip_accuracy(p["preds"], p["labels"], index, n_boot=n_boot)
+    if len(results["fold_results"]) < folds:
+        return results  # pooled once every fold is there
+    for suite in SUITES:
+        parts = [f["readings"][suite] for f in results["fold_results"]]
+        preds, labels = sum((p["preds"] for p in parts), []), sum((p["labels"] for p in parts), [])
+        index = np.concatenate([np.asarray(p["index"], np.int64) for p in parts])
+        results["pooled"][suite] = strip_accuracy(preds, labels, index, n_boot=n_boot)
     return results
 
 
@@ -151,7 +199,9 @@ def report(results: dict, command: str, elapsed: float) -> str:
         + (" (tiny smoke run, not a result)" if results["tiny"] else ""),
         "",
         f"command: `{command}`  ",
-        f"hardware: {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}; {elapsed / 60:.1f} min",
+        f"hardware: {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}; this command {elapsed / 60:.1f} "
+        f"min, the folds {sum(f['seconds'] for f in results['fold_results']) / 60:.1f} min of wall clock together "
+        "(summed: folds run side by side overlap)",
         "",
         "| suite | exact match [95% CI] | per-digit acc [95% CI] | strips | test digits |",
         "|---|---:|---:|---:|---:|",
@@ -185,11 +235,13 @@ def main(argv=None) -> int:
     ap.add_argument("--override", action="append", default=[], help="extra Hydra override, e.g. trainer=gpu")
     ap.add_argument("--out", default=None, help="output folder (default logs/cv/<model>)")
     ap.add_argument("--boot", type=int, default=1000, help="bootstrap draws (default 1000)")
+    ap.add_argument("--only", default=None, help="comma-separated folds to train now (e.g. 0,1): parallel runs")
     args = ap.parse_args(argv)
     os.environ.setdefault("SEQREC_OFFLINE", "1")
     out = Path(args.out or REPO / "logs" / "cv" / args.model)
     t0 = time.perf_counter()
     try:
+        only = None if args.only is None else [int(k) for k in args.only.split(",") if k.strip()]
         results = run_cv(
             args.model,
             args.folds,
@@ -200,17 +252,30 @@ def main(argv=None) -> int:
             args.override,
             args.boot,
             log=lambda s: print(s, file=sys.stderr, flush=True),
+            only=only,
         )
     except (ValueError, FileNotFoundError) as err:
         print(f"bench_cv: {err}", file=sys.stderr)
         return 2
+    if not results["pooled"]:
+        missing = sorted(set(range(args.folds)) - {f["fold"] for f in results["fold_results"]})
+        print(f"bench_cv: folds {missing} have no result yet; run them (--only), then rerun without --only to pool")
+        return 0
     command = "python " + shlex.join(["benchmarks/bench_cv.py", *argv])
     md = report(results, command, time.perf_counter() - t0)
+    from seqrec.data.atomic import replace_file
+
     out.mkdir(parents=True, exist_ok=True)
-    (out / "cv.md").write_text(md + "\n")
-    (out / "cv.json").write_text(json.dumps({"command": command, **results}, indent=1))
+    replace_file(out / "cv.md", lambda f: f.write(md + "\n"), text=True)
+    summary = {"command": command, **results, "fold_results": [strip_readings(f) for f in results["fold_results"]]}
+    replace_file(out / "cv.json", lambda f: json.dump(summary, f, indent=1), text=True)
     print(md)
     return 0
+
+
+def strip_readings(fold: dict) -> dict:
+    """A fold's result without its per-strip readings (those stay in fold_k/fold.json)."""
+    return {k: v for k, v in fold.items() if k != "readings"}
 
 
 if __name__ == "__main__":

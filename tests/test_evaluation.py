@@ -372,14 +372,19 @@ def test_bench_errors_are_clear(capsys):
 def test_bench_cv_tiny_end_to_end(tmp_path, capsys):
     cv = _bench("bench_cv")
     args = ["--model", "ctc", "--folds", "2", "--tiny", "--n", "20", "--boot", "50", "--out", str(tmp_path)]
-    assert cv.main(args) == 0
+    assert cv.main([*args, "--only", "1"]) == 0  # one fold now (as runs side by side do): nothing pooled yet
+    assert "folds [0] have no result yet" in capsys.readouterr().out and not (tmp_path / "cv.json").exists()
+    assert cv.main([*args, "--only", "2"]) == 2 and "--only must name folds in 0..1" in capsys.readouterr().err
+    assert cv.main(args) == 0  # trains fold 0, reuses fold 1, pools both
+    printed = capsys.readouterr()
+    assert "fold 1/2: reusing" in printed.err and "2-fold cross-validation of ctc (tiny smoke run" in printed.out
     results = json.loads((tmp_path / "cv.json").read_text())
     ids = [set(f["test_ids"]) for f in results["fold_results"]]
     assert not ids[0] & ids[1] and len(ids[0] | ids[1]) == 5000  # disjoint folds, every digit tested once
     for suite in ("fixed", "variable"):
         m = results["pooled"][suite]
         assert m["exact_match_lo"] <= m["exact_match"] <= m["exact_match_hi"] and m["n_digits"] > 20
-    assert "2-fold cross-validation of ctc (tiny smoke run" in capsys.readouterr().out
+    assert "readings" not in results["fold_results"][0]  # per-strip readings stay in fold_k/fold.json
 
 
 @pytest.mark.slow
