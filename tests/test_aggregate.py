@@ -206,3 +206,20 @@ def test_report_says_how_the_folds_were_tested_and_which_arms_clear_the_target()
     assert "The whole 95% interval is at or above 85% for every learned arm." in clear
     shared = markdown([_run("ctc", s, 0.95, 0.93, 0.97) for s in (0, 1)], "t", "src", {})
     assert "Cross-validated" not in shared and "Every seed is tested on the same held-out digits" in shared
+
+
+def test_report_says_how_many_jobs_ran_at_a_time(tmp_path):
+    from seqrec.evaluation.runs import launcher_note
+
+    (tmp_path / "multirun.yaml").write_text(
+        "hydra:\n  launcher:\n    _target_: hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher\n"
+        "    n_jobs: 2\n"
+    )
+    note = launcher_note(tmp_path)
+    assert note.startswith("The sweep ran 2 jobs at a time (JoblibLauncher)") and "shared the machine" in note
+    text = markdown([_run("ctc", 0, 0.9, 0.88, 0.92)], "t", "src", {}, notes=[note, ""])
+    assert "The sweep ran 2 jobs at a time" in text
+    (tmp_path / "multirun.yaml").write_text("hydra:\n  launcher:\n    n_jobs: 1\n")
+    assert launcher_note(tmp_path) == "" and launcher_note(tmp_path / "none") == ""  # one at a time, or unknown
+    (tmp_path / "multirun.yaml").write_text("hydra: [not, a, mapping\n")
+    assert launcher_note(tmp_path) == ""

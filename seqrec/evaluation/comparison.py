@@ -41,7 +41,7 @@ from .report import (
     table_rows,
     write_csv,
 )
-from .runs import Run, find_run_dirs, label_runs, read_run, runs_from_wandb
+from .runs import Run, find_run_dirs, label_runs, launcher_note, read_run, runs_from_wandb
 from .summary_run import log_summary_run
 
 log = logging.getLogger(__name__)
@@ -97,11 +97,11 @@ def compare(
         raise ValueError(f"wandb_mode must be auto, online, offline or off, got {wandb_mode!r}")
     if source is not None:
         runs = [read_run(d) for d in find_run_dirs(Path(source))]
-        where = str(source)
+        where, notes = str(source), [launcher_note(Path(source))]
         out = Path(out) if out is not None else Path(source)
     else:
         runs = runs_from_wandb(wandb_group, api=api)
-        where = f"W&B group {wandb_group}"
+        where, notes = f"W&B group {wandb_group}", []
         out = Path(out) if out is not None else Path(f"comparison-{wandb_group.rstrip('/').rsplit('/', 1)[-1]}")
     out.mkdir(parents=True, exist_ok=True)
     label_runs(runs)
@@ -136,7 +136,7 @@ def compare(
     plots = plot_all(runs, out, arms, digits)
     title = f"Comparison of {len(runs)} runs" + (f" ({len(arms)} arms)" if len(arms) != len(runs) else "")
     md_path = out / "comparison.md"
-    text = markdown(runs, title, where, plots, command, arms=arms, learned_at=learned_at, digits=digits)
+    text = markdown(runs, title, where, plots, command, arms=arms, learned_at=learned_at, digits=digits, notes=notes)
     replace_file(md_path, lambda f: f.write(text), text=True)
     report = Report(
         runs, out, md_path, csvs["runs"], {k: out / v for k, v in plots.items()}, arms=arms, tables=tables, csvs=csvs

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -348,12 +349,15 @@ def markdown(
     arms: list[Arm] | None = None,
     learned_at: float = LEARNED_AT,
     digits: dict[str, int | None] | None = None,
+    notes: Sequence[str] = (),
 ) -> str:
+    """The report; ``notes``: sentences on how the runs were made (e.g. jobs side by side)."""
     arms = build_arms(runs) if arms is None else arms
     L = max_length(runs)
     longs = long_lengths(runs)
     lines = [f"# {title}", "", f"Runs: `{source}`" + (f"  \nCommand: `{command}`" if command else ""), ""]
     lines += budget_lines(arms)
+    lines += [n for note in notes if note for n in (note, "")]
     lines += [interval_rule(arms), ""]
     single = [a.name for a in arms if len(a.runs) == 1]
     which = "one seed per arm" if len(single) == len(arms) else f"one seed: {', '.join(single)}"

@@ -125,6 +125,23 @@ def seed_of(conf_seed, overrides: Sequence[str]) -> int | None:
         return None
 
 
+def launcher_note(sweep_dir: Path) -> str:
+    """How the sweep's jobs shared the machine, from Hydra's multirun.yaml (its launcher): a
+    sentence for the report, or "" when that is unknown or one job ran at a time."""
+    try:
+        conf = _load_yaml(Path(sweep_dir) / "multirun.yaml")
+        launcher = (conf or {}).get("hydra", {}).get("launcher", {}) or {}
+        n_jobs = int(launcher.get("n_jobs") or 1)
+    except Exception:  # noqa: BLE001 - an unreadable or odd multirun.yaml: say nothing
+        return ""
+    if n_jobs <= 1:
+        return ""
+    return (
+        f"The sweep ran {n_jobs} jobs at a time ({str(launcher.get('_target_', 'its launcher')).rsplit('.', 1)[-1]}), "
+        "so each run's training time is its wall clock while it shared the machine with the other jobs."
+    )
+
+
 def _load_yaml(path: Path) -> Any:
     from omegaconf import OmegaConf
 
