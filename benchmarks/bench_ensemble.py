@@ -73,6 +73,8 @@ def run(members: list[str], n: int, seed: int, n_boot: int, speed_n: int, log=pr
 
 
 def table(rows: list[dict]) -> str:
+    from seqrec.evaluation import format_interval
+
     lines = [
         "| suite | model | exact match [95% CI] | ensemble - model [95% paired CI] | ECE | coverage at 99.5% |",
         "|---|---|---:|---:|---:|---:|",
@@ -82,10 +84,8 @@ def table(rows: list[dict]) -> str:
         if "gain" in r:
             d, lo, hi = r["gain"]
             gain = f"{100 * d:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"
-        lines.append(
-            f"| {r['suite']} | {r['model']} | {100 * r['exact']:.1f}% [{100 * r['lo']:.1f}, {100 * r['hi']:.1f}] "
-            f"| {gain} | {r['ece']:.3f} | {100 * r['coverage']:.1f}% |"
-        )
+        em = format_interval(r["exact"], r["lo"], r["hi"])
+        lines.append(f"| {r['suite']} | {r['model']} | {em} | {gain} | {r['ece']:.3f} | {100 * r['coverage']:.1f}% |")
     return "\n".join(lines)
 
 
