@@ -3,11 +3,14 @@
     python benchmarks/bench_cv.py --model ctc [--folds 5] [--epochs E] [--n 2000] [--out logs/cv/ctc]
     python benchmarks/bench_cv.py --model multihead --folds 2 --tiny      # seconds: a smoke test
 
-For fold k of K, ``train(cfg)`` runs the published recipe (``experiment=pretrained_<model>``) with
-``data.source=bundled data.folds=K data.fold=k``: test digits are fold k of a stratified K-fold
-over all 5,000 digits, val a 10% slice of the other folds (model selection only), train the
-rest. Each fold's best checkpoint (by val exact match) then reads ``--n`` strips per suite built
-from that fold's test digits only (suites of bench_accuracy.py: fixed 5-digit, variable 1-5).
+For fold k of K, ``train(cfg)`` runs the published recipe with ``data.source=bundled
+data.folds=K data.fold=k``: test digits are fold k of a stratified K-fold over all 5,000 digits,
+val a 10% slice of the other folds (model selection only), train the rest. The recipe is
+``experiment=pretrained_<model>``, and for multihead and multilabel then their paper fine-tuning
+(``experiment=paper_finetune_<model>``, from the fold's stage-1 weights; ``--stage1-only`` skips
+it), as the bundled models were made. The fold's best checkpoint (by val exact match) then reads
+``--n`` strips per suite built from that fold's test digits only (suites of bench_accuracy.py:
+fixed 5-digit, variable 1-5).
 The strips of all folds are pooled into one exact match and per-digit accuracy per suite, with a
 95% interval from a bootstrap over all the pooled test digits (``seqrec.evaluation``): with
 5,000 test digits instead of 500, the interval is about three times narrower than the fixed split's.
@@ -44,6 +47,8 @@ from bench_accuracy import SUITES  # noqa: E402
 
 MODELS = ("ctc", "multihead", "multilabel", "attention")
 FOLD_RESULT = "fold.json"  # one fold's result and readings, next to its run folder's checkpoints
+# Second training stage of the published flat heads (stage 1 is experiment=pretrained_<model>).
+SECOND_STAGE = {"multihead": "paper_finetune_multihead", "multilabel": "paper_finetune_multilabel"}
 TINY = [
     "logger=none",
     "data.num_workers=0",
@@ -57,6 +62,15 @@ TINY = [
 ]
 
 
+def recipe(model: str, stage1_only: bool = False) -> list[str]:
+    """The experiments that make the published ``model``, in order: stage 1, then the paper
+    fine-tuning from its weights where the bundled model had one (README, "Pretrained models")."""
+    stages = [f"pretrained_{model}"]
+    if model in SECOND_STAGE and not stage1_only:
+        stages.append(SECOND_STAGE[model])
+    return stages
+
+
 def compose_fold(
     model: str,
     folds: int,
@@ -65,12 +79,17 @@ def compose_fold(
     epochs: int | None = None,
     tiny: bool = False,
     overrides: list[str] | None = None,
+    experiment: str | None = None,
+    init_from: Path | None = None,
 ):
-    """The train config of one fold, composed with Hydra's compose API and writing into ``out``."""
-    experiment = REPO / "configs" / "experiment" / f"pretrained_{model}.yaml"
-    base = [f"experiment=pretrained_{model}"] if experiment.is_file() else [f"model={model}", "data=variable"]
+    """The train config of one fold, composed with Hydra's compose API and writing into ``out``:
+    ``experiment`` (default: stage 1 of ``model``), started from ``init_from`` when given."""
+    experiment = experiment or f"pretrained_{model}"
+    known = (REPO / "configs" / "experiment" / f"{experiment}.yaml").is_file()
+    base = [f"experiment={experiment}"] if known else [f"model={model}", "data=variable"]
     items = [
         *base,
+        *([f"init_from='{init_from}'"] if init_from is not None else []),
         "data.source=bundled",
         f"data.folds={folds}",
         f"data.fold={fold}",
@@ -92,9 +111,11 @@ def best_checkpoint(run_dir: Path) -> Path:
     return best
 
 
-def run_fold(model, folds, k, n, epochs, tiny, out: Path, overrides) -> dict:
-    """Train fold ``k`` and read ``n`` strips per suite of its test digits: the fold's result, with
-    its readings, labels and digit ids (for pooling). Saved as ``fold_k/fold.json`` (atomically)."""
+def run_fold(model, folds, k, n, epochs, tiny, out: Path, overrides, stages: list[str] | None = None) -> dict:
+    """Train fold ``k`` through the ``stages`` of its recipe (each from the last one's best
+    checkpoint; ``epochs`` sets stage 1's) and read ``n`` strips per suite of its test digits: the
+    fold's result, with its readings, labels and digit ids (for pooling). Saved as
+    ``fold_k/fold.json`` (atomically)."""
     import numpy as np
 
     from seqrec.data.atomic import replace_file
@@ -103,10 +124,16 @@ def run_fold(model, folds, k, n, epochs, tiny, out: Path, overrides) -> dict:
     from seqrec.train import build, train
 
     t0 = time.perf_counter()
-    run_dir = out / f"fold_{k}"
-    cfg, items = compose_fold(model, folds, k, run_dir, epochs, tiny, overrides)
-    metrics = train(cfg)
-    rec = Recognizer.from_checkpoint(best_checkpoint(run_dir))
+    stages = stages or recipe(model)
+    run_dir, best, items = out / f"fold_{k}", None, []
+    for i, experiment in enumerate(stages):  # each stage starts from the previous stage's best weights
+        stage_dir = run_dir if i == 0 else run_dir / f"stage{i + 1}"
+        stage_epochs = epochs if i == 0 else None
+        cfg, stage_items = compose_fold(model, folds, k, stage_dir, stage_epochs, tiny, overrides, experiment, best)
+        metrics = train(cfg)
+        best = best_checkpoint(stage_dir)
+        items.append(stage_items)
+    rec = Recognizer.from_checkpoint(best)
     pool = build(cfg.data).pool("test")  # fold k's digits only
     fold = {
         "model": model,
@@ -114,8 +141,9 @@ def run_fold(model, folds, k, n, epochs, tiny, out: Path, overrides) -> dict:
         "fold": k,
         "n": n,
         "tiny": tiny,
+        "recipe": stages,
         "overrides": items,
-        "checkpoint": str(best_checkpoint(run_dir)),
+        "checkpoint": str(best),
         "test_ids": sorted(int(i) for i in pool.ids),
         "train_test_exact_match": metrics.get("test/exact_match"),
         "readings": {},
@@ -130,15 +158,16 @@ def run_fold(model, folds, k, n, epochs, tiny, out: Path, overrides) -> dict:
     return fold
 
 
-def saved_fold(out: Path, model: str, folds: int, k: int, n: int, tiny: bool) -> dict | None:
-    """Fold ``k``'s saved result when it was made with the same model, folds, strips and size."""
+def saved_fold(out: Path, model: str, folds: int, k: int, n: int, tiny: bool, stages: list[str]) -> dict | None:
+    """Fold ``k``'s saved result when it was made with the same model, recipe, folds, strips and size."""
     path = out / f"fold_{k}" / FOLD_RESULT
     try:
         fold = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
     same = (fold.get("model"), fold.get("folds"), fold.get("n"), fold.get("tiny")) == (model, folds, n, tiny)
-    return fold if same and fold.get("fold") == k else None
+    made_by = fold.get("recipe", [f"pretrained_{model}"])  # results saved before recipes were recorded: stage 1
+    return fold if same and made_by == stages and fold.get("fold") == k else None
 
 
 def run_cv(
@@ -152,6 +181,7 @@ def run_cv(
     n_boot: int = 1000,
     log=print,
     only: list[int] | None = None,
+    stage1_only: bool = False,
 ) -> dict:
     """Train and test every fold (or the folds in ``only``), reusing folds saved by an earlier run
     with the same settings; returns per-fold results and, once every fold has one, the pooled
@@ -167,14 +197,14 @@ def run_cv(
     todo = list(range(folds)) if only is None else sorted(set(only))
     if not todo or any(not 0 <= k < folds for k in todo):
         raise ValueError(f"--only must name folds in 0..{folds - 1}, got {only!r}")
-    out = Path(out)
-    results = {"model": model, "folds": folds, "n": n, "tiny": tiny, "fold_results": [], "pooled": {}}
+    out, stages = Path(out), recipe(model, stage1_only)
+    results = {"model": model, "recipe": stages, "folds": folds, "n": n, "tiny": tiny, "fold_results": [], "pooled": {}}
     for k in range(folds):
-        fold = saved_fold(out, model, folds, k, n, tiny)
+        fold = saved_fold(out, model, folds, k, n, tiny, stages)
         if fold is not None:
             log(f"  fold {k}/{folds}: reusing {out / f'fold_{k}' / FOLD_RESULT}")
         elif k in todo:
-            fold = run_fold(model, folds, k, n, epochs, tiny, out, overrides)
+            fold = run_fold(model, folds, k, n, epochs, tiny, out, overrides, stages)
         if fold is None:
             continue
         results["fold_results"].append(fold)
@@ -198,6 +228,7 @@ def report(results: dict, command: str, elapsed: float) -> str:
         f"# {results['folds']}-fold cross-validation of {results['model']}"
         + (" (tiny smoke run, not a result)" if results["tiny"] else ""),
         "",
+        "recipe per fold: " + " then ".join(f"`experiment={e}`" for e in results.get("recipe", [])) + "  ",
         f"command: `{command}`  ",
         f"hardware: {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}; this command {elapsed / 60:.1f} "
         f"min, the folds {sum(f['seconds'] for f in results['fold_results']) / 60:.1f} min of wall clock together "
@@ -236,6 +267,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="output folder (default logs/cv/<model>)")
     ap.add_argument("--boot", type=int, default=1000, help="bootstrap draws (default 1000)")
     ap.add_argument("--only", default=None, help="comma-separated folds to train now (e.g. 0,1): parallel runs")
+    ap.add_argument("--stage1-only", action="store_true", help="skip the flat heads' paper fine-tuning stage")
     args = ap.parse_args(argv)
     os.environ.setdefault("SEQREC_OFFLINE", "1")
     out = Path(args.out or REPO / "logs" / "cv" / args.model)
@@ -253,6 +285,7 @@ def main(argv=None) -> int:
             args.boot,
             log=lambda s: print(s, file=sys.stderr, flush=True),
             only=only,
+            stage1_only=args.stage1_only,
         )
     except (ValueError, FileNotFoundError) as err:
         print(f"bench_cv: {err}", file=sys.stderr)

@@ -388,6 +388,22 @@ def test_bench_cv_tiny_end_to_end(tmp_path, capsys):
 
 
 @pytest.mark.slow
+def test_bench_cv_runs_the_flat_heads_two_stage_recipe(tmp_path, capsys):
+    cv = _bench("bench_cv")
+    assert cv.recipe("multihead") == ["pretrained_multihead", "paper_finetune_multihead"]
+    assert cv.recipe("multihead", stage1_only=True) == ["pretrained_multihead"]
+    assert cv.recipe("ctc") == ["pretrained_ctc"]
+    args = ["--model", "multihead", "--folds", "2", "--tiny", "--n", "12", "--boot", "20", "--out", str(tmp_path)]
+    assert cv.main([*args, "--only", "0"]) == 0
+    fold = json.loads((tmp_path / "fold_0" / "fold.json").read_text())
+    assert fold["recipe"] == ["pretrained_multihead", "paper_finetune_multihead"]
+    assert "/stage2/" in fold["checkpoint"] and any("init_from=" in o for o in fold["overrides"][1])
+    capsys.readouterr()
+    assert cv.main([*args, "--only", "0", "--stage1-only"]) == 0  # another recipe: not reused, trained again
+    assert "reusing" not in capsys.readouterr().err
+
+
+@pytest.mark.slow
 def test_bench_accuracy_and_calibration_tiny(capsys):
     assert _bench("bench_accuracy").main(["--n", "24", "--models", "multihead", "--boot", "50"]) == 0
     out = capsys.readouterr().out
