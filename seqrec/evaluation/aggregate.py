@@ -75,8 +75,12 @@ class Estimate:
     s_seed: float = math.nan  # standard deviation over seeds (NaN with one seed: unmeasured)
     se_test: float = math.nan  # digit-bootstrap standard error of one run's test, mean over seeds
     spread: float = math.nan  # the half-width before clipping to the metric's range
-    df: int = 0  # degrees of freedom of the seed spread (n - 1)
     cross_validated: bool = False  # seeds tested on disjoint digits (folds): test error in the spread
+
+    @property
+    def df(self) -> int:
+        """Degrees of freedom of the seed spread: n - 1 (0 without two seeds)."""
+        return max(self.n - 1, 0)
 
     @property
     def half(self) -> float:
@@ -114,8 +118,7 @@ def arm_interval(
         lo, hi = (float(lo), float(hi)) if is_number(lo) and is_number(hi) else (math.nan, math.nan)
         return Estimate(mean, lo, hi, 1, math.nan, se_test, cross_validated=cross_validated)
     s_seed = float(v.std(ddof=1))
-    df = n - 1
-    seed_part = t95(df) * s_seed / math.sqrt(n)
+    seed_part = t95(n - 1) * s_seed / math.sqrt(n)
     test_part = Z95 * se_test if ses else 0.0
     if cross_validated:  # the spread holds the test error: at least the folds' own error, averaged
         half = max(seed_part, test_part / math.sqrt(n))
@@ -124,7 +127,7 @@ def arm_interval(
     lo, hi = mean - half, mean + half
     if clip is not None:
         lo, hi = max(lo, clip[0]), min(hi, clip[1])
-    return Estimate(mean, lo, hi, n, s_seed, se_test, half, df, cross_validated)
+    return Estimate(mean, lo, hi, n, s_seed, se_test, half, cross_validated)
 
 
 @dataclass
@@ -240,10 +243,10 @@ def run_values(run: Run, metric: str) -> tuple[float, float, float]:
 def estimate_arms(arms: Sequence[Arm], metrics: Sequence[str]) -> None:
     """``arm.estimates[metric]`` for each metric (CER is not clipped to [0, 1])."""
     for arm in arms:
+        cv = arm.cross_validated
         for metric in metrics:
             vals = [run_values(r, metric) for r in arm.runs]
             clip = (0.0, math.inf) if metric == "cer" else (0.0, 1.0)
-            cv = arm.cross_validated
             arm.estimates[metric] = arm_interval(*zip(*vals), clip=clip, cross_validated=cv) if vals else Estimate()
 
 
