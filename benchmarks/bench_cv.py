@@ -25,6 +25,10 @@ only the fold in progress, and folds can run side by side, then be pooled::
     for k in 0 1 2; do OMP_NUM_THREADS=1 python benchmarks/bench_cv.py --model ctc --folds 3 --only $k & done; wait
     python benchmarks/bench_cv.py --model ctc --folds 3        # pools the three saved folds
 
+``--tta`` also reads every fold's test strips with ``predict(tta=True)`` (five shifted views
+vote) from the fold's saved checkpoint, and reports it beside the plain reading with a paired
+interval; it trains nothing, so it can be added to a finished cross-validation.
+
 Extra Hydra overrides go in ``--override`` (repeatable). Writes one run folder per fold under
 ``--out`` and cv.md/cv.json.
 """
@@ -182,6 +186,7 @@ def run_cv(
     log=print,
     only: list[int] | None = None,
     stage1_only: bool = False,
+    tta: bool = False,
 ) -> dict:
     """Train and test every fold (or the folds in ``only``), reusing folds saved by an earlier run
     with the same settings; returns per-fold results and, once every fold has one, the pooled
@@ -216,7 +221,62 @@ def run_cv(
         preds, labels = sum((p["preds"] for p in parts), []), sum((p["labels"] for p in parts), [])
         index = np.concatenate([np.asarray(p["index"], np.int64) for p in parts])
         results["pooled"][suite] = strip_accuracy(preds, labels, index, n_boot=n_boot)
+    if tta:
+        results["tta"] = pooled_tta(results["fold_results"], n_boot, log)
     return results
+
+
+def fold_strips(fold: dict, suite: str):
+    """The test strips fold ``fold`` was read on, rebuilt from its seed (checked against its labels)."""
+    from seqrec.data.sources import load_digits
+    from seqrec.data.strips import make_strips
+
+    pool = load_digits("bundled", "test", folds=fold["folds"], fold=fold["fold"])
+    strips = make_strips(fold["n"], seed=[2026, fold["fold"]], pool=pool, **SUITES[suite])
+    if list(strips.labels) != fold["readings"][suite]["labels"]:
+        raise ValueError(f"fold {fold['fold']}: rebuilt {suite} strips differ from the saved ones")
+    return strips
+
+
+def pooled_tta(fold_results: list[dict], n_boot: int, log=print) -> dict:
+    """Per suite: pooled accuracy with ``predict(tta=True)`` of each fold's checkpoint, its paired
+    difference to the plain readings over the same strips (95% interval over digits), and the
+    calibration (ECE, coverage at 99.5%) of both readings' confidences."""
+    import numpy as np
+
+    from seqrec.evaluation import paired_difference, strip_accuracy
+    from seqrec.evaluation.intervals import coverage_at_accuracy, expected_calibration_error
+    from seqrec.recognizer import Recognizer
+
+    out: dict = {}
+    readers = {f["fold"]: Recognizer.from_checkpoint(f["checkpoint"]) for f in fold_results}
+    for suite in SUITES:
+        read = {False: [], True: []}
+        labels, index = [], []
+        for f in fold_results:
+            strips = fold_strips(f, suite)
+            for tta in read:
+                read[tta] += readers[f["fold"]].predict(strips.images, tta=tta, return_confidence=True)
+            labels += f["readings"][suite]["labels"]
+            index.append(np.asarray(f["readings"][suite]["index"], np.int64))
+            log(f"  tta: fold {f['fold']} {suite} read")
+        index = np.concatenate(index)
+        right = {tta: np.array([p.text == t for p, t in zip(ps, labels)], np.float64) for tta, ps in read.items()}
+        diff, lo, hi = paired_difference(right[True], right[False], index, n_boot=n_boot)
+        calibration = {}
+        for tta, name in ((False, "plain"), (True, "tta")):
+            conf = np.array([p.confidence for p in read[tta]])
+            calibration[f"{name}_ece"] = expected_calibration_error(conf, right[tta])
+            calibration[f"{name}_coverage"] = coverage_at_accuracy(conf, right[tta])[0]
+        tta_texts = [p.text for p in read[True]]
+        out[suite] = {
+            **strip_accuracy(tta_texts, labels, index, n_boot=n_boot),
+            "gain": diff,
+            "gain_lo": lo,
+            "gain_hi": hi,
+            **calibration,
+        }
+    return out
 
 
 def report(results: dict, command: str, elapsed: float) -> str:
@@ -252,6 +312,23 @@ def report(results: dict, command: str, elapsed: float) -> str:
         "",
         "Intervals: 95% bootstrap over the pooled test digits (every digit is in exactly one fold's test set).",
     ]
+    if results.get("tta"):
+        lines += [
+            "",
+            "## With test-time augmentation (`predict(tta=True)`: five views shifted by a pixel vote)",
+            "",
+            "| suite | exact match [95% CI] | per-digit acc [95% CI] | tta - plain [95% paired CI] "
+            "| ECE plain / tta | coverage at 99.5% plain / tta |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for suite, m in results["tta"].items():
+            lines.append(
+                f"| {suite} | {format_interval(m['exact_match'], m['exact_match_lo'], m['exact_match_hi'])} | "
+                f"{format_interval(m['digit_acc'], m['digit_acc_lo'], m['digit_acc_hi'], 2)} | "
+                f"{100 * m['gain']:+.1f} [{100 * m['gain_lo']:+.1f}, {100 * m['gain_hi']:+.1f}] | "
+                f"{m['plain_ece']:.3f} / {m['tta_ece']:.3f} | "
+                f"{100 * m['plain_coverage']:.1f}% / {100 * m['tta_coverage']:.1f}% |"
+            )
     return "\n".join(lines)
 
 
@@ -268,6 +345,7 @@ def main(argv=None) -> int:
     ap.add_argument("--boot", type=int, default=1000, help="bootstrap draws (default 1000)")
     ap.add_argument("--only", default=None, help="comma-separated folds to train now (e.g. 0,1): parallel runs")
     ap.add_argument("--stage1-only", action="store_true", help="skip the flat heads' paper fine-tuning stage")
+    ap.add_argument("--tta", action="store_true", help="also read each fold's test strips with predict(tta=True)")
     args = ap.parse_args(argv)
     os.environ.setdefault("SEQREC_OFFLINE", "1")
     out = Path(args.out or REPO / "logs" / "cv" / args.model)
@@ -286,6 +364,7 @@ def main(argv=None) -> int:
             log=lambda s: print(s, file=sys.stderr, flush=True),
             only=only,
             stage1_only=args.stage1_only,
+            tta=args.tta,
         )
     except (ValueError, FileNotFoundError) as err:
         print(f"bench_cv: {err}", file=sys.stderr)

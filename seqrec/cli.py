@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument(
         "--beam-width", type=_positive_int, default=1, help="CTC prefix beam search width (default: 1, greedy)"
     )
+    pr.add_argument(
+        "--tta",
+        action="store_true",
+        help="test-time augmentation: read each image 5 times, shifted by a pixel, and vote (5x slower)",
+    )
     pr.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
 
     ex = sub.add_parser(
@@ -125,6 +130,7 @@ def cmd_predict(args) -> int:
         invert=args.invert,
         return_confidence=True,
         beam_width=args.beam_width,
+        tta=args.tta,
     )
     if args.json:
         rows = [

@@ -12,11 +12,10 @@ the ensemble sure. Costs the members' time added up (BENCHMARKS.md, "Ensemble").
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
-import numpy as np
-
-from .recognizer import Prediction
+from .recognizer import vote as vote  # re-exported: the vote is shared with predict(tta=True)
 
 
 class Ensemble:
@@ -52,21 +51,28 @@ class Ensemble:
         invert: bool | None = None,
         return_confidence: bool = False,
         beam_width: int = 1,
+        tta: bool = False,
     ) -> list:
         """Read every image with every member and vote: a list of strings, or of Predictions.
-        ``beam_width`` > 1 applies to the ctc members (beam search), the others read as usual."""
+        ``beam_width`` > 1 applies to the ctc members (beam search), the others read as usual;
+        ``tta`` makes each member vote over its shifted views first."""
         if not any(m.head == "ctc" for m in self.members) and beam_width != 1:
             raise ValueError(f"beam_width={beam_width!r}: beam search needs a ctc member, this ensemble has none")
-        readings = [
-            m.predict(
-                images,
-                batch_size=batch_size,
-                invert=invert,
-                return_confidence=True,
-                beam_width=beam_width if m.head == "ctc" else 1,
-            )
-            for m in self.members
-        ]
+        with warnings.catch_warnings(record=True) as caught:  # each member warns about the same odd image
+            warnings.simplefilter("always")
+            readings = [
+                m.predict(
+                    images,
+                    batch_size=batch_size,
+                    invert=invert,
+                    return_confidence=True,
+                    beam_width=beam_width if m.head == "ctc" else 1,
+                    tta=tta,
+                )
+                for m in self.members
+            ]
+        for message, category in dict.fromkeys((str(w.message), w.category) for w in caught):
+            warnings.warn(message, category, stacklevel=2)
         votes = [vote(column, len(self.members)) for column in zip(*readings)]
         return votes if return_confidence else [v.text for v in votes]
 
@@ -76,17 +82,3 @@ class Ensemble:
     def preprocess(self, images, invert: bool | None = None):
         """What the first member sees (each member preprocesses for itself)."""
         return self.members[0].preprocess(images, invert=invert)
-
-
-def vote(readings: Sequence[Prediction], n_members: int) -> Prediction:
-    """The reading with the largest summed confidence; confidence = that sum / n_members, digit
-    confidences the mean over the members that read it."""
-    score: dict[str, float] = {}
-    agreeing: dict[str, list[Prediction]] = {}
-    for p in readings:  # dicts keep first-seen order, so ties go to the earlier member
-        score[p.text] = score.get(p.text, 0.0) + float(p.confidence)
-        agreeing.setdefault(p.text, []).append(p)
-    text = max(score, key=score.__getitem__)
-    digits = [list(p.digit_confidences) for p in agreeing[text] if p.digit_confidences]
-    digit_conf = np.mean(digits, axis=0).tolist() if digits and len({len(d) for d in digits}) == 1 else []
-    return Prediction(text, score[text] / n_members, digit_conf)

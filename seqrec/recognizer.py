@@ -24,6 +24,10 @@ An image with no ink (blank page, paper texture, a speck) is not run through the
 reads "" with confidence 0.0. Oversized images and extreme side ratios are refused with a
 ValueError before any work (``imaging.MAX_PIXELS``, ``imaging.MAX_ASPECT``); what the pipeline
 finds odd (a rotated photo, tiny ink) is reported with ``warnings.warn``.
+
+``predict(..., tta=True)`` reads each image five times, the model input shifted by one pixel
+up, down, left and right, and the views vote (:func:`vote`): about 0.6-0.8 points more exact
+matches for 5x the time (BENCHMARKS.md, "Test-time augmentation").
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torchvision.transforms.v2 import functional as TF
 
 from . import imaging
 from .backends import ONNX_INSTALL as ONNX_INSTALL  # re-exported: users import these from here
@@ -48,6 +53,9 @@ from .inputs import _chunks, _entries, _load_part
 from .spec import ENSEMBLES, PRETRAINED, pretrained_path
 from .spec import METADATA_FORMAT as META_FORMAT
 from .spec import METADATA_KEY as META_KEY
+
+# Test-time augmentation: (dy, dx) pixel shifts of the model input, the unshifted view first (it wins ties).
+TTA_SHIFTS = ((0, 0), (0, -1), (0, 1), (-1, 0), (1, 0))
 
 
 @dataclass
@@ -262,11 +270,12 @@ class Recognizer:
         invert: bool | None = None,
         return_confidence: bool = False,
         beam_width: int = 1,
+        tta: bool = False,
     ) -> list:
         """Read every image: a list of strings, or of :class:`Prediction` with ``return_confidence``.
         A single image gives a list of one. Images are preprocessed and run ``batch_size`` at a
         time (each chunk is what ``preprocess`` of that chunk returns); ``beam_width`` > 1 uses
-        CTC prefix beam search (ctc head only)."""
+        CTC prefix beam search (ctc head only); ``tta`` reads :data:`TTA_SHIFTS` views and votes."""
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         if isinstance(beam_width, bool) or not isinstance(beam_width, (int, np.integer)) or beam_width < 1:
@@ -275,6 +284,8 @@ class Recognizer:
             raise ValueError(
                 f"beam_width={beam_width}: beam search applies to the ctc head only, this model is {self.head!r}"
             )
+        if not isinstance(tta, (bool, np.bool_)):
+            raise ValueError(f"tta must be True or False, got {tta!r}")
         results: list = []
         H = self.image_size[0]
         done = 0
@@ -283,9 +294,17 @@ class Recognizer:
             done += len(x)
             if has_ink.any():  # blank images are not run through the model: they read "" at confidence 0
                 inked = x if has_ink.all() else x[torch.from_numpy(has_ink)]
-                read = iter(_readings(self.decode(self.logits(inked), int(beam_width)), return_confidence))
+                read = iter(self._read(inked, int(beam_width), return_confidence, bool(tta)))
             results += [next(read) if h else Prediction("", 0.0, []) if return_confidence else "" for h in has_ink]
         return results
+
+    def _read(self, x: torch.Tensor, beam_width: int, return_confidence: bool, tta: bool) -> list:
+        """Readings of a preprocessed batch: one view, or the vote of the shifted views."""
+        if not tta:
+            return _readings(self.decode(self.logits(x), beam_width), return_confidence)
+        views = [_readings(self.decode(self.logits(shifted(x, dy, dx)), beam_width), True) for dy, dx in TTA_SHIFTS]
+        votes = [vote(column, len(views)) for column in zip(*views)]
+        return votes if return_confidence else [v.text for v in votes]
 
     def __call__(self, images, **kwargs) -> list:
         return self.predict(images, **kwargs)
@@ -327,6 +346,26 @@ class Recognizer:
                 i += len(o)
         x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).unsqueeze(1)
         return x, np.concatenate(has_ink)
+
+
+def shifted(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """A (N, 1, H, W) batch moved by whole pixels (down ``dy``, right ``dx``), black filling in."""
+    return TF.affine(x, angle=0.0, translate=[dx, dy], scale=1.0, shear=[0.0, 0.0], fill=0.0)
+
+
+def vote(readings: Sequence[Prediction], n_voters: int) -> Prediction:
+    """The reading with the largest summed confidence (ties: the earliest); confidence = that sum /
+    ``n_voters``, so a voter that read something else counts as 0; digit confidences: the mean over
+    the voters that read it. Used by ``predict(tta=True)`` and :class:`~seqrec.ensemble.Ensemble`."""
+    score: dict[str, float] = {}
+    agreeing: dict[str, list[Prediction]] = {}
+    for p in readings:  # dicts keep first-seen order, so ties go to the earlier voter
+        score[p.text] = score.get(p.text, 0.0) + float(p.confidence)
+        agreeing.setdefault(p.text, []).append(p)
+    text = max(score, key=score.__getitem__)
+    digits = [list(p.digit_confidences) for p in agreeing[text] if p.digit_confidences]
+    digit_conf = np.mean(digits, axis=0).tolist() if digits and len({len(d) for d in digits}) == 1 else []
+    return Prediction(text, score[text] / n_voters, digit_conf)
 
 
 def _readings(decoded, return_confidence: bool) -> list:

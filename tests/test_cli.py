@@ -99,10 +99,19 @@ def test_predict_options_reach_the_recognizer(ckpt, pngs, capsys, monkeypatch):
     monkeypatch.setattr(Recognizer, "predict", spy)
     for flags, invert in (([], None), (["--invert"], True), (["--no-invert"], False)):
         assert run_main(["predict", "--model", ckpt, "--batch-size", "7", "--beam-width", "1", *flags, pngs[1]]) == 0
-        expected = dict(batch_size=7, invert=invert, return_confidence=True, beam_width=1)
+        expected = dict(batch_size=7, invert=invert, return_confidence=True, beam_width=1, tta=False)
         assert calls[-1] == ("last", [str(pngs[1])], expected)
         path, text = capsys.readouterr().out.rstrip("\n").split("\t")  # text may be "" (a tiny model)
         assert path == str(pngs[1]) and text == original(Recognizer.from_checkpoint(ckpt), pngs[1], invert=invert)[0]
+
+
+def test_tta_flag_reaches_the_recognizer(ckpt, pngs, capsys, monkeypatch):
+    calls = []
+    original = Recognizer.predict
+    spy = lambda self, images, **kw: calls.append(kw) or original(self, images, **kw)  # noqa: E731
+    monkeypatch.setattr(Recognizer, "predict", spy)
+    assert run_main(["predict", "--model", ckpt, "--tta", pngs[0]]) == 0
+    assert calls[-1]["tta"] is True and capsys.readouterr().out.startswith(str(pngs[0]))
 
 
 def test_bad_files_exit_2_with_the_name(ckpt, pngs, tmp_path, capsys):

@@ -4,6 +4,7 @@ the command line, and export refusing it."""
 from __future__ import annotations
 
 import json
+import warnings
 
 import pytest
 from PIL import Image
@@ -19,10 +20,11 @@ class Member:
 
     def __init__(self, texts, confidences, head="multihead", name="m"):
         self.texts, self.confidences, self.head, self.name = texts, confidences, head, name
-        self.max_len, self.image_size, self.beam_widths = 5, (28, 140), []
+        self.max_len, self.image_size, self.beam_widths, self.ttas = 5, (28, 140), [], []
 
-    def predict(self, images, batch_size=256, invert=None, return_confidence=False, beam_width=1):
+    def predict(self, images, batch_size=256, invert=None, return_confidence=False, beam_width=1, tta=False):
         self.beam_widths.append(beam_width)
+        self.ttas.append(tta)
         return [Prediction(t, c, [c] * len(t)) for t, c in zip(self.texts, self.confidences)]
 
 
@@ -45,7 +47,27 @@ def test_ensemble_predicts_texts_and_confidences_and_sends_beams_to_ctc_only():
     preds = ens.predict(["a", "b"], return_confidence=True, beam_width=4)
     assert [p.confidence for p in preds] == pytest.approx([1.0 / 3, 1.2 / 3])
     assert ctc.beam_widths[-1] == 4 and flat.beam_widths[-1] == 1 and other.beam_widths[-1] == 1
+    ens.predict(["a"], tta=True)
+    assert ctc.ttas[-1] is flat.ttas[-1] is other.ttas[-1] is True  # each member votes over its views
     assert ens.max_len == 5 and ens.image_size == (28, 140) and "flat" in repr(ens)
+
+
+def test_ensemble_warns_once_about_an_image_every_member_finds_odd():
+    class Warner(Member):
+        def predict(self, images, **kwargs):
+            warnings.warn("seqrec: image 0: rotated photo?", UserWarning, stacklevel=2)
+            warnings.warn(f"seqrec: {self.name} only", RuntimeWarning, stacklevel=2)
+            return super().predict(images, **kwargs)
+
+    ens = Ensemble([Warner(["1"], [0.9], name="a"), Warner(["1"], [0.8], name="b")])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert ens.predict(["x"]) == ["1"]
+    assert [(str(w.message), w.category) for w in caught] == [
+        ("seqrec: image 0: rotated photo?", UserWarning),
+        ("seqrec: a only", RuntimeWarning),
+        ("seqrec: b only", RuntimeWarning),
+    ]
 
 
 def test_ensemble_errors_name_the_problem():

@@ -385,6 +385,17 @@ def test_bench_cv_tiny_end_to_end(tmp_path, capsys):
         m = results["pooled"][suite]
         assert m["exact_match_lo"] <= m["exact_match"] <= m["exact_match_hi"] and m["n_digits"] > 20
     assert "readings" not in results["fold_results"][0]  # per-strip readings stay in fold_k/fold.json
+    assert cv.main([*args, "--tta"]) == 0  # reads the saved folds' checkpoints again, trains nothing
+    printed = capsys.readouterr()
+    assert "With test-time augmentation" in printed.out and "fold 0/2: reusing" in printed.err
+    for m in json.loads((tmp_path / "cv.json").read_text())["tta"].values():
+        assert m["gain_lo"] <= m["gain"] <= m["gain_hi"] and 0 <= m["tta_ece"] <= 1
+        assert m["exact_match_lo"] <= m["exact_match"] <= m["exact_match_hi"]
+    fold = json.loads((tmp_path / "fold_0" / "fold.json").read_text())
+    assert list(cv.fold_strips(fold, "fixed").labels) == fold["readings"]["fixed"]["labels"]
+    fold["readings"]["fixed"]["labels"][0] += "1"
+    with pytest.raises(ValueError, match="rebuilt fixed strips differ from the saved ones"):
+        cv.fold_strips(fold, "fixed")
 
 
 @pytest.mark.slow

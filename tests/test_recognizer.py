@@ -22,7 +22,7 @@ from PIL import Image
 
 from seqrec.checkpoint import CheckpointError, load_system, save_slim
 from seqrec.data.strips import make_strips
-from seqrec.recognizer import PRETRAINED, Prediction, Recognizer
+from seqrec.recognizer import PRETRAINED, TTA_SHIFTS, Prediction, Recognizer, shifted, vote
 
 _TRAINED: dict[str, Path] = {}
 TINY = ["logger=none", "test=false", "data.batches_per_epoch=2", "data.n_val=32", "~callbacks.progress_bar"]
@@ -311,6 +311,30 @@ def test_predict_options(ctc, mh, strips):
         mh.predict(strips.images[:2], beam_width=3)
     with pytest.raises(ValueError, match="batch_size"):
         mh.predict(strips.images[:2], batch_size=0)
+
+
+@pytest.mark.parametrize("dy, dx", [(0, 1), (0, -1), (1, 0), (-1, 0), (2, -3)])
+def test_shifted_moves_whole_pixels_and_fills_black(dy, dx):
+    x = torch.rand(2, 1, 28, 40)
+    want = torch.zeros_like(x)
+    H, W = x.shape[-2:]
+    want[..., max(dy, 0) : H + min(dy, 0), max(dx, 0) : W + min(dx, 0)] = x[
+        ..., max(-dy, 0) : H - max(dy, 0), max(-dx, 0) : W - max(dx, 0)
+    ]
+    assert torch.equal(shifted(x, dy, dx), want)
+
+
+def test_tta_votes_over_the_shifted_views(ctc, mh, strips):
+    for rec in (ctc, mh):
+        x = rec.preprocess(strips.images[:12])
+        views = [rec.predict(shifted(x, dy, dx), return_confidence=True) for dy, dx in TTA_SHIFTS]
+        want = [vote(column, len(TTA_SHIFTS)) for column in zip(*views)]
+        assert rec.predict(strips.images[:12], tta=True, return_confidence=True) == want
+        assert rec.predict(strips.images[:12], tta=True) == [w.text for w in want]
+    blank = np.zeros((2, 28, 140), np.uint8)
+    assert ctc.predict(blank, tta=True, return_confidence=True) == [Prediction("", 0.0, [])] * 2
+    with pytest.raises(ValueError, match="tta must be True or False, got 5"):
+        ctc.predict(strips.images[:2], tta=5)
 
 
 # ----------------------------------------------------------------------------- bad input
