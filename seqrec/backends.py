@@ -4,8 +4,10 @@ and the frozen TorchScript copy that speeds up PyTorch nets on the CPU."""
 from __future__ import annotations
 
 import json
+import os
 import warnings
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,8 @@ from .checkpoint import CheckpointError
 from .spec import METADATA_KEY as META_KEY
 
 ONNX_INSTALL = 'pip install "seqrec[onnx]"'
+ONNX_MAX_SESSIONS = 4  # CPU: up to this many sessions, each reading a part of every batch in its own thread
+ONNX_MIN_PART = 32  # ... when every part has at least this many images
 TORCHSCRIPT_META = "seqrec.json"
 
 
@@ -30,15 +34,43 @@ def _import_onnxruntime():
 
 
 class _OnnxModel:
-    """An onnxruntime session behind the same call as the torch net: tensor in, logits tensor out."""
+    """onnxruntime sessions behind the same call as the torch net: tensor in, logits tensor out.
+    With several sessions (CPU), a batch is split into one part per session, read in threads: on
+    2 cores two 1-thread sessions beat one 2-thread session (BENCHMARKS.md, "Predict throughput")."""
 
-    def __init__(self, session, input_name: str, output_name: str):
-        self.session, self.input_name, self.output_name = session, input_name, output_name
+    def __init__(self, sessions, input_name: str, output_name: str):
+        self.sessions, self.input_name, self.output_name = list(sessions), input_name, output_name
+        self._pool = ThreadPoolExecutor(len(self.sessions)) if len(self.sessions) > 1 else None
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        feed = {self.input_name: x.detach().cpu().numpy().astype(np.float32, copy=False)}
-        out = self.session.run([self.output_name], feed)[0]
-        return torch.from_numpy(out)
+        feed = x.detach().cpu().numpy().astype(np.float32, copy=False)
+        parts = min(len(self.sessions), len(feed) // ONNX_MIN_PART)
+        if parts < 2:
+            return torch.from_numpy(self._run(self.sessions[0], feed))
+        outs = self._pool.map(self._run, self.sessions[:parts], np.array_split(feed, parts))
+        return torch.from_numpy(np.concatenate(list(outs)))
+
+    def _run(self, session, feed: np.ndarray) -> np.ndarray:
+        return session.run([self.output_name], {self.input_name: feed})[0]
+
+
+def _cpu_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _onnx_sessions(ort, path: Path, providers: list) -> list:
+    """One session on a GPU; on the CPU up to ONNX_MAX_SESSIONS sessions sharing the cores."""
+    if providers != ["CPUExecutionProvider"]:
+        return [ort.InferenceSession(str(path), providers=providers)]
+    cores = _cpu_cores()
+    count = max(1, min(cores, ONNX_MAX_SESSIONS))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(1, cores // count)
+    options.inter_op_num_threads = 1
+    return [ort.InferenceSession(str(path), options, providers=providers) for _ in range(count)]
 
 
 def load_onnx(path: Path, device) -> tuple[_OnnxModel, dict]:
@@ -55,12 +87,12 @@ def load_onnx(path: Path, device) -> tuple[_OnnxModel, dict]:
     elif dev.type != "cpu":
         raise ValueError(f"device {device!r}: ONNX models run on cpu or cuda")
     try:
-        session = ort.InferenceSession(str(path), providers=providers)
+        sessions = _onnx_sessions(ort, path, providers)
     except Exception as err:  # onnxruntime raises its own exception types
         raise CheckpointError(f"{path} is not a readable ONNX model ({type(err).__name__}: {err})") from err
-    raw = session.get_modelmeta().custom_metadata_map.get(META_KEY)
-    meta = _parse_meta(raw, path, "ONNX model")
-    model = _OnnxModel(session, session.get_inputs()[0].name, session.get_outputs()[0].name)
+    first = sessions[0]
+    meta = _parse_meta(first.get_modelmeta().custom_metadata_map.get(META_KEY), path, "ONNX model")
+    model = _OnnxModel(sessions, first.get_inputs()[0].name, first.get_outputs()[0].name)
     return model, meta
 
 

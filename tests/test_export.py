@@ -75,6 +75,23 @@ def test_onnx_recognizer_predicts_like_pytorch(ctc, ctc_onnx, tmp_path):
     assert np.allclose([p.confidence for p in got], [p.confidence for p in want], rtol=1e-3, atol=1e-12)
 
 
+def test_onnx_sessions_split_a_batch_into_parts_with_the_same_logits(ctc_onnx, monkeypatch):
+    from seqrec import backends
+
+    sessions = [ort.InferenceSession(str(ctc_onnx), providers=["CPUExecutionProvider"]) for _ in range(3)]
+    one, three = backends._OnnxModel(sessions[:1], "image", "logits"), backends._OnnxModel(sessions, "image", "logits")
+    calls = []
+    monkeypatch.setattr(three, "_run", lambda session, feed: calls.append(len(feed)) or one._run(session, feed))
+    for n, parts in ((100, [34, 33, 33]), (70, [35, 35]), (40, [40])):  # parts of >= ONNX_MIN_PART images
+        x = torch.from_numpy(strips_at(140, n)).float().div(255).unsqueeze(1)
+        calls.clear()
+        assert torch.allclose(three(x), one(x), atol=1e-5) and calls == parts
+    monkeypatch.setattr(backends, "_cpu_cores", lambda: 16)
+    cpu = backends._onnx_sessions(ort, ctc_onnx, ["CPUExecutionProvider"])
+    assert len(cpu) == backends.ONNX_MAX_SESSIONS == 4  # 4 sessions of 4 threads each
+    assert cpu[0].get_session_options().intra_op_num_threads == 4
+
+
 def test_onnx_multihead_keeps_its_width(mh, tmp_path):
     path = export(mh, tmp_path / "mh.onnx")
     dims = onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim
