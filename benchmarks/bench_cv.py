@@ -123,7 +123,6 @@ def run_fold(model, folds, k, n, epochs, tiny, out: Path, overrides, stages: lis
     import numpy as np
 
     from seqrec.data.atomic import replace_file
-    from seqrec.data.strips import make_strips
     from seqrec.recognizer import Recognizer
     from seqrec.train import build, train
 
@@ -152,8 +151,7 @@ def run_fold(model, folds, k, n, epochs, tiny, out: Path, overrides, stages: lis
         "train_test_exact_match": metrics.get("test/exact_match"),
         "readings": {},
     }
-    for suite, kw in SUITES.items():
-        strips = make_strips(n, seed=[2026, k], pool=pool, width=rec.image_size[1], height=rec.image_size[0], **kw)
+    for suite, strips in suite_strips(pool, n, k, rec.image_size).items():
         preds = rec.predict(strips.images)
         fold[suite] = float(np.mean([p == t for p, t in zip(preds, strips.labels)]))
         fold["readings"][suite] = {"preds": preds, "labels": list(strips.labels), "index": strips.digit_index.tolist()}
@@ -226,15 +224,24 @@ def run_cv(
     return results
 
 
-def fold_strips(fold: dict, suite: str):
-    """The test strips fold ``fold`` was read on, rebuilt from its seed (checked against its labels)."""
-    from seqrec.data.sources import load_digits
+def suite_strips(pool, n: int, k: int, size: tuple[int, int]) -> dict:
+    """Fold ``k``'s test strips: ``n`` per suite from its test ``pool``, (height, width) ``size``."""
     from seqrec.data.strips import make_strips
 
+    h, w = size
+    return {suite: make_strips(n, seed=[2026, k], pool=pool, height=h, width=w, **kw) for suite, kw in SUITES.items()}
+
+
+def fold_strips(fold: dict, size: tuple[int, int]) -> dict:
+    """The test strips of every suite that fold ``fold`` was read on, rebuilt from its seed and
+    checked against its saved labels."""
+    from seqrec.data.sources import load_digits
+
     pool = load_digits("bundled", "test", folds=fold["folds"], fold=fold["fold"])
-    strips = make_strips(fold["n"], seed=[2026, fold["fold"]], pool=pool, **SUITES[suite])
-    if list(strips.labels) != fold["readings"][suite]["labels"]:
-        raise ValueError(f"fold {fold['fold']}: rebuilt {suite} strips differ from the saved ones")
+    strips = suite_strips(pool, fold["n"], fold["fold"], size)
+    for suite, s in strips.items():
+        if list(s.labels) != fold["readings"][suite]["labels"]:
+            raise ValueError(f"fold {fold['fold']}: rebuilt {suite} strips differ from the saved ones")
     return strips
 
 
@@ -248,34 +255,28 @@ def pooled_tta(fold_results: list[dict], n_boot: int, log=print) -> dict:
     from seqrec.evaluation.intervals import coverage_at_accuracy, expected_calibration_error
     from seqrec.recognizer import Recognizer
 
+    read = {suite: {False: [], True: []} for suite in SUITES}
+    for f in fold_results:  # each fold's checkpoint and test strips, loaded once
+        rec = Recognizer.from_checkpoint(f["checkpoint"])
+        for suite, strips in fold_strips(f, rec.image_size).items():
+            for tta in (False, True):
+                read[suite][tta] += rec.predict(strips.images, tta=tta, return_confidence=True)
+        log(f"  tta: fold {f['fold']} read")
     out: dict = {}
-    readers = {f["fold"]: Recognizer.from_checkpoint(f["checkpoint"]) for f in fold_results}
-    for suite in SUITES:
-        read = {False: [], True: []}
-        labels, index = [], []
-        for f in fold_results:
-            strips = fold_strips(f, suite)
-            for tta in read:
-                read[tta] += readers[f["fold"]].predict(strips.images, tta=tta, return_confidence=True)
-            labels += f["readings"][suite]["labels"]
-            index.append(np.asarray(f["readings"][suite]["index"], np.int64))
-            log(f"  tta: fold {f['fold']} {suite} read")
-        index = np.concatenate(index)
-        right = {tta: np.array([p.text == t for p, t in zip(ps, labels)], np.float64) for tta, ps in read.items()}
+    for suite, views in read.items():
+        saved = [f["readings"][suite] for f in fold_results]
+        labels = sum((r["labels"] for r in saved), [])
+        index = np.concatenate([np.asarray(r["index"], np.int64) for r in saved])
+        right = {tta: np.array([p.text == t for p, t in zip(ps, labels)], np.float64) for tta, ps in views.items()}
         diff, lo, hi = paired_difference(right[True], right[False], index, n_boot=n_boot)
         calibration = {}
         for tta, name in ((False, "plain"), (True, "tta")):
-            conf = np.array([p.confidence for p in read[tta]])
+            conf = np.array([p.confidence for p in views[tta]])
             calibration[f"{name}_ece"] = expected_calibration_error(conf, right[tta])
             calibration[f"{name}_coverage"] = coverage_at_accuracy(conf, right[tta])[0]
-        tta_texts = [p.text for p in read[True]]
-        out[suite] = {
-            **strip_accuracy(tta_texts, labels, index, n_boot=n_boot),
-            "gain": diff,
-            "gain_lo": lo,
-            "gain_hi": hi,
-            **calibration,
-        }
+        texts = [p.text for p in views[True]]
+        out[suite] = {**strip_accuracy(texts, labels, index, n_boot=n_boot), "gain": diff, "gain_lo": lo, "gain_hi": hi}
+        out[suite].update(calibration)
     return out
 
 

@@ -392,10 +392,10 @@ def test_bench_cv_tiny_end_to_end(tmp_path, capsys):
         assert m["gain_lo"] <= m["gain"] <= m["gain_hi"] and 0 <= m["tta_ece"] <= 1
         assert m["exact_match_lo"] <= m["exact_match"] <= m["exact_match_hi"]
     fold = json.loads((tmp_path / "fold_0" / "fold.json").read_text())
-    assert list(cv.fold_strips(fold, "fixed").labels) == fold["readings"]["fixed"]["labels"]
+    assert list(cv.fold_strips(fold, (28, 140))["fixed"].labels) == fold["readings"]["fixed"]["labels"]
     fold["readings"]["fixed"]["labels"][0] += "1"
     with pytest.raises(ValueError, match="rebuilt fixed strips differ from the saved ones"):
-        cv.fold_strips(fold, "fixed")
+        cv.fold_strips(fold, (28, 140))
 
 
 @pytest.mark.slow
