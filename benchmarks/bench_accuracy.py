@@ -83,7 +83,7 @@ def paired(old: str, new: str, n: int, seed: int, n_boot: int, source: str = "bu
     import numpy as np
 
     from seqrec import Recognizer, make_strips
-    from seqrec.evaluation import paired_difference
+    from seqrec.evaluation import difference_verdict, paired_difference
 
     a, b = Recognizer.load(old), Recognizer.load(new)
     lines = [f"| suite | {old} | {new} | new - old [95% paired CI] | verdict |", "|---|---:|---:|---:|---|"]
@@ -92,7 +92,7 @@ def paired(old: str, new: str, n: int, seed: int, n_boot: int, source: str = "bu
         truth = ["".join(map(str, d[d >= 0])) for d in s.digits]
         ea, eb = (np.array([p == t for p, t in zip(r.predict(s.images), truth)], np.float64) for r in (a, b))
         diff, lo, hi = paired_difference(eb, ea, s.digit_index, n_boot=n_boot, seed=seed)
-        word = "lower" if hi < 0 else "higher" if lo > 0 else "no difference shown"
+        word = difference_verdict(lo, hi)
         lines.append(
             f"| {suite} | {100 * ea.mean():.1f}% | {100 * eb.mean():.1f}% | "
             f"{100 * diff:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}] | {word} |"

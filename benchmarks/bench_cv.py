@@ -29,8 +29,16 @@ only the fold in progress, and folds can run side by side, then be pooled::
 vote) from the fold's saved checkpoint, and reports it beside the plain reading with a paired
 interval; it trains nothing, so it can be added to a finished cross-validation.
 
-Extra Hydra overrides go in ``--override`` (repeatable). Writes one run folder per fold under
-``--out`` and cv.md/cv.json.
+``--compare-to BASE`` measures a change to the recipe: it pairs the folds saved in ``--out`` with
+BASE's on the same test strips and reports the difference with a 95% interval over digits (in
+``--out``/compare.md). Only the folds both have are compared, so one fold is enough::
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_cv.py --model ctc --folds 3 --only 0 --out logs/cv/ctc_ema \\
+        --override '+callbacks.ema={_target_:pytorch_lightning.callbacks.EMAWeightAveraging,decay:0.999}'
+    python benchmarks/bench_cv.py --out logs/cv/ctc_ema --compare-to logs/cv/ctc
+
+Extra Hydra overrides go in ``--override`` (repeatable); a saved fold is reused only by a run with
+the same overrides and epochs. Writes one run folder per fold under ``--out`` and cv.md/cv.json.
 """
 
 from __future__ import annotations
@@ -145,6 +153,7 @@ def run_fold(model, folds, k, n, epochs, tiny, out: Path, overrides, stages: lis
         "n": n,
         "tiny": tiny,
         "recipe": stages,
+        "settings": fold_settings(epochs, overrides),
         "overrides": items,
         "checkpoint": str(best),
         "test_ids": sorted(int(i) for i in pool.ids),
@@ -160,16 +169,31 @@ def run_fold(model, folds, k, n, epochs, tiny, out: Path, overrides, stages: lis
     return fold
 
 
-def saved_fold(out: Path, model: str, folds: int, k: int, n: int, tiny: bool, stages: list[str]) -> dict | None:
-    """Fold ``k``'s saved result when it was made with the same model, recipe, folds, strips and size."""
-    path = out / f"fold_{k}" / FOLD_RESULT
+def fold_settings(epochs: int | None, overrides: list[str] | None) -> dict:
+    """What the user chose beyond the recipe: a fold is reused only by a run with the same."""
+    return {"epochs": epochs, "overrides": list(overrides or [])}
+
+
+def read_fold(out: Path, k: int) -> dict | None:
     try:
-        fold = json.loads(path.read_text())
+        return json.loads((out / f"fold_{k}" / FOLD_RESULT).read_text())
     except (OSError, ValueError):
+        return None
+
+
+def saved_fold(
+    out: Path, model: str, folds: int, k: int, n: int, tiny: bool, stages: list[str], settings: dict | None = None
+) -> dict | None:
+    """Fold ``k``'s saved result when it was made with the same model, recipe, folds, strips, size,
+    epochs and overrides."""
+    fold = read_fold(out, k)
+    if fold is None:
         return None
     same = (fold.get("model"), fold.get("folds"), fold.get("n"), fold.get("tiny")) == (model, folds, n, tiny)
     made_by = fold.get("recipe", [f"pretrained_{model}"])  # results saved before recipes were recorded: stage 1
-    return fold if same and made_by == stages and fold.get("fold") == k else None
+    # results saved before settings were recorded all ran with the recipe's epochs and no overrides
+    same_settings = fold.get("settings", fold_settings(None, [])) == (settings or fold_settings(None, []))
+    return fold if same and made_by == stages and same_settings and fold.get("fold") == k else None
 
 
 def run_cv(
@@ -203,7 +227,7 @@ def run_cv(
     out, stages = Path(out), recipe(model, stage1_only)
     results = {"model": model, "recipe": stages, "folds": folds, "n": n, "tiny": tiny, "fold_results": [], "pooled": {}}
     for k in range(folds):
-        fold = saved_fold(out, model, folds, k, n, tiny, stages)
+        fold = saved_fold(out, model, folds, k, n, tiny, stages, fold_settings(epochs, overrides))
         if fold is not None:
             log(f"  fold {k}/{folds}: reusing {out / f'fold_{k}' / FOLD_RESULT}")
         elif k in todo:
@@ -280,6 +304,78 @@ def pooled_tta(fold_results: list[dict], n_boot: int, log=print) -> dict:
     return out
 
 
+def saved_folds(out: Path) -> dict[int, dict]:
+    """Every fold result saved under ``out``, by fold number."""
+    found = (read_fold(out, int(p.name.split("_")[1])) for p in sorted(out.glob("fold_*")) if p.name[5:].isdigit())
+    return {f["fold"]: f for f in found if f is not None}
+
+
+def compare_cv(new: Path, base: Path, n_boot: int = 1000) -> dict:
+    """Per suite: ``new``'s saved folds against ``base``'s on the same test strips (the folds both
+    have, which need not be all): each one's pooled accuracy and the paired difference of exact
+    match with its 95% interval over digits. A recipe change measured on one fold costs one
+    training, and pairing cancels most of the strip-to-strip noise. Trains nothing."""
+    import numpy as np
+
+    from seqrec.evaluation import difference_verdict, paired_difference, strip_accuracy
+
+    a, b = saved_folds(Path(new)), saved_folds(Path(base))
+    common = sorted(set(a) & set(b))
+    if not common:
+        raise ValueError(f"{new} and {base} have no saved fold in common (fold_k/{FOLD_RESULT})")
+    for k in common:
+        settings = [(f["folds"], f["n"], f["tiny"]) for f in (a[k], b[k])]
+        if settings[0] != settings[1]:
+            raise ValueError(f"fold {k}: (folds, n, tiny) {settings[0]} against {settings[1]}: not the same strips")
+    out = {"new": str(new), "base": str(base), "folds": common, "suites": {}}
+    for suite in SUITES:
+        ra, rb = ([f[k]["readings"][suite] for k in common] for f in (a, b))
+        labels = sum((r["labels"] for r in ra), [])
+        if labels != sum((r["labels"] for r in rb), []):
+            raise ValueError(f"{suite} strips differ between {new} and {base}: not the same test strips")
+        index = np.concatenate([np.asarray(r["index"], np.int64) for r in ra])
+        preds = {name: sum((r["preds"] for r in runs), []) for name, runs in (("new", ra), ("base", rb))}
+        right = {name: np.array([p == t for p, t in zip(ps, labels)], np.float64) for name, ps in preds.items()}
+        diff, lo, hi = paired_difference(right["new"], right["base"], index, n_boot=n_boot)
+        out["suites"][suite] = {
+            **{name: strip_accuracy(ps, labels, index, n_boot=n_boot) for name, ps in preds.items()},
+            "diff": diff,
+            "diff_lo": lo,
+            "diff_hi": hi,
+            "verdict": difference_verdict(lo, hi),
+            "strips": len(labels),
+        }
+    return out
+
+
+def exact_interval(m: dict) -> str:
+    from seqrec.evaluation import format_interval
+
+    return format_interval(m["exact_match"], m["exact_match_lo"], m["exact_match_hi"])
+
+
+def compare_report(cmp: dict, command: str) -> str:
+    lines = [
+        f"# {cmp['new']} against {cmp['base']}, paired on the same test strips",
+        "",
+        f"command: `{command}`  ",
+        "folds compared: " + ", ".join(map(str, cmp["folds"])),
+        "",
+        "| suite | strips | base exact [95% CI] | new exact [95% CI] | new - base [95% paired CI] | verdict "
+        "| per-digit base / new |",
+        "|---|---:|---:|---:|---:|---|---:|",
+    ]
+    for suite, m in cmp["suites"].items():
+        old, new = m["base"], m["new"]
+        lines.append(
+            f"| {suite} | {m['strips']} | {exact_interval(old)} | {exact_interval(new)} | "
+            f"{100 * m['diff']:+.1f} [{100 * m['diff_lo']:+.1f}, {100 * m['diff_hi']:+.1f}] | {m['verdict']} | "
+            f"{100 * old['digit_acc']:.2f}% / {100 * new['digit_acc']:.2f}% |"
+        )
+    lines += ["", "Intervals: 95% bootstrap over the test digits of the folds compared."]
+    return "\n".join(lines)
+
+
 def report(results: dict, command: str, elapsed: float) -> str:
     import torch
 
@@ -300,7 +396,7 @@ def report(results: dict, command: str, elapsed: float) -> str:
     ]
     for suite, m in results["pooled"].items():
         lines.append(
-            f"| {suite} | {format_interval(m['exact_match'], m['exact_match_lo'], m['exact_match_hi'])} | "
+            f"| {suite} | {exact_interval(m)} | "
             f"{format_interval(m['digit_acc'], m['digit_acc_lo'], m['digit_acc_hi'], 2)} | "
             f"{len(results['fold_results']) * results.get('n', 0) or '–'} | {int(m['n_digits'])} |"
         )
@@ -324,7 +420,7 @@ def report(results: dict, command: str, elapsed: float) -> str:
         ]
         for suite, m in results["tta"].items():
             lines.append(
-                f"| {suite} | {format_interval(m['exact_match'], m['exact_match_lo'], m['exact_match_hi'])} | "
+                f"| {suite} | {exact_interval(m)} | "
                 f"{format_interval(m['digit_acc'], m['digit_acc_lo'], m['digit_acc_hi'], 2)} | "
                 f"{100 * m['gain']:+.1f} [{100 * m['gain_lo']:+.1f}, {100 * m['gain_hi']:+.1f}] | "
                 f"{m['plain_ece']:.3f} / {m['tta_ece']:.3f} | "
@@ -347,9 +443,17 @@ def main(argv=None) -> int:
     ap.add_argument("--only", default=None, help="comma-separated folds to train now (e.g. 0,1): parallel runs")
     ap.add_argument("--stage1-only", action="store_true", help="skip the flat heads' paper fine-tuning stage")
     ap.add_argument("--tta", action="store_true", help="also read each fold's test strips with predict(tta=True)")
+    ap.add_argument(
+        "--compare-to",
+        default=None,
+        metavar="BASE",
+        help="compare the folds saved in --out with BASE's, paired on the same strips (trains nothing)",
+    )
     args = ap.parse_args(argv)
     os.environ.setdefault("SEQREC_OFFLINE", "1")
     out = Path(args.out or REPO / "logs" / "cv" / args.model)
+    if args.compare_to:
+        return compare_main(out, Path(args.compare_to), args.boot, argv)
     t0 = time.perf_counter()
     try:
         only = None if args.only is None else [int(k) for k in args.only.split(",") if k.strip()]
@@ -382,6 +486,20 @@ def main(argv=None) -> int:
     replace_file(out / "cv.md", lambda f: f.write(md + "\n"), text=True)
     summary = {"command": command, **results, "fold_results": [strip_readings(f) for f in results["fold_results"]]}
     replace_file(out / "cv.json", lambda f: json.dump(summary, f, indent=1), text=True)
+    print(md)
+    return 0
+
+
+def compare_main(out: Path, base: Path, n_boot: int, argv: list[str]) -> int:
+    from seqrec.data.atomic import replace_file
+
+    try:
+        cmp = compare_cv(out, base, n_boot)
+    except ValueError as err:
+        print(f"bench_cv: {err}", file=sys.stderr)
+        return 2
+    md = compare_report(cmp, "python " + shlex.join(["benchmarks/bench_cv.py", *argv]))
+    replace_file(out / "compare.md", lambda f: f.write(md + "\n"), text=True)
     print(md)
     return 0
 

@@ -16,12 +16,14 @@ import hashlib
 import json
 import logging
 import os
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from .data.atomic import replace_file
 from .data.augment import DigitWarp
@@ -78,7 +80,9 @@ def _pretrain(backbone: nn.Module, pool: DigitPool, settings: PretrainSettings, 
     warp = DigitWarp(settings.digit_augment) if settings.digit_augment > 0 else None
     labels = torch.as_tensor(pool.labels)
     model.train()
-    for _ in range(settings.steps):
+    # minutes of work before the first epoch's bar; disable=None: shown on a terminal only, not in logs
+    bar = tqdm(range(settings.steps), desc="backbone pretraining", unit="step", file=sys.stderr, disable=None)
+    for _ in bar:
         idx = rng.integers(0, len(pool), settings.batch_size)
         images = pool.images[idx]
         if warp is not None:

@@ -398,6 +398,49 @@ def test_bench_cv_tiny_end_to_end(tmp_path, capsys):
         cv.fold_strips(fold, (28, 140))
 
 
+def _write_fold(out: Path, k: int, preds: dict, labels: dict, settings=None, folds: int = 2) -> None:
+    run = out / f"fold_{k}"
+    run.mkdir(parents=True)
+    readings = {
+        suite: {"preds": preds[suite], "labels": labels[suite], "index": [[i, -1] for i in range(len(labels[suite]))]}
+        for suite in labels
+    }
+    fold = {"model": "ctc", "folds": folds, "fold": k, "n": 4, "tiny": False, "recipe": ["pretrained_ctc"]}
+    fold.update(readings=readings, seconds=1.0, **({"settings": settings} if settings else {}))
+    (run / "fold.json").write_text(json.dumps(fold))
+
+
+def test_bench_cv_compares_saved_folds_paired_and_reuses_only_same_settings(tmp_path, capsys):
+    cv = _bench("bench_cv")
+    labels = {"fixed": ["12", "34", "56", "78"], "variable": ["1", "2", "3", "4"]}
+    base, new = tmp_path / "base", tmp_path / "new"
+    _write_fold(base, 0, {"fixed": ["12", "34", "00", "00"], "variable": ["1", "2", "3", "0"]}, labels)
+    _write_fold(base, 1, {"fixed": ["12"] * 4, "variable": ["1"] * 4}, labels)
+    _write_fold(new, 0, {"fixed": ["12", "34", "56", "00"], "variable": ["1", "2", "3", "0"]}, labels)
+    cmp = cv.compare_cv(new, base, n_boot=50)
+    assert cmp["folds"] == [0]  # only the folds both have: one fold can measure a change
+    fixed, variable = cmp["suites"]["fixed"], cmp["suites"]["variable"]
+    assert fixed["diff"] == pytest.approx(0.25) and fixed["base"]["exact_match"] == pytest.approx(0.5)
+    assert fixed["diff_lo"] <= 0.25 <= fixed["diff_hi"] and variable["diff"] == 0 and fixed["strips"] == 4
+    assert variable["verdict"] == "no difference shown"
+    assert cv.main(["--out", str(new), "--compare-to", str(base), "--boot", "50"]) == 0
+    assert "| fixed | 4 | 50.0%" in capsys.readouterr().out and (new / "compare.md").is_file()
+    assert cv.main(["--out", str(new), "--compare-to", str(tmp_path / "none")]) == 2
+    assert "no saved fold in common" in capsys.readouterr().err
+    other = tmp_path / "other"
+    _write_fold(other, 0, {"fixed": ["12"] * 4, "variable": ["1"] * 4}, {**labels, "fixed": ["12"] * 4})
+    with pytest.raises(ValueError, match="fixed strips differ"):
+        cv.compare_cv(other, base)
+    # a saved fold is reused only by a run with the same epochs and overrides
+    stages, plain = ["pretrained_ctc"], cv.fold_settings(None, [])
+    assert cv.saved_fold(base, "ctc", 2, 0, 4, False, stages, plain) is not None  # saved before settings existed
+    tuned = cv.fold_settings(None, ["model.optimizer.lr=0.01"])
+    assert cv.saved_fold(base, "ctc", 2, 0, 4, False, stages, tuned) is None
+    assert cv.saved_fold(base, "ctc", 2, 0, 4, False, stages, cv.fold_settings(5, [])) is None
+    _write_fold(other, 1, labels, labels, settings=tuned)
+    assert cv.saved_fold(other, "ctc", 2, 1, 4, False, stages, tuned) is not None
+
+
 @pytest.mark.slow
 def test_bench_cv_runs_the_flat_heads_two_stage_recipe(tmp_path, capsys):
     cv = _bench("bench_cv")

@@ -114,6 +114,11 @@ def paired_difference(new, old, digit_index, n_boot: int = 1000, seed: int = 0) 
     return float(new.mean() - old.mean()), 2 * lo - 1, 2 * hi - 1
 
 
+def difference_verdict(lo: float, hi: float) -> str:
+    """How a paired interval reads: "higher"/"lower" only when it excludes 0."""
+    return "lower" if hi < 0 else "higher" if lo > 0 else "no difference shown"
+
+
 def cluster_variance(resid: np.ndarray, pos: np.ndarray, valid: np.ndarray, n_ids: int) -> float:
     """N^2 x the multiway cluster-robust variance of a mean whose strips (residuals ``resid``) are
     crossed with digit clusters (``pos``: (n, L) digit positions, ``valid``: real slots): the sum
