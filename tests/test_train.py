@@ -89,6 +89,22 @@ def test_resume_continues_from_checkpoint(make_cfg, tmp_path):
     assert second["global_step"] == 2 * steps_after_first
 
 
+def test_ema_weights_are_what_checkpoints_serve_and_resume_keeps_both(make_cfg, tmp_path):
+    run = ("model=ctc", "callbacks=ema", "scheduler=cosine", "callbacks.ema.decay=0.9")
+    train(make_cfg(*run, "trainer.max_epochs=1"))
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    ckpt = torch.load(last, weights_only=True)
+    averaged, raw = ckpt["state_dict"], ckpt["current_model_state"]
+    assert any(not torch.equal(averaged[k], raw[k]) for k in averaged)  # the average is not the raw weights
+    system = load_system(last)  # what Recognizer and bench_cv read: the averaged weights
+    assert all(torch.equal(v, averaged[k]) for k, v in system.state_dict().items())
+    resumed = tmp_path / "resume.ckpt"
+    last.rename(resumed)
+    train(make_cfg(*run, "trainer.max_epochs=2", f"ckpt_path={resumed}"))
+    again = torch.load(last, weights_only=True)
+    assert again["global_step"] == 2 * ckpt["global_step"] and "current_model_state" in again
+
+
 @pytest.mark.slow
 def test_ddp_sim_two_cpu_processes_sync_metrics(make_cfg, tmp_path):
     """DDP over gloo with 2 processes; test metrics must equal a 1-process test of the same weights."""
