@@ -10,7 +10,9 @@ val a 10% slice of the other folds (model selection only), train the rest. The r
 (``experiment=paper_finetune_<model>``, from the fold's stage-1 weights; ``--stage1-only`` skips
 it), as the bundled models were made. The fold's best checkpoint (by val exact match) then reads
 ``--n`` strips per suite built from that fold's test digits only (suites of bench_accuracy.py:
-fixed 5-digit, variable 1-5).
+fixed 5-digit, variable 1-5; and for heads that read any width, such as ctc, ``eight``: 8 digits
+on a 28x224 canvas, issue 11's third target; folds saved before it existed are read on it from
+their checkpoints when they are pooled).
 The strips of all folds are pooled into one exact match and per-digit accuracy per suite, with a
 95% interval from a bootstrap over all the pooled test digits (``seqrec.evaluation``): with
 5,000 test digits instead of 500, the interval is about three times narrower than the fixed split's.
@@ -58,6 +60,8 @@ from _common import compose_run, cpu_model, doc_parser  # noqa: E402
 from bench_accuracy import SUITES  # noqa: E402
 
 MODELS = ("ctc", "multihead", "multilabel", "attention")
+# Issue 11's third suite: 8 digits on a 28x224 canvas, read by the heads that take any width (ctc).
+EIGHT, EIGHT_SPEC, EIGHT_WIDTH = "eight", dict(min_len=8, max_len=8, gap=(0, 0)), 224
 FOLD_RESULT = "fold.json"  # one fold's result and readings, next to its run folder's checkpoints
 # Second training stage of the published flat heads (stage 1 is experiment=pretrained_<model>).
 SECOND_STAGE = {"multihead": "paper_finetune_multihead", "multilabel": "paper_finetune_multilabel"}
@@ -128,7 +132,6 @@ def run_fold(model, folds, k, n, epochs, tiny, out: Path, overrides, stages: lis
     checkpoint; ``epochs`` sets stage 1's) and read ``n`` strips per suite of its test digits: the
     fold's result, with its readings, labels and digit ids (for pooling). Saved as
     ``fold_k/fold.json`` (atomically)."""
-    import numpy as np
 
     from seqrec.data.atomic import replace_file
     from seqrec.recognizer import Recognizer
@@ -160,13 +163,41 @@ def run_fold(model, folds, k, n, epochs, tiny, out: Path, overrides, stages: lis
         "train_test_exact_match": metrics.get("test/exact_match"),
         "readings": {},
     }
-    for suite, strips in suite_strips(pool, n, k, rec.image_size).items():
-        preds = rec.predict(strips.images)
-        fold[suite] = float(np.mean([p == t for p, t in zip(preds, strips.labels)]))
-        fold["readings"][suite] = {"preds": preds, "labels": list(strips.labels), "index": strips.digit_index.tolist()}
+    read_suites(fold, rec, suite_strips(pool, n, k, rec.image_size, any_width=not rec.fixed_width))
     fold["seconds"] = time.perf_counter() - t0
     replace_file(run_dir / FOLD_RESULT, lambda f: json.dump(fold, f), text=True)
     return fold
+
+
+def read_suites(fold: dict, rec, strips: dict) -> None:
+    """``rec`` reads each suite's strips: exact match and per-strip readings go into ``fold``."""
+    for suite, s in strips.items():
+        preds = rec.predict(s.images)
+        fold[suite] = sum(p == t for p, t in zip(preds, s.labels)) / len(preds)
+        fold["readings"][suite] = {"preds": preds, "labels": list(s.labels), "index": s.digit_index.tolist()}
+
+
+def add_eight(fold: dict, out: Path) -> dict:
+    """A fold saved before the 8-digit suite existed gets it now, from its checkpoint, when its head
+    reads any width (saved again, atomically; a fixed-width head's fold is returned as it is)."""
+    from seqrec.data.atomic import replace_file
+    from seqrec.data.sources import load_digits
+    from seqrec.recognizer import Recognizer
+
+    if EIGHT in fold["readings"]:
+        return fold
+    rec = Recognizer.from_checkpoint(fold["checkpoint"])
+    if rec.fixed_width:
+        return fold
+    pool = load_digits("bundled", "test", folds=fold["folds"], fold=fold["fold"])
+    read_suites(fold, rec, {EIGHT: suite_strips(pool, fold["n"], fold["fold"], rec.image_size, True)[EIGHT]})
+    replace_file(out / f"fold_{fold['fold']}" / FOLD_RESULT, lambda f: json.dump(fold, f), text=True)
+    return fold
+
+
+def common_suites(fold_results: list[dict]) -> list[str]:
+    """The suites every fold was read on, in the order of the first."""
+    return [s for s in fold_results[0]["readings"] if all(s in f["readings"] for f in fold_results)]
 
 
 def fold_settings(epochs: int | None, overrides: list[str] | None) -> dict:
@@ -230,15 +261,16 @@ def run_cv(
         fold = saved_fold(out, model, folds, k, n, tiny, stages, fold_settings(epochs, overrides))
         if fold is not None:
             log(f"  fold {k}/{folds}: reusing {out / f'fold_{k}' / FOLD_RESULT}")
+            fold = add_eight(fold, out)
         elif k in todo:
             fold = run_fold(model, folds, k, n, epochs, tiny, out, overrides, stages)
         if fold is None:
             continue
         results["fold_results"].append(fold)
-        log(f"  fold {k}/{folds}: " + ", ".join(f"{s} {fold[s]:.4f}" for s in SUITES) + f" ({fold['seconds']:.0f} s)")
+        log(f"  fold {k}/{folds}: " + ", ".join(f"{s} {fold[s]:.4f}" for s in fold["readings"]))
     if len(results["fold_results"]) < folds:
         return results  # pooled once every fold is there
-    for suite in SUITES:
+    for suite in common_suites(results["fold_results"]):
         parts = [f["readings"][suite] for f in results["fold_results"]]
         preds, labels = sum((p["preds"] for p in parts), []), sum((p["labels"] for p in parts), [])
         index = np.concatenate([np.asarray(p["index"], np.int64) for p in parts])
@@ -248,12 +280,18 @@ def run_cv(
     return results
 
 
-def suite_strips(pool, n: int, k: int, size: tuple[int, int]) -> dict:
-    """Fold ``k``'s test strips: ``n`` per suite from its test ``pool``, (height, width) ``size``."""
+def suite_strips(pool, n: int, k: int, size: tuple[int, int], any_width: bool = False) -> dict:
+    """Fold ``k``'s test strips: ``n`` per suite from its test ``pool``, (height, width) ``size``;
+    with ``any_width`` also the 8-digit suite at 28x224."""
     from seqrec.data.strips import make_strips
 
     h, w = size
-    return {suite: make_strips(n, seed=[2026, k], pool=pool, height=h, width=w, **kw) for suite, kw in SUITES.items()}
+    specs = {suite: (kw, w) for suite, kw in SUITES.items()}
+    if any_width:
+        specs[EIGHT] = (EIGHT_SPEC, EIGHT_WIDTH)
+    return {
+        suite: make_strips(n, seed=[2026, k], pool=pool, height=h, width=sw, **kw) for suite, (kw, sw) in specs.items()
+    }
 
 
 def fold_strips(fold: dict, size: tuple[int, int]) -> dict:
@@ -262,7 +300,7 @@ def fold_strips(fold: dict, size: tuple[int, int]) -> dict:
     from seqrec.data.sources import load_digits
 
     pool = load_digits("bundled", "test", folds=fold["folds"], fold=fold["fold"])
-    strips = suite_strips(pool, fold["n"], fold["fold"], size)
+    strips = suite_strips(pool, fold["n"], fold["fold"], size, any_width=EIGHT in fold["readings"])
     for suite, s in strips.items():
         if list(s.labels) != fold["readings"][suite]["labels"]:
             raise ValueError(f"fold {fold['fold']}: rebuilt {suite} strips differ from the saved ones")
@@ -279,10 +317,12 @@ def pooled_tta(fold_results: list[dict], n_boot: int, log=print) -> dict:
     from seqrec.evaluation.intervals import coverage_at_accuracy, expected_calibration_error
     from seqrec.recognizer import Recognizer
 
-    read = {suite: {False: [], True: []} for suite in SUITES}
+    read = {suite: {False: [], True: []} for suite in common_suites(fold_results)}
     for f in fold_results:  # each fold's checkpoint and test strips, loaded once
         rec = Recognizer.from_checkpoint(f["checkpoint"])
         for suite, strips in fold_strips(f, rec.image_size).items():
+            if suite not in read:
+                continue
             for tta in (False, True):
                 read[suite][tta] += rec.predict(strips.images, tta=tta, return_confidence=True)
         log(f"  tta: fold {f['fold']} read")
@@ -328,7 +368,7 @@ def compare_cv(new: Path, base: Path, n_boot: int = 1000) -> dict:
         if settings[0] != settings[1]:
             raise ValueError(f"fold {k}: (folds, n, tiny) {settings[0]} against {settings[1]}: not the same strips")
     out = {"new": str(new), "base": str(base), "folds": common, "suites": {}}
-    for suite in SUITES:
+    for suite in common_suites([f[k] for f in (a, b) for k in common]):
         ra, rb = ([f[k]["readings"][suite] for k in common] for f in (a, b))
         labels = sum((r["labels"] for r in ra), [])
         if labels != sum((r["labels"] for r in rb), []):
@@ -404,7 +444,8 @@ def report(results: dict, command: str, elapsed: float) -> str:
         "",
         "Per fold (exact match): "
         + "; ".join(
-            f"fold {f['fold']}: " + ", ".join(f"{s} {100 * f[s]:.1f}%" for s in SUITES) for f in results["fold_results"]
+            f"fold {f['fold']}: " + ", ".join(f"{s} {100 * f[s]:.1f}%" for s in f["readings"])
+            for f in results["fold_results"]
         ),
         "",
         "Intervals: 95% bootstrap over the pooled test digits (every digit is in exactly one fold's test set).",

@@ -385,6 +385,13 @@ def test_bench_cv_tiny_end_to_end(tmp_path, capsys):
         m = results["pooled"][suite]
         assert m["exact_match_lo"] <= m["exact_match"] <= m["exact_match_hi"] and m["n_digits"] > 20
     assert "readings" not in results["fold_results"][0]  # per-strip readings stay in fold_k/fold.json
+    assert results["pooled"]["eight"]["n_digits"] > 20  # ctc reads any width: 8 digits at 28x224 too
+    saved = tmp_path / "fold_1" / "fold.json"
+    fold = json.loads(saved.read_text())
+    eight = fold["readings"].pop("eight")
+    saved.write_text(json.dumps(fold))  # as folds saved before the 8-digit suite existed
+    assert cv.add_eight(fold, tmp_path)["readings"]["eight"] == eight  # read again from the checkpoint
+    assert json.loads(saved.read_text())["readings"]["eight"] == eight
     assert cv.main([*args, "--tta"]) == 0  # reads the saved folds' checkpoints again, trains nothing
     printed = capsys.readouterr()
     assert "With test-time augmentation" in printed.out and "fold 0/2: reusing" in printed.err
