@@ -267,7 +267,8 @@ def run_cv(
         if fold is None:
             continue
         results["fold_results"].append(fold)
-        log(f"  fold {k}/{folds}: " + ", ".join(f"{s} {fold[s]:.4f}" for s in fold["readings"]))
+        scores = ", ".join(f"{s} {fold[s]:.4f}" for s in fold["readings"])
+        log(f"  fold {k}/{folds}: {scores} ({fold['seconds']:.0f} s)")
     if len(results["fold_results"]) < folds:
         return results  # pooled once every fold is there
     for suite in common_suites(results["fold_results"]):
