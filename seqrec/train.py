@@ -41,7 +41,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     model.seqrec_config = OmegaConf.to_container(cfg, resolve=True)
     model_name = type(model).head_name
     loggers = instantiate_loggers(cfg.get("logger"), model_name)
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c and "_target_" in c]
+    callbacks = instantiate_callbacks(cfg)
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     metrics: dict[str, Any] = {}
     try:
@@ -60,6 +60,21 @@ def train(cfg: DictConfig) -> dict[str, float]:
     finally:
         finish_wandb(loggers)
     return {k: float(v) for k, v in metrics.items()}
+
+
+def instantiate_callbacks(cfg: DictConfig) -> list:
+    """The configured callbacks. A final fit on train + val digits (``data.train_on_val``) keeps its
+    last epoch: choosing an epoch by val digits it trained on would select on training data."""
+    final_fit = bool(cfg.data.get("train_on_val"))
+    callbacks = []
+    for conf in (cfg.get("callbacks") or {}).values():
+        if not conf or "_target_" not in conf:
+            continue
+        if final_fit and conf.get("monitor") and conf["_target_"].endswith(".ModelCheckpoint"):
+            log.info("seqrec: data.train_on_val: keeping the last epoch, not the best %s", conf["monitor"])
+            conf = OmegaConf.merge(conf, {"monitor": None})
+        callbacks.append(instantiate(conf))
+    return callbacks
 
 
 def build(conf: DictConfig):

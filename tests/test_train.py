@@ -8,9 +8,10 @@ import pytest
 import torch
 from conftest import ROOT, compose_train, run_script
 from hydra.errors import MissingConfigException
+from pytorch_lightning.callbacks import ModelCheckpoint
 
-from seqrec.checkpoint import load_system, read_checkpoint
-from seqrec.train import train
+from seqrec.checkpoint import best_checkpoint, load_system, read_checkpoint
+from seqrec.train import instantiate_callbacks, train
 
 
 @pytest.mark.parametrize("model", ["ctc", "multihead", "multilabel"])
@@ -103,6 +104,20 @@ def test_ema_weights_are_what_checkpoints_serve_and_resume_keeps_both(make_cfg, 
     train(make_cfg(*run, "trainer.max_epochs=2", f"ckpt_path={resumed}"))
     again = torch.load(last, weights_only=True)
     assert again["global_step"] == 2 * ckpt["global_step"] and "current_model_state" in again
+
+
+def test_final_fit_on_train_and_val_keeps_its_last_epoch(make_cfg, tmp_path):
+    # val digits are trained on: picking an epoch by them would be selection on training data
+    def selector(cfg):
+        return next(cb for cb in instantiate_callbacks(cfg) if isinstance(cb, ModelCheckpoint))
+
+    assert selector(make_cfg("model=multihead")).monitor == "val/exact_match"
+    final_fit = make_cfg("model=multihead", "data.train_on_val=true", "trainer.max_epochs=2")
+    assert selector(final_fit).monitor is None
+    train(final_fit)
+    kept = sorted(p.name for p in (tmp_path / "checkpoints").glob("epoch_*.ckpt"))
+    assert kept == ["epoch_001.ckpt"]
+    assert best_checkpoint(tmp_path) == tmp_path / "checkpoints" / "epoch_001.ckpt"
 
 
 @pytest.mark.slow

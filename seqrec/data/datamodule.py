@@ -114,7 +114,8 @@ class StripDataModule(pl.LightningDataModule):
     ``configs/data/*.yaml``. ``folds=K, fold=k``: test digits are fold k of a stratified K-fold over all
     the source's digits, val a 10% slice of the rest (model selection only), train the remainder (see
     ``load_digits``). ``train_on_val``: train on train + val digits, for a final fit with a fixed epoch
-    count; val strips still come from the val digits, so val metrics are then optimistic.
+    count (``train`` then keeps the last epoch); val strips still come from the val digits, so val
+    metrics are then optimistic.
     ``train_digits=n``: train on a stratified, nested subset of n distinct train digits
     (sample-efficiency curves); val and test are unchanged."""
 
