@@ -19,7 +19,6 @@ from .spec import METADATA_KEY as META_KEY
 
 ONNX_INSTALL = 'pip install "seqrec[onnx]"'
 ONNX_MAX_SESSIONS = 4  # CPU: up to this many sessions, each reading a part of every batch in its own thread
-ONNX_MIN_PART = 32  # ... when every part has at least this many images
 TORCHSCRIPT_META = "seqrec.json"
 
 
@@ -44,7 +43,9 @@ class _OnnxModel:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         feed = x.detach().cpu().numpy().astype(np.float32, copy=False)
-        parts = min(len(self.sessions), len(feed) // ONNX_MIN_PART)
+        # split from 2 images on: one 1-thread session alone is slower than the cores together
+        # would be, and parts read in parallel are faster from 4 images (BENCHMARKS.md)
+        parts = min(len(self.sessions), len(feed))
         if parts < 2:
             return torch.from_numpy(self._run(self.sessions[0], feed))
         outs = self._pool.map(self._run, self.sessions[:parts], np.array_split(feed, parts))
