@@ -195,6 +195,15 @@ def add_eight(fold: dict, out: Path) -> dict:
     return fold
 
 
+def pooled_readings(fold_results: list[dict], suite: str) -> tuple:
+    """One suite's saved readings of ``fold_results`` end to end: (predictions, labels, digit index)."""
+    import numpy as np
+
+    parts = [f["readings"][suite] for f in fold_results]
+    preds, labels = sum((p["preds"] for p in parts), []), sum((p["labels"] for p in parts), [])
+    return preds, labels, np.concatenate([np.asarray(p["index"], np.int64) for p in parts])
+
+
 def common_suites(fold_results: list[dict]) -> list[str]:
     """The suites every fold was read on, in the order of the first."""
     return [s for s in fold_results[0]["readings"] if all(s in f["readings"] for f in fold_results)]
@@ -244,8 +253,6 @@ def run_cv(
     """Train and test every fold (or the folds in ``only``), reusing folds saved by an earlier run
     with the same settings; returns per-fold results and, once every fold has one, the pooled
     accuracy per suite (``pooled`` stays empty while folds are missing)."""
-    import numpy as np
-
     from seqrec.evaluation import strip_accuracy
 
     if model not in MODELS:
@@ -272,9 +279,7 @@ def run_cv(
     if len(results["fold_results"]) < folds:
         return results  # pooled once every fold is there
     for suite in common_suites(results["fold_results"]):
-        parts = [f["readings"][suite] for f in results["fold_results"]]
-        preds, labels = sum((p["preds"] for p in parts), []), sum((p["labels"] for p in parts), [])
-        index = np.concatenate([np.asarray(p["index"], np.int64) for p in parts])
+        preds, labels, index = pooled_readings(results["fold_results"], suite)
         results["pooled"][suite] = strip_accuracy(preds, labels, index, n_boot=n_boot)
     if tta:
         results["tta"] = pooled_tta(results["fold_results"], n_boot, log)
@@ -329,9 +334,7 @@ def pooled_tta(fold_results: list[dict], n_boot: int, log=print) -> dict:
         log(f"  tta: fold {f['fold']} read")
     out: dict = {}
     for suite, views in read.items():
-        saved = [f["readings"][suite] for f in fold_results]
-        labels = sum((r["labels"] for r in saved), [])
-        index = np.concatenate([np.asarray(r["index"], np.int64) for r in saved])
+        _, labels, index = pooled_readings(fold_results, suite)
         right = {tta: np.array([p.text == t for p, t in zip(ps, labels)], np.float64) for tta, ps in views.items()}
         diff, lo, hi = paired_difference(right[True], right[False], index, n_boot=n_boot)
         calibration = {}
@@ -370,12 +373,12 @@ def compare_cv(new: Path, base: Path, n_boot: int = 1000) -> dict:
             raise ValueError(f"fold {k}: (folds, n, tiny) {settings[0]} against {settings[1]}: not the same strips")
     out = {"new": str(new), "base": str(base), "folds": common, "suites": {}}
     for suite in common_suites([f[k] for f in (a, b) for k in common]):
-        ra, rb = ([f[k]["readings"][suite] for k in common] for f in (a, b))
-        labels = sum((r["labels"] for r in ra), [])
-        if labels != sum((r["labels"] for r in rb), []):
+        (new_preds, labels, index), (base_preds, base_labels, _) = (
+            pooled_readings([f[k] for k in common], suite) for f in (a, b)
+        )
+        if labels != base_labels:
             raise ValueError(f"{suite} strips differ between {new} and {base}: not the same test strips")
-        index = np.concatenate([np.asarray(r["index"], np.int64) for r in ra])
-        preds = {name: sum((r["preds"] for r in runs), []) for name, runs in (("new", ra), ("base", rb))}
+        preds = {"new": new_preds, "base": base_preds}
         right = {name: np.array([p == t for p, t in zip(ps, labels)], np.float64) for name, ps in preds.items()}
         diff, lo, hi = paired_difference(right["new"], right["base"], index, n_boot=n_boot)
         out["suites"][suite] = {
