@@ -438,6 +438,10 @@ def test_bench_cv_compares_saved_folds_paired_and_reuses_only_same_settings(tmp_
     _write_fold(other, 0, {"fixed": ["12"] * 4, "variable": ["1"] * 4}, {**labels, "fixed": ["12"] * 4})
     with pytest.raises(ValueError, match="fixed strips differ"):
         cv.compare_cv(other, base)
+    three = tmp_path / "three"
+    _write_fold(three, 0, labels, labels, folds=3)  # fold 0 of another split: other test digits
+    with pytest.raises(ValueError, match=r"fold 0: \(folds, n, tiny\) \(3, 4, False\) against \(2, 4, False\)"):
+        cv.compare_cv(three, base)
     # a saved fold is reused only by a run with the same epochs and overrides
     stages, plain = ["pretrained_ctc"], cv.fold_settings(None, [])
     assert cv.saved_fold(base, "ctc", 2, 0, 4, False, stages, plain) is not None  # saved before settings existed
