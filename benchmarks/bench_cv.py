@@ -112,6 +112,8 @@ def compose_fold(
         *(TINY if tiny else []),
         *([f"trainer.max_epochs={epochs}"] if epochs else []),
         *(overrides or []),
+        # a later stage starts from the last stage's weights: a backbone pretraining would replace them
+        *(["backbone_pretrain=null"] if init_from is not None else []),
     ]
     cfg = compose_run(items, out, job=fold)
     return cfg, items

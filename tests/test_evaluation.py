@@ -468,6 +468,23 @@ def test_bench_cv_runs_the_flat_heads_two_stage_recipe(tmp_path, capsys):
     assert "reusing" not in capsys.readouterr().err
 
 
+def test_bench_cv_pretrains_the_backbone_in_the_first_stage_only(tmp_path):
+    # stage 2 starts from stage 1's weights (init_from), which a backbone pretraining would replace
+    cv, pre = _bench("bench_cv"), "backbone_pretrain={steps:5,batch_size:8}"
+    first, _ = cv.compose_fold("multihead", 2, 0, tmp_path / "a", tiny=True, overrides=[pre])
+    later, _ = cv.compose_fold(
+        "multihead",
+        2,
+        0,
+        tmp_path / "b",
+        tiny=True,
+        overrides=[pre],
+        experiment="paper_finetune_multihead",
+        init_from=tmp_path / "stage1.ckpt",
+    )
+    assert first.backbone_pretrain.steps == 5 and later.backbone_pretrain is None
+
+
 @pytest.mark.slow
 def test_bench_accuracy_and_calibration_tiny(capsys):
     assert _bench("bench_accuracy").main(["--n", "24", "--models", "multihead", "--boot", "50"]) == 0
