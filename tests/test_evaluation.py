@@ -303,6 +303,58 @@ def test_calibrate_checkpoint_rewrites_only_the_temperature(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+def _with_data(src: Path, dst: Path, **data) -> Path:
+    """A copy of checkpoint ``src`` whose recorded data config has ``data`` on top."""
+    ckpt = torch.load(src, weights_only=True)
+    config = dict(ckpt["seqrec"]["config"] or {})
+    config["data"] = {**(config.get("data") or {}), **data}
+    ckpt["seqrec"] = {**ckpt["seqrec"], "config": config}
+    torch.save(ckpt, dst)
+    return dst
+
+
+def test_a_final_fit_on_val_is_calibrated_on_its_recipes_folds(tmp_path, capsys):
+    import sys
+
+    from seqrec.data.sources import load_digits
+    from seqrec.evaluation import calibrate_checkpoint
+    from seqrec.evaluation.intervals import fold_calibration_set
+
+    bundled = Path(__file__).resolve().parents[1] / "seqrec" / "pretrained"
+    final = _with_data(bundled / "ctc.ckpt", tmp_path / "final.ckpt", train_on_val=True)
+    folds = [_with_data(bundled / "ctc.ckpt", tmp_path / f"fold{k}.ckpt", folds=3, fold=k) for k in range(3)]
+    # its own val digits are training data: refused, and the error says what to do instead
+    with pytest.raises(ValueError, match="train_on_val.*fit-on"):
+        calibrate_checkpoint(final, n=16)
+    # each fold reads its own fold's val digits, never the final fit's test digits
+    test_ids = load_digits("bundled", "test").ids
+    _, strips = fold_calibration_set(folds[1], 64, 0, test_ids)
+    used = set(strips.digit_index[strips.digit_index >= 0].tolist())
+    assert used <= set(load_digits("bundled", "val", folds=3, fold=1).ids.tolist())
+    assert not used & set(test_ids.tolist())
+    report = calibrate_checkpoint(final, n=16, seed=1, fit_on=folds)
+    assert report["n"] == 48 and report["fit_on"] == [str(f) for f in folds]
+    assert report["after"]["nll"] <= report["before"]["nll"] + 1e-6
+    assert torch.load(final, weights_only=True)["seqrec"]["codec"]["temperature"] == pytest.approx(
+        report["temperature"]
+    )
+    # a checkpoint that is not a fold, or a fold of another head, cannot stand in
+    with pytest.raises(ValueError, match="not a cross-validation fold"):
+        calibrate_checkpoint(final, n=16, fit_on=[final])
+    other = _with_data(bundled / "multihead.ckpt", tmp_path / "mh.ckpt", folds=3, fold=0)
+    with pytest.raises(ValueError, match="same recipe"):
+        calibrate_checkpoint(final, n=16, fit_on=[other], write=False)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    try:
+        import calibrate
+    finally:
+        sys.path.pop(0)
+    assert calibrate.main([str(final), "--n", "16", "--dry-run"]) == 2
+    assert "fit-on" in capsys.readouterr().err
+    assert calibrate.main([str(final), "--n", "8", "--dry-run", "--fit-on", *map(str, folds)]) == 0
+    assert '"split": "val of the folds"' in capsys.readouterr().out
+
+
 @pytest.mark.slow
 def test_test_epoch_logs_digit_bootstrap_intervals(make_cfg, capsys):
     from seqrec.train import train

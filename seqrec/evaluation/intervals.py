@@ -301,39 +301,129 @@ def write_temperature(path, temperature: float) -> Path:
 
 
 def calibrate_checkpoint(
-    path, source: str = "bundled", split: str = "val", n: int = 2000, seed: int = 0, root=None, write: bool = True
+    path,
+    source: str = "bundled",
+    split: str = "val",
+    n: int = 2000,
+    seed: int = 0,
+    root=None,
+    write: bool = True,
+    fit_on: Sequence | None = None,
 ) -> dict:
     """Fit a checkpoint's temperature on ``n`` strips of ``split`` digits, composed like its
     training data (the checkpoint's data config), and (``write``) store it in the checkpoint.
+
+    ``fit_on``: cross-validation fold checkpoints of the same recipe instead, each reading ``n``
+    strips of its own fold's val digits (which it never trained on), less the target's test
+    digits. This is how a final fit on train + val (``data.train_on_val``) is calibrated: its own
+    val digits are training data, on which its confidences would look better than they are.
     Returns {"temperature", "before": {nll, ece}, "after": {nll, ece}, "n", "source", "split"}."""
-    from ..checkpoint import read_checkpoint
-    from ..data.strips import StripConfig, make_strips
-    from ..metrics import match_digits
     from ..recognizer import Recognizer
 
     if split == "test":
         raise ValueError("split='test': the temperature is fitted on validation digits, never on test digits")
     if isinstance(n, bool) or int(n) != n or n < 1:
         raise ValueError(f"n must be a positive number of strips, got {n!r}")
-    data = dict((read_checkpoint(path)["seqrec"]["config"] or {}).get("data") or {})
+    data = checkpoint_data(path)
+    if fit_on:
+        held_out = load_test_ids(data, root)
+        sets = [fold_calibration_set(f, int(n), [int(seed), 0xCA1B, k], held_out, root) for k, f in enumerate(fit_on)]
+        rec = Recognizer.from_checkpoint(path, optimize=False)
+        for f, (fold_rec, _) in zip(fit_on, sets):
+            check_same_reader(rec, fold_rec, f)
+    else:
+        if data.get("train_on_val"):
+            raise ValueError(
+                f"{path} trained on its val digits (data.train_on_val=true), so a temperature fitted on them "
+                "would make its confidences too high; fit it on the recipe's cross-validation folds instead "
+                "(fit_on=[fold checkpoints]; scripts/calibrate.py CKPT --fit-on FOLD_CKPT ...)"
+            )
+        rec = Recognizer.from_checkpoint(path, optimize=False)
+        sets = [(rec, _strips_like(data, rec, int(n), [int(seed), 0xCA1B], split=split, source=source, root=root))]
+    logits = torch.cat([recognizer_logits(r, s.images) for r, s in sets])
+    digits, lengths = (torch.cat(t) for t in zip(*(strip_tensors(s, rec.codec.max_len) for _, s in sets)))
+    report = {"n": int(n) * len(sets), "source": source, "split": split}
+    if fit_on:
+        report.update(source=sets[0][1].source, split="val of the folds", fit_on=[str(f) for f in fit_on])
+    report.update(temperature_report(rec.codec, logits, digits, lengths))
+    if write:
+        write_temperature(path, report["temperature"])
+    return report
+
+
+def temperature_report(codec, logits: torch.Tensor, digits: torch.Tensor, lengths: torch.Tensor) -> dict:
+    """The fitted temperature, with the NLL and ECE of the codec's confidences before and after."""
+    from ..metrics import match_digits
+
+    temperature = fit_codec_temperature(codec, logits, digits, lengths)
+    decoded = codec.decode(logits)
+    correct = match_digits(decoded.digits, decoded.lengths, digits, lengths, codec.max_len)[0].numpy()
+    report = {"temperature": temperature}
+    stored = codec.temperature
+    try:
+        for key, t in (("before", stored), ("after", temperature)):
+            codec.temperature = t
+            report[key] = {
+                "temperature": t,
+                "nll": float(codec.sequence_nll(logits, digits, lengths).mean()),
+                "ece": expected_calibration_error(codec.decode(logits).confidence.clamp(0, 1), correct),
+            }
+    finally:
+        codec.temperature = stored
+    return report
+
+
+def checkpoint_data(path) -> dict:
+    """The data config a checkpoint was trained with (empty when it has none)."""
+    from ..checkpoint import read_checkpoint
+
+    return dict((read_checkpoint(path)["seqrec"]["config"] or {}).get("data") or {})
+
+
+def _strips_like(data: dict, rec, n: int, seed, **where):
+    """``n`` strips composed like the training data ``data``, at ``rec``'s input size."""
+    from ..data.strips import StripConfig, make_strips
+
     keys = set(StripConfig.__dataclass_fields__) - {"height", "width"}
-    rec = Recognizer.from_checkpoint(path, optimize=False)
     kwargs = {k: v for k, v in data.items() if k in keys}
     kwargs["height"], kwargs["width"] = rec.image_size
-    strips = make_strips(int(n), seed=[int(seed), 0xCA1B], split=split, source=source, root=root, **kwargs)
-    logits = recognizer_logits(rec, strips.images)
-    digits, lengths = strip_tensors(strips, rec.codec.max_len)
-    temperature = fit_codec_temperature(rec.codec, logits, digits, lengths)
-    decoded = rec.codec.decode(logits)
-    correct = match_digits(decoded.digits, decoded.lengths, digits, lengths, rec.codec.max_len)[0].numpy()
-    report = {"temperature": temperature, "n": int(n), "source": source, "split": split}
-    for key, t in (("before", rec.codec.temperature), ("after", temperature)):
-        rec.codec.temperature = t
-        report[key] = {
-            "temperature": t,
-            "nll": float(rec.codec.sequence_nll(logits, digits, lengths).mean()),
-            "ece": expected_calibration_error(rec.codec.decode(logits).confidence.clamp(0, 1), correct),
-        }
-    if write:
-        write_temperature(path, temperature)
-    return report
+    return make_strips(n, seed=seed, **where, **kwargs)
+
+
+def load_test_ids(data: dict, root=None) -> np.ndarray:
+    """Global ids of the test digits of a checkpoint's data config (its split, or its fold)."""
+    from ..data.sources import load_digits
+
+    return load_digits(data.get("source", "bundled"), "test", root, data.get("folds"), data.get("fold")).ids
+
+
+def fold_calibration_set(path, n: int, seed, held_out: np.ndarray, root=None) -> tuple:
+    """(Recognizer, strips) of a cross-validation fold checkpoint: strips of its fold's val
+    digits, less the ``held_out`` ids (the published model's test digits)."""
+    import dataclasses
+
+    from ..data.sources import load_digits
+    from ..recognizer import Recognizer
+
+    data = checkpoint_data(path)
+    if data.get("folds") is None or data.get("train_on_val"):
+        raise ValueError(
+            f"{path} is not a cross-validation fold with held-out val digits (data.folds="
+            f"{data.get('folds')!r}, data.train_on_val={data.get('train_on_val')!r}); fit_on wants checkpoints "
+            "written by benchmarks/bench_cv.py"
+        )
+    pool = load_digits(data.get("source", "bundled"), "val", root, data["folds"], data["fold"])
+    keep = ~np.isin(pool.ids, held_out)
+    pool = dataclasses.replace(pool, images=pool.images[keep], labels=pool.labels[keep], ids=pool.ids[keep])
+    rec = Recognizer.from_checkpoint(path, optimize=False)
+    return rec, _strips_like(data, rec, n, seed, pool=pool)
+
+
+def check_same_reader(target, fold_rec, path) -> None:
+    """A fold's logits stand in for the target's only when both decode the same way at the same size."""
+    same = type(fold_rec.codec) is type(target.codec) and fold_rec.codec.max_len == target.codec.max_len
+    if not same or fold_rec.image_size != target.image_size:
+        raise ValueError(
+            f"{path} reads {fold_rec.head} at {fold_rec.image_size}, the checkpoint to calibrate reads "
+            f"{target.head} at {target.image_size}: fit_on wants folds of the same recipe"
+        )
