@@ -2,7 +2,9 @@
 
     python benchmarks/bench_photos.py [--n 300] [--seed 2026] [--heads ctc,multihead,multilabel]
 
-``--heads`` takes pretrained names or checkpoint / ONNX paths (a candidate before publishing).
+``--heads`` takes pretrained names or checkpoint / ONNX paths (a candidate before publishing);
+with several, each later head is also compared with the first on the same numbers (a paired
+95% interval of the difference).
 
 Numbers of 1 to 5 digits, ink 40 to 160 px tall, from two sources of digit shapes:
 
@@ -150,13 +152,14 @@ def interval(case: Case, exact: np.ndarray, seed: int) -> tuple[float, float, st
     return lo, hi, "Wilson"
 
 
-def paired_gap(case: Case, canvas: np.ndarray, paper: np.ndarray, seed: int) -> tuple[float, float, float]:
-    """Canvas minus paper exact match on the same numbers, with a paired 95% interval resampled
-    like the accuracies: over digits for MNIST numbers, over numbers for pen."""
+def paired_gap(case: Case, new: np.ndarray, old: np.ndarray, seed: int) -> tuple[float, float, float]:
+    """``new`` minus ``old`` exact match on the same numbers (canvas minus paper, or one head minus
+    another), with a paired 95% interval resampled like the accuracies: over digits for MNIST
+    numbers, over numbers for pen."""
     from seqrec.evaluation import paired_difference
 
-    index = np.asarray(case.digit_index) if case.source == "mnist" else np.arange(len(canvas))[:, None]
-    return paired_difference(canvas, paper, index, n_boot=1000, seed=seed)
+    index = np.asarray(case.digit_index) if case.source == "mnist" else np.arange(len(new))[:, None]
+    return paired_difference(new, old, index, n_boot=1000, seed=seed)
 
 
 def ink_heights(inks: list) -> tuple[int, int]:
@@ -238,6 +241,27 @@ def verdicts(rows: list[dict], seed: int = 0) -> list[str]:
     return lines
 
 
+def against_first(rows: list[dict], seed: int = 0) -> list[str]:
+    """Each head after the first minus the first, per source and condition, on the same numbers
+    (paired interval): how a candidate compares with the published model."""
+    from seqrec.evaluation import difference_verdict
+
+    first = rows[0]["head"] if rows else None
+    base = {(r["source"], r["condition"]): r for r in rows if r["head"] == first}
+    lines = []
+    for r in rows:
+        if r["head"] == first:
+            continue
+        old = base[(r["source"], r["condition"])]
+        diff, lo, hi = paired_gap(r["case"], r["outcomes"], old["outcomes"], seed)
+        lines.append(
+            f"{r['source']}/{r['condition']}: {r['head']} {100 * r['exact']:.1f}% - {first} "
+            f"{100 * old['exact']:.1f}% = {100 * diff:+.1f} points [{100 * lo:+.1f}, {100 * hi:+.1f}], "
+            f"paired: {difference_verdict(lo, hi)}"
+        )
+    return lines
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=300, help="numbers per source (each is read in every condition)")
@@ -269,6 +293,10 @@ def main(argv=None) -> None:
     print(f"\ntotal {time.perf_counter() - t:.0f} s\n")
     for line in verdicts(rows, args.seed):
         print(f"- {line}")
+    if len(heads) > 1:
+        print(f"\nEach head against {heads[0]} on the same numbers:\n")
+        for line in against_first(rows, args.seed):
+            print(f"- {line}")
 
 
 if __name__ == "__main__":

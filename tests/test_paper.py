@@ -287,6 +287,9 @@ def test_bench_photos_end_to_end(capsys):
     assert len(rows) == 2 * 3 * 3  # sources x conditions x heads
     assert all("| 4 |" in r for r in rows)
     assert out.count("target") >= 9  # one verdict per target
+    # each later head against the first, on the same numbers: one line per source and condition
+    versus = [line for line in out.splitlines() if " - ctc " in line and "paired:" in line]
+    assert len(versus) == 2 * 2 * 3 and "Each head against ctc" in out
 
 
 def test_bench_photos_reads_a_checkpoint_path(capsys):
@@ -295,6 +298,20 @@ def test_bench_photos_reads_a_checkpoint_path(capsys):
     _bench().main(["--n", "2", "--seed", "3", "--heads", str(pretrained_path("multilabel"))])
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| pen")]
     assert len(rows) == 3 and all("multilabel.ckpt" in r for r in rows)
+
+
+def test_against_first_pairs_each_head_with_the_first():
+    bench = _bench()
+    pen = bench.Case(source="pen", labels=["1"] * 400, inks=[], digit_index=None)
+    old, new = np.r_[np.ones(200), np.zeros(200)], np.ones(400)
+    rows = [
+        dict(source="pen", condition="canvas", head=h, exact=float(v.mean()), outcomes=v, case=pen)
+        for h, v in (("ctc", old), ("cand.ckpt", new))
+    ]
+    (line,) = bench.against_first(rows)
+    assert line.startswith("pen/canvas: cand.ckpt 100.0% - ctc 50.0% = +50.0 points") and line.endswith("higher")
+    rows[1]["outcomes"] = old
+    assert bench.against_first(rows)[0].endswith("no difference shown")
 
 
 def test_paired_gap_is_signed_and_verdicts_need_the_whole_interval():
