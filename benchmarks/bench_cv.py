@@ -39,8 +39,10 @@ BASE's on the same test strips and reports the difference with a 95% interval ov
         --override '+callbacks.ema={_target_:pytorch_lightning.callbacks.EMAWeightAveraging,decay:0.999}'
     python benchmarks/bench_cv.py --out logs/cv/ctc_ema --compare-to logs/cv/ctc
 
-Extra Hydra overrides go in ``--override`` (repeatable); a saved fold is reused only by a run with
-the same overrides and epochs. Writes one run folder per fold under ``--out`` and cv.md/cv.json.
+Extra Hydra overrides go in ``--override`` (repeatable); a saved fold is reused only by a run whose
+composed training config is the same (a hash of it is saved with the fold, so an edited config
+file or other overrides or epochs train the fold again; folds saved before the hash was recorded
+are matched by their overrides and epochs). Writes one run folder per fold under ``--out`` and cv.md/cv.json.
 """
 
 from __future__ import annotations
@@ -141,6 +143,7 @@ def run_fold(model, folds, k, n, epochs, tiny, out: Path, overrides, stages: lis
 
     t0 = time.perf_counter()
     stages = stages or recipe(model)
+    config_hash = recipe_hash(model, folds, k, epochs, tiny, overrides, stages)  # before the configs can change
     run_dir, best, items = out / f"fold_{k}", None, []
     for i, experiment in enumerate(stages):  # each stage starts from the previous stage's best weights
         stage_dir = run_dir if i == 0 else run_dir / f"stage{i + 1}"
@@ -158,7 +161,7 @@ def run_fold(model, folds, k, n, epochs, tiny, out: Path, overrides, stages: lis
         "n": n,
         "tiny": tiny,
         "recipe": stages,
-        "settings": fold_settings(epochs, overrides),
+        "settings": fold_settings(epochs, overrides, config_hash),
         "overrides": items,
         "checkpoint": str(best),
         "test_ids": sorted(int(i) for i in pool.ids),
@@ -211,9 +214,32 @@ def common_suites(fold_results: list[dict]) -> list[str]:
     return [s for s in fold_results[0]["readings"] if all(s in f["readings"] for f in fold_results)]
 
 
-def fold_settings(epochs: int | None, overrides: list[str] | None) -> dict:
-    """What the user chose beyond the recipe: a fold is reused only by a run with the same."""
-    return {"epochs": epochs, "overrides": list(overrides or [])}
+def fold_settings(epochs: int | None, overrides: list[str] | None, config_hash: str | None = None) -> dict:
+    """What made a fold: the user's epochs and overrides and, since it is recorded, a hash of the
+    composed training config of every stage (``recipe_hash``), which also sees an edited config file."""
+    settings = {"epochs": epochs, "overrides": list(overrides or [])}
+    return settings if config_hash is None else {**settings, "config_hash": config_hash}
+
+
+TRAINING_KEYS = ("seed", "backbone_pretrain", "data", "model", "callbacks", "trainer")
+
+
+def recipe_hash(model, folds, k, epochs, tiny, overrides, stages: list[str]) -> str:
+    """A hash of what fold ``k`` learns from: the training parts of each stage's composed config
+    (not where it writes, nor which file a later stage starts from)."""
+    import hashlib
+
+    from omegaconf import OmegaConf
+
+    parts = []
+    for i, experiment in enumerate(stages):
+        start = Path("previous-stage.ckpt") if i else None
+        cfg, _ = compose_fold(
+            model, folds, k, Path("fold"), epochs if i == 0 else None, tiny, overrides, experiment, start
+        )
+        full = OmegaConf.to_container(cfg, resolve=False)
+        parts.append({key: full.get(key) for key in TRAINING_KEYS})
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def read_fold(out: Path, k: int) -> dict | None:
@@ -234,7 +260,13 @@ def saved_fold(
     same = (fold.get("model"), fold.get("folds"), fold.get("n"), fold.get("tiny")) == (model, folds, n, tiny)
     made_by = fold.get("recipe", [f"pretrained_{model}"])  # results saved before recipes were recorded: stage 1
     # results saved before settings were recorded all ran with the recipe's epochs and no overrides
-    same_settings = fold.get("settings", fold_settings(None, [])) == (settings or fold_settings(None, []))
+    saved, wanted = fold.get("settings", fold_settings(None, [])), settings or fold_settings(None, [])
+    if "config_hash" in saved and "config_hash" in wanted:  # the configs themselves
+        same_settings = saved["config_hash"] == wanted["config_hash"]
+    else:  # saved before config hashes were recorded: by what the user chose
+        same_settings = {k: saved.get(k) for k in ("epochs", "overrides")} == {
+            k: wanted.get(k) for k in ("epochs", "overrides")
+        }
     return fold if same and made_by == stages and same_settings and fold.get("fold") == k else None
 
 
@@ -267,7 +299,8 @@ def run_cv(
     out, stages = Path(out), recipe(model, stage1_only)
     results = {"model": model, "recipe": stages, "folds": folds, "n": n, "tiny": tiny, "fold_results": [], "pooled": {}}
     for k in range(folds):
-        fold = saved_fold(out, model, folds, k, n, tiny, stages, fold_settings(epochs, overrides))
+        config_hash = recipe_hash(model, folds, k, epochs, tiny, overrides, stages)
+        fold = saved_fold(out, model, folds, k, n, tiny, stages, fold_settings(epochs, overrides, config_hash))
         if fold is not None:
             log(f"  fold {k}/{folds}: reusing {out / f'fold_{k}' / FOLD_RESULT}")
             fold = add_eight(fold, out)

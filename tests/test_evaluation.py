@@ -502,6 +502,25 @@ def test_bench_cv_compares_saved_folds_paired_and_reuses_only_same_settings(tmp_
     assert cv.saved_fold(base, "ctc", 2, 0, 4, False, stages, cv.fold_settings(5, [])) is None
     _write_fold(other, 1, labels, labels, settings=tuned)
     assert cv.saved_fold(other, "ctc", 2, 1, 4, False, stages, tuned) is not None
+    # once recorded, the composed config decides: an edited config file is not the same recipe
+    hashed = cv.fold_settings(None, [], "aaaa")
+    _write_fold(other, 0, labels, labels, settings=hashed)
+    assert cv.saved_fold(other, "ctc", 2, 0, 4, False, stages, cv.fold_settings(None, [], "bbbb")) is None
+    assert cv.saved_fold(other, "ctc", 2, 0, 4, False, stages, cv.fold_settings(None, ["x=1"], "aaaa")) is not None
+
+
+def test_bench_cv_recipe_hash_sees_the_composed_config_not_the_words():
+    cv = _bench("bench_cv")
+    args = ("ctc", 3, 0, None, True)
+    plain = cv.recipe_hash(*args, [], ["pretrained_ctc"])
+    assert cv.recipe_hash(*args, ["callbacks=ema"], ["pretrained_ctc"]) == plain  # the recipe has EMA already
+    assert cv.recipe_hash(*args, ["callbacks=default"], ["pretrained_ctc"]) != plain
+    assert cv.recipe_hash("ctc", 3, 1, None, True, [], ["pretrained_ctc"]) != plain  # another fold
+    assert cv.recipe_hash("ctc", 3, 0, 7, True, [], ["pretrained_ctc"]) != plain  # other epochs
+    two = ["pretrained_multihead", "paper_finetune_multihead"]
+    assert cv.recipe_hash("multihead", 3, 0, None, True, [], two) != cv.recipe_hash(
+        "multihead", 3, 0, None, True, [], two[:1]
+    )
 
 
 @pytest.mark.slow

@@ -287,6 +287,15 @@ def test_paper_finetune_is_stage_one_plus_paper_at_a_lower_rate(head, tmp_path):
     assert stage2.model.optimizer.lr < stage1.model.optimizer.lr and stage2.seed == stage1.seed
     assert OmegaConf.to_container(stage2.model.net) == OmegaConf.to_container(stage1.model.net)
     assert (stage2.data.source, stage2.data.length_weights) == (stage1.data.source, stage1.data.length_weights)
+    assert stage2.backbone_pretrain is None  # it starts from init_from's weights (both together are refused)
+
+
+def test_the_ctc_recipe_has_its_levers_and_fits_finally_on_train_and_val_only_when_asked(tmp_path):
+    """The bundled ctc's recipe (BENCHMARKS.md, "Recipe levers"): EMA weights and a digit-pretrained
+    backbone; its cross-validation folds select an epoch on val, the final fit asks for train + val."""
+    recipe = compose_train(["experiment=pretrained_ctc"], tmp_path)
+    assert "ema" in recipe.callbacks and recipe.backbone_pretrain.steps == 4000
+    assert recipe.data.train_on_val is False
 
 
 def test_a_missing_value_fails_before_any_work(tmp_path):
