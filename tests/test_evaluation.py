@@ -263,15 +263,15 @@ def test_write_temperature_changes_only_the_codec(tmp_path):
 
 
 def test_calibrate_checkpoint_rewrites_only_the_temperature(tmp_path, capsys):
-    import shutil
     import sys
 
     from seqrec.data.strips import make_strips
     from seqrec.evaluation import calibrate_checkpoint
     from seqrec.recognizer import Recognizer
 
-    path = tmp_path / "ctc.ckpt"
-    shutil.copy(Path(__file__).resolve().parents[1] / "seqrec" / "pretrained" / "ctc.ckpt", path)
+    # the bundled ctc is a final fit on train + val: as one trained on train only, to fit on val
+    bundled = Path(__file__).resolve().parents[1] / "seqrec" / "pretrained" / "ctc.ckpt"
+    path = _with_data(bundled, tmp_path / "ctc.ckpt", train_on_val=False)
     before = torch.load(path, weights_only=True)
     strips = make_strips(32, seed=5, split="test", source="bundled", min_len=1, max_len=5)
     texts = Recognizer.from_checkpoint(path, optimize=False).predict(strips.images)
@@ -322,7 +322,10 @@ def test_a_final_fit_on_val_is_calibrated_on_its_recipes_folds(tmp_path, capsys)
 
     bundled = Path(__file__).resolve().parents[1] / "seqrec" / "pretrained"
     final = _with_data(bundled / "ctc.ckpt", tmp_path / "final.ckpt", train_on_val=True)
-    folds = [_with_data(bundled / "ctc.ckpt", tmp_path / f"fold{k}.ckpt", folds=3, fold=k) for k in range(3)]
+    folds = [
+        _with_data(bundled / "ctc.ckpt", tmp_path / f"fold{k}.ckpt", folds=3, fold=k, train_on_val=False)
+        for k in range(3)
+    ]
     # its own val digits are training data: refused, and the error says what to do instead
     with pytest.raises(ValueError, match="train_on_val.*fit-on"):
         calibrate_checkpoint(final, n=16)
@@ -341,7 +344,7 @@ def test_a_final_fit_on_val_is_calibrated_on_its_recipes_folds(tmp_path, capsys)
     # a checkpoint that is not a fold, or a fold of another head, cannot stand in
     with pytest.raises(ValueError, match="not a cross-validation fold"):
         calibrate_checkpoint(final, n=16, fit_on=[final])
-    other = _with_data(bundled / "multihead.ckpt", tmp_path / "mh.ckpt", folds=3, fold=0)
+    other = _with_data(bundled / "multihead.ckpt", tmp_path / "mh.ckpt", folds=3, fold=0, train_on_val=False)
     with pytest.raises(ValueError, match="same recipe"):
         calibrate_checkpoint(final, n=16, fit_on=[other], write=False)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
@@ -503,10 +506,10 @@ def test_bench_cv_compares_saved_folds_paired_and_reuses_only_same_settings(tmp_
     _write_fold(other, 1, labels, labels, settings=tuned)
     assert cv.saved_fold(other, "ctc", 2, 1, 4, False, stages, tuned) is not None
     # once recorded, the composed config decides: an edited config file is not the same recipe
-    hashed = cv.fold_settings(None, [], "aaaa")
-    _write_fold(other, 0, labels, labels, settings=hashed)
-    assert cv.saved_fold(other, "ctc", 2, 0, 4, False, stages, cv.fold_settings(None, [], "bbbb")) is None
-    assert cv.saved_fold(other, "ctc", 2, 0, 4, False, stages, cv.fold_settings(None, ["x=1"], "aaaa")) is not None
+    hashed = tmp_path / "hashed"
+    _write_fold(hashed, 0, labels, labels, settings=cv.fold_settings(None, [], "aaaa"))
+    assert cv.saved_fold(hashed, "ctc", 2, 0, 4, False, stages, cv.fold_settings(None, [], "bbbb")) is None
+    assert cv.saved_fold(hashed, "ctc", 2, 0, 4, False, stages, cv.fold_settings(None, ["x=1"], "aaaa")) is not None
 
 
 def test_bench_cv_recipe_hash_sees_the_composed_config_not_the_words():
