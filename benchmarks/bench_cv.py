@@ -78,6 +78,7 @@ TINY = [
     "+trainer.enable_model_summary=false",
     "~callbacks.progress_bar",
 ]
+TINY_PRETRAIN = (2, 16)  # backbone pretraining steps and batch size of a --tiny recipe
 
 
 def recipe(model: str, stage1_only: bool = False) -> list[str]:
@@ -118,6 +119,8 @@ def compose_fold(
         *(["backbone_pretrain=null"] if init_from is not None else []),
     ]
     cfg = compose_run(items, out, job=fold)
+    if tiny and cfg.get("backbone_pretrain"):  # a smoke test: a recipe's pretraining shrinks with it
+        cfg.backbone_pretrain.steps, cfg.backbone_pretrain.batch_size = TINY_PRETRAIN
     return cfg, items
 
 

@@ -556,7 +556,10 @@ def test_bench_cv_pretrains_the_backbone_in_the_first_stage_only(tmp_path):
         experiment="paper_finetune_multihead",
         init_from=tmp_path / "stage1.ckpt",
     )
-    assert first.backbone_pretrain.steps == 5 and later.backbone_pretrain is None
+    assert first.backbone_pretrain.steps == 2 and later.backbone_pretrain is None  # --tiny: 2 steps
+    full, _ = cv.compose_fold("multihead", 2, 0, tmp_path / "c", overrides=[pre])
+    assert full.backbone_pretrain.steps == 5
+    assert cv.compose_fold("ctc", 2, 0, tmp_path / "d", tiny=True)[0].backbone_pretrain.steps == 2  # the recipe's 4,000
 
 
 @pytest.mark.slow
