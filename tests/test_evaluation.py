@@ -331,7 +331,7 @@ def test_a_final_fit_on_val_is_calibrated_on_its_recipes_folds(tmp_path, capsys)
         calibrate_checkpoint(final, n=16)
     # each fold reads its own fold's val digits, never the final fit's test digits
     test_ids = load_digits("bundled", "test").ids
-    _, strips = fold_calibration_set(folds[1], 64, 0, test_ids)
+    _, strips = fold_calibration_set(folds[1], 64, 0, test_ids, "bundled")
     used = set(strips.digit_index[strips.digit_index >= 0].tolist())
     assert used <= set(load_digits("bundled", "val", folds=3, fold=1).ids.tolist())
     assert not used & set(test_ids.tolist())
@@ -345,8 +345,11 @@ def test_a_final_fit_on_val_is_calibrated_on_its_recipes_folds(tmp_path, capsys)
     with pytest.raises(ValueError, match="not a cross-validation fold"):
         calibrate_checkpoint(final, n=16, fit_on=[final])
     other = _with_data(bundled / "multihead.ckpt", tmp_path / "mh.ckpt", folds=3, fold=0, train_on_val=False)
-    with pytest.raises(ValueError, match="same recipe"):
+    with pytest.raises(ValueError, match="reads multihead .* same recipe"):
         calibrate_checkpoint(final, n=16, fit_on=[other], write=False)
+    mnist = _with_data(folds[0], tmp_path / "mnist.ckpt", source="mnist")  # offline: must fail before loading it
+    with pytest.raises(ValueError, match="digit source 'mnist'.*same recipe"):
+        calibrate_checkpoint(final, n=16, fit_on=[mnist], write=False)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
     try:
         import calibrate

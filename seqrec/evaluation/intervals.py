@@ -325,20 +325,16 @@ def calibrate_checkpoint(
     if isinstance(n, bool) or int(n) != n or n < 1:
         raise ValueError(f"n must be a positive number of strips, got {n!r}")
     data = checkpoint_data(path)
+    if data.get("train_on_val") and not fit_on:
+        raise ValueError(
+            f"{path} trained on its val digits (data.train_on_val=true), so a temperature fitted on them "
+            "would make its confidences too high; fit it on the recipe's cross-validation folds instead "
+            "(fit_on=[fold checkpoints]; scripts/calibrate.py CKPT --fit-on FOLD_CKPT ...)"
+        )
+    rec = Recognizer.from_checkpoint(path, optimize=False)
     if fit_on:
-        held_out = load_test_ids(data, root)
-        sets = [fold_calibration_set(f, int(n), [int(seed), 0xCA1B, k], held_out, root) for k, f in enumerate(fit_on)]
-        rec = Recognizer.from_checkpoint(path, optimize=False)
-        for f, (fold_rec, _) in zip(fit_on, sets):
-            check_same_reader(rec, fold_rec, f)
+        sets = fold_calibration_sets(rec, data, fit_on, int(n), int(seed), root)
     else:
-        if data.get("train_on_val"):
-            raise ValueError(
-                f"{path} trained on its val digits (data.train_on_val=true), so a temperature fitted on them "
-                "would make its confidences too high; fit it on the recipe's cross-validation folds instead "
-                "(fit_on=[fold checkpoints]; scripts/calibrate.py CKPT --fit-on FOLD_CKPT ...)"
-            )
-        rec = Recognizer.from_checkpoint(path, optimize=False)
         sets = [(rec, _strips_like(data, rec, int(n), [int(seed), 0xCA1B], split=split, source=source, root=root))]
     logits = torch.cat([recognizer_logits(r, s.images) for r, s in sets])
     digits, lengths = (torch.cat(t) for t in zip(*(strip_tensors(s, rec.codec.max_len) for _, s in sets)))
@@ -397,22 +393,39 @@ def load_test_ids(data: dict, root=None) -> np.ndarray:
     return load_digits(data.get("source", "bundled"), "test", root, data.get("folds"), data.get("fold")).ids
 
 
-def fold_calibration_set(path, n: int, seed, held_out: np.ndarray, root=None) -> tuple:
-    """(Recognizer, strips) of a cross-validation fold checkpoint: strips of its fold's val
-    digits, less the ``held_out`` ids (the published model's test digits)."""
+def fold_calibration_sets(target, data: dict, fit_on: Sequence, n: int, seed: int, root=None) -> list[tuple]:
+    """(Recognizer, strips) of each fold checkpoint in ``fit_on``, for the ``target`` Recognizer
+    trained on ``data``: same head, input size and digit source, and none of its test digits."""
+    held_out, source = load_test_ids(data, root), data.get("source", "bundled")
+    sets = []
+    for k, path in enumerate(fit_on):
+        fold_rec, strips = fold_calibration_set(path, n, [seed, 0xCA1B, k], held_out, source, root)
+        check_same_reader(target, fold_rec, path)
+        sets.append((fold_rec, strips))
+    return sets
+
+
+def fold_calibration_set(path, n: int, seed, held_out: np.ndarray, source: str = "bundled", root=None) -> tuple:
+    """(Recognizer, strips) of a cross-validation fold checkpoint trained on ``source``: strips of
+    its fold's val digits, less the ``held_out`` ids (the published model's test digits)."""
     import dataclasses
 
     from ..data.sources import load_digits
     from ..recognizer import Recognizer
 
     data = checkpoint_data(path)
+    if data.get("source", "bundled") != source:
+        raise ValueError(
+            f"{path} was trained on digit source {data.get('source', 'bundled')!r}, the checkpoint to "
+            f"calibrate on {source!r}: fit_on wants folds of the same recipe"
+        )
     if data.get("folds") is None or data.get("train_on_val"):
         raise ValueError(
             f"{path} is not a cross-validation fold with held-out val digits (data.folds="
             f"{data.get('folds')!r}, data.train_on_val={data.get('train_on_val')!r}); fit_on wants checkpoints "
             "written by benchmarks/bench_cv.py"
         )
-    pool = load_digits(data.get("source", "bundled"), "val", root, data["folds"], data["fold"])
+    pool = load_digits(source, "val", root, data["folds"], data["fold"])
     keep = ~np.isin(pool.ids, held_out)
     pool = dataclasses.replace(pool, images=pool.images[keep], labels=pool.labels[keep], ids=pool.ids[keep])
     rec = Recognizer.from_checkpoint(path, optimize=False)
