@@ -134,19 +134,17 @@ def best_checkpoint(run_dir: Path) -> Path:
     return best
 
 
-def run_fold(model, folds, k, n, epochs, tiny, out: Path, overrides, stages: list[str] | None = None) -> dict:
+def run_fold(model, folds, k, n, epochs, tiny, out: Path, overrides, stages: list[str], config_hash: str) -> dict:
     """Train fold ``k`` through the ``stages`` of its recipe (each from the last one's best
     checkpoint; ``epochs`` sets stage 1's) and read ``n`` strips per suite of its test digits: the
-    fold's result, with its readings, labels and digit ids (for pooling). Saved as
-    ``fold_k/fold.json`` (atomically)."""
+    fold's result, with its readings, labels and digit ids (for pooling), and ``config_hash``
+    (``recipe_hash``, taken before training). Saved as ``fold_k/fold.json`` (atomically)."""
 
     from seqrec.data.atomic import replace_file
     from seqrec.recognizer import Recognizer
     from seqrec.train import build, train
 
     t0 = time.perf_counter()
-    stages = stages or recipe(model)
-    config_hash = recipe_hash(model, folds, k, epochs, tiny, overrides, stages)  # before the configs can change
     run_dir, best, items = out / f"fold_{k}", None, []
     for i, experiment in enumerate(stages):  # each stage starts from the previous stage's best weights
         stage_dir = run_dir if i == 0 else run_dir / f"stage{i + 1}"
@@ -308,7 +306,7 @@ def run_cv(
             log(f"  fold {k}/{folds}: reusing {out / f'fold_{k}' / FOLD_RESULT}")
             fold = add_eight(fold, out)
         elif k in todo:
-            fold = run_fold(model, folds, k, n, epochs, tiny, out, overrides, stages)
+            fold = run_fold(model, folds, k, n, epochs, tiny, out, overrides, stages, config_hash)
         if fold is None:
             continue
         results["fold_results"].append(fold)

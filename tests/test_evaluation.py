@@ -446,6 +446,7 @@ def test_bench_cv_tiny_end_to_end(tmp_path, capsys):
     assert results["pooled"]["eight"]["n_digits"] > 20  # ctc reads any width: 8 digits at 28x224 too
     saved = tmp_path / "fold_1" / "fold.json"
     fold = json.loads(saved.read_text())
+    assert fold["settings"]["config_hash"] == cv.recipe_hash("ctc", 2, 1, None, True, [], ["pretrained_ctc"])
     eight = fold["readings"].pop("eight")
     saved.write_text(json.dumps(fold))  # as folds saved before the 8-digit suite existed
     assert cv.add_eight(fold, tmp_path)["readings"]["eight"] == eight  # read again from the checkpoint
