@@ -1,4 +1,4 @@
-"""Recognizer throughput on the CPU: python benchmarks/bench_predict.py [--n 4096] [--repeats 5]
+"""Recognizer throughput: python benchmarks/bench_predict.py [--n 4096] [--repeats 5] [--device cuda]
 
 For each pretrained model (seqrec/pretrained/<name>.ckpt; missing ones are skipped with a
 message) and each ``--checkpoint PATH``, at batch 256, in strips/s:
@@ -14,7 +14,8 @@ from JPEG bytes (``load_image`` + ``prepare``). Target: < 20 ms.
 Backends: ``torch`` (frozen TorchScript copy, the default of Recognizer.from_checkpoint),
 ``torch-eager`` (``optimize=False``) and ``onnxruntime`` (exported with seqrec.export; skipped
 when onnx/onnxruntime are not installed). Prints a markdown table with the hardware and the
-command. Target: >= 2,000 strips/s for ctc on 2 cores.
+command. Target: >= 2,000 strips/s for ctc on 2 cores. ``--device cuda`` times the models on a GPU
+(the preprocessing stays on the CPU; onnxruntime runs there only with its CUDA provider).
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def bench_one(label: str, rec, images: np.ndarray, batch: int, repeats: int) -> 
 
     def tensor_path():
         for i in range(0, n, batch):
-            rec.decode(rec.logits(x[i : i + batch]))
+            rec.decode(rec.logits(x[i : i + batch]))  # decoding reads the logits back: the GPU has finished
 
     return {
         "model": label,
@@ -131,6 +132,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument("--no-onnx", action="store_true", help="skip onnxruntime")
     p.add_argument("--no-eager", action="store_true", help="skip the eager (optimize=False) PyTorch run")
+    p.add_argument("--device", default="cpu", help="where the models run: cpu (default) or cuda[:N]")
     args = p.parse_args(argv)
 
     import torch
@@ -140,6 +142,8 @@ def main(argv=None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
+        p.error(f"--device {args.device}: torch sees no CUDA GPU here")
     todo = models(args)
     if not todo:
         print("nothing to benchmark: no pretrained weights yet; pass --checkpoint PATH", file=sys.stderr)
@@ -155,10 +159,15 @@ def main(argv=None) -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for label, path in todo:
-            rec = Recognizer.from_checkpoint(path)
-            recs = [rec] + ([] if args.no_eager else [Recognizer.from_checkpoint(path, optimize=False)])
+            rec = Recognizer.from_checkpoint(path, device=args.device)
+            eager = [] if args.no_eager else [Recognizer.from_checkpoint(path, device=args.device, optimize=False)]
+            recs = [rec, *eager]
             if ort is not None and not args.no_onnx:
-                recs.append(Recognizer.from_checkpoint(export(rec, Path(tmp) / f"{label}.onnx")))
+                try:
+                    onnx_path = export(rec, Path(tmp) / f"{label}.onnx")
+                    recs.append(Recognizer.from_checkpoint(onnx_path, device=args.device))
+                except ValueError as err:  # e.g. --device cuda with the CPU-only onnxruntime
+                    print(f"skipping onnxruntime: {err}", file=sys.stderr)
             for r in recs:
                 rows.append(bench_one(label, r, images, args.batch, args.repeats))
                 r = rows[-1]
@@ -173,8 +182,9 @@ def main(argv=None) -> int:
     print(f"  1 MP photo: {pixels_ms:.1f} ms from pixels, {jpeg_ms:.1f} ms from JPEG bytes", file=sys.stderr)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     versions = f"torch {torch.__version__}" + (f", onnxruntime {ort.__version__}" if ort is not None else "")
+    gpu = f"{torch.cuda.get_device_name(args.device)} (models), " if torch.device(args.device).type == "cuda" else ""
     print(
-        f"\n**Hardware:** {cpu_model()}, {os.cpu_count()} logical cores, torch threads {torch.get_num_threads()}, "
+        f"\n**Hardware:** {gpu}{cpu_model()}, {os.cpu_count()} logical cores, torch threads {torch.get_num_threads()}, "
         f"load average {load:.1f} at the end; {versions}, Python {platform.python_version()}"
     )
     command = shlex.join([Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])])

@@ -581,6 +581,29 @@ def test_bench_accuracy_and_calibration_tiny(capsys):
         _bench("bench_accuracy").main(["--paired", "multihead"])
 
 
+def test_speed_benches_refuse_a_missing_gpu(capsys, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for name, argv, message in (
+        ("bench_predict", ["--device", "cuda"], "--device cuda: torch sees no CUDA GPU here"),
+        ("bench_train", ["--accelerator", "gpu"], "--accelerator gpu: torch sees no CUDA GPU here"),
+        ("bench_train", ["--precision", "16-mixed"], "--precision 16-mixed: only with --accelerator gpu"),
+    ):
+        with pytest.raises(SystemExit):
+            _bench(name).main(argv)
+        assert message in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_speed_benches_run_tiny(capsys):
+    predict = ["--n", "32", "--batch", "16", "--repeats", "1", "--no-onnx", "--no-eager"]
+    assert _bench("bench_predict").main(predict) == 0
+    out = capsys.readouterr().out
+    assert "| ctc | ctc | torch |" in out and "**1-megapixel photo**" in out and "--device" not in out
+    assert _bench("bench_train").main(["--steps", "2", "--warmup", "1", "--repeats", "1", "--workers", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "| plain PyTorch loop, pre-generated strips |" in out and "| **ratio** (target >= 0.9) |" in out
+
+
 def test_confidences_are_computed_only_when_read(monkeypatch):
     # predict() without return_confidence must not pay for P(text): the CTC loss runs on first access.
     codec = CTCCodec(5)

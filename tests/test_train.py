@@ -1,5 +1,6 @@
 """Training through train(cfg): every head, learning, DDP, resume, checkpoints, W&B, errors."""
 
+import csv
 import json
 import subprocess
 import sys
@@ -120,11 +121,36 @@ def test_final_fit_on_train_and_val_keeps_its_last_epoch(make_cfg, tmp_path):
     assert best_checkpoint(tmp_path) == tmp_path / "checkpoints" / "epoch_001.ckpt"
 
 
+def test_csv_log_keeps_its_rows_when_a_new_process_writes_on(tmp_path):
+    """ddp_spawn tests in a new process, whose writer has not seen the fit's columns (Lightning's
+    CSVLogger then failed, or deleted the fit's rows)."""
+    from seqrec.loggers import CSVLogger
+
+    fit = CSVLogger(tmp_path, name="csv")
+    fit.log_metrics({"train/loss": 1.0, "val/exact_match": 0.5}, step=0)
+    fit.save()
+    test = CSVLogger(tmp_path, name="csv", version=fit.version)  # a fresh writer on the same log
+    test.log_metrics({"test/cer": 0.1}, step=1)
+    test.save()
+    test.log_metrics({"test/cer": 0.2, "test/exact_match": 0.9}, step=2)
+    test.save()
+    with open(tmp_path / "csv" / "version_0" / "metrics.csv") as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+    assert reader.fieldnames == ["step", "test/cer", "test/exact_match", "train/loss", "val/exact_match"]
+    assert [r["val/exact_match"] for r in rows] == ["0.5", "", ""]
+    assert [r["test/cer"] for r in rows] == ["", "0.1", "0.2"]
+    assert not list((tmp_path / "csv" / "version_0").glob(".*tmp"))  # rewritten atomically
+    assert CSVLogger(tmp_path, name="csv").version == 1  # a new run still starts its own log
+
+
 @pytest.mark.slow
 def test_ddp_sim_two_cpu_processes_sync_metrics(make_cfg, tmp_path):
     """DDP over gloo with 2 processes; test metrics must equal a 1-process test of the same weights."""
-    metrics = train(make_cfg("model=multihead", "trainer=ddp_sim", "debug=limit", "data.n_test=64"))
+    metrics = train(make_cfg("model=multihead", "trainer=ddp_sim", "debug=limit", "data.n_test=64", "logger=csv"))
     assert "test/exact_match" in metrics
+    rows = list(csv.DictReader(open(tmp_path / "csv" / "version_0" / "metrics.csv")))  # fit and test: spawned apart
+    assert any(r.get("val/exact_match") for r in rows) and sum(bool(r.get("test/cer")) for r in rows) == 1
     best = read_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
     assert best["seqrec"]["head"] == "multihead"
     single = train(
