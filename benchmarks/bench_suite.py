@@ -2,6 +2,7 @@
 
     python benchmarks/bench_suite.py --models ctc,multihead,multilabel [--n 1000] [--out benchmarks/results]
     python benchmarks/bench_suite.py --models logs/compare_heads/multiruns/<time>/3/checkpoints/last.ckpt,...
+    python benchmarks/bench_suite.py --models <fold 0's checkpoint of bench_cv.py> --folds 3 --fold 0
 
 ``--models``: pretrained names (seqrec/pretrained/<name>.ckpt) and/or checkpoint paths, comma
 separated (``name=PATH`` sets the row label). Every point reads ``--n`` strips with
@@ -21,6 +22,9 @@ suite changes one factor:
 Every cell is exact match with its 95% interval from a bootstrap over the test digits the
 point's strips use (``seqrec.evaluation.digit_bootstrap``). Prints markdown tables (with the
 command and hardware) and writes bench_suite.md, bench_suite.json and bench_suite.png into ``--out``.
+``--folds K --fold k`` builds the strips from fold k's test digits of the K-fold split that
+``bench_cv.py`` trains on instead, so that the checkpoints of one cross-validation fold (which may
+have trained on the fixed test split's digits) are read on digits they never saw.
 """
 
 from __future__ import annotations
@@ -116,12 +120,14 @@ def run_suite(
     seed: int = 0,
     log=print,
     wide_gaps=WIDE_GAPS,
+    folds: int | None = None,
+    fold: int | None = None,
 ) -> list[dict]:
     """One result per (model, point): exact match and digit accuracy (with 95% digit-bootstrap
-    intervals, ``*_lo``/``*_hi``) and CER, or n/a."""
+    intervals, ``*_lo``/``*_hi``) and CER, or n/a. ``folds``/``fold``: fold ``fold``'s test digits."""
     from seqrec.data.sources import load_digits
 
-    pool = load_digits(source, "test")
+    pool = load_digits(source, "test", folds=folds, fold=fold)
     results = []
     for suite, factor, value, kwargs in points(suites, gaps, wide_gaps):
         t0 = time.perf_counter()
@@ -290,6 +296,8 @@ def main(argv=None) -> int:
     )
     p.add_argument("--source", default="bundled", help="digit source; its test split is used (default bundled)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--folds", type=int, default=None, help="with --fold: the K of bench_cv.py's K-fold split")
+    p.add_argument("--fold", type=int, default=None, help="read fold k's test digits (0..K-1), not the test split")
     p.add_argument(
         "--out", default="benchmarks/results", help="folder for bench_suite.md/.json/.png (default benchmarks/results)"
     )
@@ -298,6 +306,9 @@ def main(argv=None) -> int:
 
     suites = [s.strip() for s in args.suites.split(",") if s.strip()]
     try:
+        from seqrec.data.sources import check_folds
+
+        check_folds(args.folds, args.fold)  # before any model is loaded
         models = load_models(args.models)
     except (FileNotFoundError, ValueError) as err:
         print(f"bench_suite: {err}", file=sys.stderr)
@@ -316,6 +327,8 @@ def main(argv=None) -> int:
         seed=args.seed,
         log=lambda s: print(s, file=sys.stderr, flush=True),
         wide_gaps=args.wide_gaps,
+        folds=args.folds,
+        fold=args.fold,
     )
     elapsed = time.perf_counter() - t0
     out = Path(args.out)
@@ -323,8 +336,9 @@ def main(argv=None) -> int:
     png = plot(results, models, out / "bench_suite.png")
     command = "python " + shlex.join(["benchmarks/bench_suite.py", *argv])
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    digits = "test split" if args.folds is None else f"fold {args.fold} of {args.folds} (bench_cv.py's split)"
     header = (
-        f"**Command:** `{command}`  \n**Setup:** {args.n} strips per point from the `{args.source}` test split "
+        f"**Command:** `{command}`  \n**Setup:** {args.n} strips per point from the `{args.source}` {digits} "
         f"(held-out digits); base: {BENCHMARK.max_len} digits, gap {BENCHMARK.gap[0]}..{BENCHMARK.gap[1]} px, "
         f"centred, no jitter, 28x140; metric: exact match.  \n"
         f"**Hardware:** {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, "

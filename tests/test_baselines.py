@@ -158,3 +158,25 @@ def test_segment_loss_skips_miscounted_strips_and_honours_focal_gamma():
         assert torch.allclose(got, plain.loss(logits[keep], {k: v[keep] for k, v in batch.items()}))
         assert not torch.allclose(got, plain.loss(logits, batch))
         assert float(focal.training_loss(batch)) < float(got)  # focal down-weights every slot
+
+
+def test_bench_suite_runs_tiny_and_on_a_folds_test_digits(tmp_path, capsys, monkeypatch):
+    suite = load_bench_suite()
+    out = ["--out", str(tmp_path)]
+    assert suite.main(["--models", "ctc", "--fold", "0", *out]) == 2  # refused before loading a model
+    assert "folds and fold go together" in capsys.readouterr().err
+    assert suite.main(["--models", "ctc", "--folds", "3", "--fold", "3", *out]) == 2
+    assert "fold" in capsys.readouterr().err
+
+    import seqrec.data.sources as sources
+
+    pools = []
+    load = sources.load_digits
+    monkeypatch.setattr(sources, "load_digits", lambda *a, **k: pools.append(load(*a, **k)) or pools[-1])
+    tiny = ["--models", "ctc", "--suites", "length", "--n", "8", *out]
+    assert suite.main([*tiny, "--folds", "3", "--fold", "1"]) == 0
+    md = capsys.readouterr().out
+    assert "from the `bundled` fold 1 of 3 (bench_cv.py's split)" in md and "| ctc | " in md
+    assert (tmp_path / "bench_suite.md").is_file() and (tmp_path / "bench_suite.json").is_file()
+    fold_test = sources.load_digits("bundled", "test", folds=3, fold=1)
+    assert set(pools[0].ids) == set(fold_test.ids) and len(pools[0]) > len(sources.load_digits("bundled", "test"))
