@@ -336,7 +336,7 @@ def main(argv=None) -> int:
     png = plot(results, models, out / "bench_suite.png")
     command = "python " + shlex.join(["benchmarks/bench_suite.py", *argv])
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    digits = "test split" if args.folds is None else f"fold {args.fold} of {args.folds} (bench_cv.py's split)"
+    digits = "test split" if args.folds is None else f"fold {args.fold} of {args.folds} of bench_cv.py's split"
     header = (
         f"**Command:** `{command}`  \n**Setup:** {args.n} strips per point from the `{args.source}` {digits} "
         f"(held-out digits); base: {BENCHMARK.max_len} digits, gap {BENCHMARK.gap[0]}..{BENCHMARK.gap[1]} px, "

@@ -176,7 +176,7 @@ def test_bench_suite_runs_tiny_and_on_a_folds_test_digits(tmp_path, capsys, monk
     tiny = ["--models", "ctc", "--suites", "length", "--n", "8", *out]
     assert suite.main([*tiny, "--folds", "3", "--fold", "1"]) == 0
     md = capsys.readouterr().out
-    assert "from the `bundled` fold 1 of 3 (bench_cv.py's split)" in md and "| ctc | " in md
+    assert "from the `bundled` fold 1 of 3 of bench_cv.py's split" in md and "| ctc | " in md
     assert (tmp_path / "bench_suite.md").is_file() and (tmp_path / "bench_suite.json").is_file()
     fold_test = sources.load_digits("bundled", "test", folds=3, fold=1)
     assert set(pools[0].ids) == set(fold_test.ids) and len(pools[0]) > len(sources.load_digits("bundled", "test"))
