@@ -45,7 +45,9 @@ class StepTimer(pl.Callback):
             self.start = time.perf_counter()
 
 
-def pipeline(model: str, steps: int, warmup: int, batch_size: int, workers: int, accelerator: str, precision: str):
+def pipeline(
+    model: str, steps: int, warmup: int, batch_size: int, workers: int, accelerator: str, precision: str
+) -> float:
     dm, system = build(model, batch_size, workers)
     timer = StepTimer(warmup)
     trainer = pl.Trainer(
