@@ -60,25 +60,35 @@ class PretrainSettings:
         return cls(**items)
 
 
-def pretrain_backbone(backbone: nn.Module, pool: DigitPool, settings: PretrainSettings, seed: int) -> dict:
-    """Train ``backbone`` in place as a digit classifier; returns its state dict. Depends on
-    ``seed`` only: dropout draws from a forked, seeded torch RNG (the caller's stream is untouched)."""
-    with torch.random.fork_rng(devices=[]):
+def pretrain_backbone(
+    backbone: nn.Module, pool: DigitPool, settings: PretrainSettings, seed: int, device: str = "cpu"
+) -> dict:
+    """Train ``backbone`` in place as a digit classifier on ``device``; returns its state dict (on
+    the CPU, where ``backbone`` is left). Depends on ``seed`` and the device type only: dropout
+    draws from a forked, seeded torch RNG (the caller's streams are untouched)."""
+    device = torch.device(device)
+    forked = list(range(torch.cuda.device_count())) if device.type == "cuda" else []  # manual_seed seeds them all
+    with torch.random.fork_rng(devices=forked):
         torch.manual_seed(seed)
-        return _pretrain(backbone, pool, settings, seed)
+        try:
+            _pretrain(backbone, pool, settings, seed, device)
+        finally:
+            backbone.to("cpu")
+    return backbone.state_dict()
 
 
-def _pretrain(backbone: nn.Module, pool: DigitPool, settings: PretrainSettings, seed: int) -> dict:
+def _pretrain(backbone: nn.Module, pool: DigitPool, settings: PretrainSettings, seed: int, device) -> None:
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng([seed, 0xB0B])
     model = DigitClassifier(backbone, num_classes=10, pool=True)
     with torch.no_grad():  # a seeded head, so the result depends on ``seed`` only
         model.fc.weight.copy_(torch.randn(model.fc.weight.shape, generator=gen) * 0.01)
         model.fc.bias.zero_()
+    model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=settings.lr, total_steps=settings.steps, pct_start=0.1)
     warp = DigitWarp(settings.digit_augment) if settings.digit_augment > 0 else None
-    labels = torch.as_tensor(pool.labels)
+    labels = torch.as_tensor(pool.labels).to(device)
     model.train()
     # minutes of work before the first epoch's bar; disable=None: shown on a terminal only, not in logs
     bar = tqdm(range(settings.steps), desc="backbone pretraining", unit="step", file=sys.stderr, disable=None)
@@ -87,19 +97,23 @@ def _pretrain(backbone: nn.Module, pool: DigitPool, settings: PretrainSettings, 
         images = pool.images[idx]
         if warp is not None:
             images = warp(images, rng)
-        x = torch.from_numpy(np.ascontiguousarray(images)).float().div_(255).unsqueeze(1)
-        loss = nn.functional.cross_entropy(model(x), labels[idx])
+        x = torch.from_numpy(np.ascontiguousarray(images)).to(device).float().div_(255).unsqueeze(1)
+        loss = nn.functional.cross_entropy(model(x), labels[torch.from_numpy(idx).to(device)])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
     log.info("seqrec: backbone pretrained on %d digits, %d steps, final loss %.3f", len(pool), settings.steps, loss)
-    return backbone.state_dict()
 
 
-def cache_key(backbone_config: dict, pool: DigitPool, settings: PretrainSettings, seed: int) -> str:
+def cache_key(
+    backbone_config: dict, pool: DigitPool, settings: PretrainSettings, seed: int, device: str = "cpu"
+) -> str:
     ids = hashlib.sha256(np.ascontiguousarray(pool.ids, np.int64).tobytes()).hexdigest()
     what = {"backbone": backbone_config, "ids": ids, "source": pool.source, "seed": seed, **asdict(settings)}
+    kind = torch.device(device).type
+    if kind != "cpu":  # other kernels, other weights; CPU keys stay as they were before devices
+        what["device"] = kind
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
@@ -110,10 +124,12 @@ def pretrained_backbone_state(
     settings: PretrainSettings,
     seed: int,
     cache_dir: str | os.PathLike | None,
+    device: str = "cpu",
 ) -> dict:
     """The pretrained backbone weights, from ``cache_dir`` when an identical pretraining ran
-    before, else trained now and cached (written atomically; read back as tensors only)."""
-    path = Path(cache_dir) / f"backbone-{cache_key(backbone_config, pool, settings, seed)}.pt" if cache_dir else None
+    before, else trained now on ``device`` and cached (written atomically; read back as tensors only)."""
+    key = cache_key(backbone_config, pool, settings, seed, device)
+    path = Path(cache_dir) / f"backbone-{key}.pt" if cache_dir else None
     if path is not None and path.is_file():
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
@@ -122,7 +138,7 @@ def pretrained_backbone_state(
             return state
         except Exception as err:  # noqa: BLE001 - a damaged cache entry is recomputed
             log.warning("seqrec: ignoring unreadable cached backbone %s (%s)", path, err)
-    state = pretrain_backbone(backbone, pool, settings, seed)
+    state = pretrain_backbone(backbone, pool, settings, seed, device)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         replace_file(path, lambda f: torch.save(state, f))

@@ -129,7 +129,21 @@ def start_from_pretrained_backbone(cfg: DictConfig, model, datamodule, settings)
     config = OmegaConf.to_container(cfg.model.net.backbone, resolve=True)
     cache = Path(str(cfg.paths.log_dir)) / ".cache" / "backbones" if cfg.get("paths") else None
     seed = int(cfg.get("seed") or 0)
-    pretrained_backbone_state(backbone, config, datamodule.pool("train"), settings, seed, cache)
+    device = pretrain_device(cfg.get("trainer") or {})
+    pretrained_backbone_state(backbone, config, datamodule.pool("train"), settings, seed, cache, device)
+
+
+def pretrain_device(trainer_cfg) -> str:
+    """Where the backbone pretraining runs: the trainer's GPU (this process's, under torchrun or
+    SLURM), else the CPU. Strategies that fork after it (ddp_fork, ddp_notebook) need CUDA untouched."""
+    import torch
+
+    accelerator, strategy = str(trainer_cfg.get("accelerator", "cpu")), str(trainer_cfg.get("strategy", ""))
+    wants_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    if not wants_gpu or not torch.cuda.is_available() or "fork" in strategy or "notebook" in strategy:
+        return "cpu"
+    rank = os.environ.get("LOCAL_RANK", os.environ.get("SLURM_LOCALID", "0"))
+    return f"cuda:{int(rank) % torch.cuda.device_count()}"
 
 
 def check_start_checkpoints(cfg: DictConfig) -> dict | None:

@@ -79,6 +79,42 @@ def test_cache_key_follows_the_digits_the_settings_and_the_config(pool):
     subset = type(pool)(pool.images[:100], pool.labels[:100], pool.ids[:100], pool.source, pool.split)
     assert len({key, pretrain.cache_key(CONFIG, subset, s, 0), pretrain.cache_key(CONFIG, pool, PretrainSettings(6), 0),
                 pretrain.cache_key({**CONFIG, "depth": 2}, pool, s, 0)}) == 4  # fmt: skip
+    # Weights made by GPU kernels get their own entry; CPU keys are what they were before devices.
+    assert pretrain.cache_key(CONFIG, pool, s, 0, "cpu") == key != pretrain.cache_key(CONFIG, pool, s, 0, "cuda:1")
+    assert pretrain.cache_key(CONFIG, pool, s, 0, "cuda:0") == pretrain.cache_key(CONFIG, pool, s, 0, "cuda:1")
+
+
+@pytest.mark.parametrize(
+    "trainer, env, gpus, device",
+    [
+        ({"accelerator": "cpu"}, {}, 1, "cpu"),
+        ({"accelerator": "gpu"}, {}, 0, "cpu"),  # no GPU here: Lightning says so when it starts
+        ({"accelerator": "gpu"}, {}, 1, "cuda:0"),
+        ({"accelerator": "auto"}, {}, 1, "cuda:0"),
+        ({"accelerator": "gpu", "strategy": "ddp"}, {"LOCAL_RANK": "1"}, 2, "cuda:1"),  # torchrun's second process
+        ({"accelerator": "gpu", "strategy": "ddp"}, {"SLURM_LOCALID": "3"}, 4, "cuda:3"),
+        ({"accelerator": "gpu", "strategy": "ddp_fork"}, {}, 2, "cpu"),  # CUDA must stay untouched before a fork
+        ({"accelerator": "gpu", "strategy": "ddp_notebook"}, {}, 2, "cpu"),
+    ],
+)
+def test_pretraining_runs_on_the_trainers_gpu(trainer, env, gpus, device, monkeypatch):
+    from seqrec.train import pretrain_device
+
+    for name in ("LOCAL_RANK", "SLURM_LOCALID"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpus > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    assert pretrain_device(trainer) == device
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_pretraining_on_a_gpu_leaves_the_backbone_and_its_state_on_the_cpu(pool):
+    backbone = small_backbone()
+    state = pretrain_backbone(backbone, pool, PretrainSettings(steps=5, batch_size=16), seed=0, device="cuda")
+    assert {t.device.type for t in state.values()} == {"cpu"}
+    assert {p.device.type for p in backbone.parameters()} == {"cpu"}
 
 
 @pytest.mark.parametrize(
@@ -111,14 +147,15 @@ def test_train_starts_from_the_pretrained_backbone_and_the_checkpoint_loads(make
     seen = {}
     real = pretrain.pretrain_backbone
 
-    def spy(backbone, pool, settings, seed):
-        seen.update(pool=pool, settings=settings, seed=seed)
-        return real(backbone, pool, settings, seed)
+    def spy(backbone, pool, settings, seed, device):
+        seen.update(pool=pool, settings=settings, seed=seed, device=device)
+        return real(backbone, pool, settings, seed, device)
 
     monkeypatch.setattr(pretrain, "pretrain_backbone", spy)
     cfg = make_cfg("model=multihead", "backbone_pretrain={steps:4,batch_size:8}", "data.train_digits=200", "seed=5")
     train(cfg)
     assert seen["seed"] == 5 and seen["settings"] == PretrainSettings(steps=4, batch_size=8)
+    assert seen["device"] == "cpu"  # the CPU trainer's
     assert len(seen["pool"]) == 200 and seen["pool"].split == "train"  # the run's own train digits only
     assert list((tmp_path / "logs" / ".cache" / "backbones").glob("backbone-*.pt"))
     [ckpt] = list((tmp_path / "checkpoints").glob("epoch_*.ckpt"))
