@@ -167,12 +167,23 @@ def run_fold(model, folds, k, n, epochs, tiny, out: Path, overrides, stages: lis
         "checkpoint": str(best),
         "test_ids": sorted(int(i) for i in pool.ids),
         "train_test_exact_match": metrics.get("test/exact_match"),
+        "trained_on": machine(cfg.trainer.get("accelerator")),
         "readings": {},
     }
     read_suites(fold, rec, suite_strips(pool, n, k, rec.image_size, any_width=not rec.fixed_width))
     fold["seconds"] = time.perf_counter() - t0
     replace_file(run_dir / FOLD_RESULT, lambda f: json.dump(fold, f), text=True)
     return fold
+
+
+def machine(accelerator=None) -> str:
+    """This machine in words, with its GPU when ``accelerator`` asks for one and it has one."""
+    import torch
+
+    words = f"{cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}"
+    if str(accelerator) in ("gpu", "cuda", "auto") and torch.cuda.is_available():
+        words = f"{torch.cuda.get_device_name()}, {words}"
+    return words
 
 
 def read_suites(fold: dict, rec, strips: dict) -> None:
@@ -457,7 +468,6 @@ def compare_report(cmp: dict, command: str) -> str:
 
 
 def report(results: dict, command: str, elapsed: float) -> str:
-    import torch
 
     from seqrec.evaluation import format_interval
 
@@ -467,9 +477,11 @@ def report(results: dict, command: str, elapsed: float) -> str:
         "",
         "recipe per fold: " + " then ".join(f"`experiment={e}`" for e in results.get("recipe", [])) + "  ",
         f"command: `{command}`  ",
-        f"hardware: {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}; this command {elapsed / 60:.1f} "
+        f"hardware: {machine()}; this command {elapsed / 60:.1f} "
         f"min, the folds {sum(f['seconds'] for f in results['fold_results']) / 60:.1f} min of wall clock together "
-        "(summed: folds run side by side overlap)",
+        "(summed: folds run side by side overlap)  ",
+        "folds trained on: "
+        + ("; ".join(sorted({f.get("trained_on", "not recorded") for f in results["fold_results"]}))),
         "",
         "| suite | exact match [95% CI] | per-digit acc [95% CI] | strips | test digits |",
         "|---|---:|---:|---:|---:|",

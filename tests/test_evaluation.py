@@ -436,6 +436,7 @@ def test_bench_cv_tiny_end_to_end(tmp_path, capsys):
     assert cv.main(args) == 0  # trains fold 0, reuses fold 1, pools both
     printed = capsys.readouterr()
     assert "fold 1/2: reusing" in printed.err and "2-fold cross-validation of ctc (tiny smoke run" in printed.out
+    assert f"folds trained on: {cv.machine('cpu')}" in printed.out  # where they trained, not only where read
     results = json.loads((tmp_path / "cv.json").read_text())
     ids = [set(f["test_ids"]) for f in results["fold_results"]]
     assert not ids[0] & ids[1] and len(ids[0] | ids[1]) == 5000  # disjoint folds, every digit tested once

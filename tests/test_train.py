@@ -317,10 +317,12 @@ def test_paper_finetune_is_stage_one_plus_paper_at_a_lower_rate(head, tmp_path):
 
 
 def test_the_ctc_recipe_has_its_levers_and_fits_finally_on_train_and_val_only_when_asked(tmp_path):
-    """The bundled ctc's recipe (BENCHMARKS.md, "Recipe levers"): EMA weights and a digit-pretrained
-    backbone; its cross-validation folds select an epoch on val, the final fit asks for train + val."""
+    """The bundled ctc's recipe (BENCHMARKS.md, "Recipe levers"): EMA weights, a digit-pretrained
+    backbone and 100 epochs; its cross-validation folds select an epoch on val, the final fit asks
+    for train + val."""
     recipe = compose_train(["experiment=pretrained_ctc"], tmp_path)
     assert "ema" in recipe.callbacks and recipe.backbone_pretrain.steps == 4000
+    assert recipe.trainer.max_epochs == 100
     assert recipe.data.train_on_val is False
 
 
