@@ -468,7 +468,6 @@ def compare_report(cmp: dict, command: str) -> str:
 
 
 def report(results: dict, command: str, elapsed: float) -> str:
-
     from seqrec.evaluation import format_interval
 
     lines = [

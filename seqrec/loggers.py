@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 
 from lightning_fabric.loggers.logger import rank_zero_experiment
+from lightning_fabric.utilities.cloud_io import _is_local_file_protocol
 from pytorch_lightning.loggers.csv_logs import CSVLogger as _LightningCSVLogger
 from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 
@@ -23,7 +24,9 @@ class _KeepingWriter(ExperimentWriter):
         (a new run gets a new version folder, so nothing of another run is appended to)."""
 
     def _rewrite_with_new_header(self, fieldnames: list[str]) -> None:
-        """Rewrite with the union of the file's columns and ``fieldnames`` (atomically)."""
+        """Rewrite with the union of the file's columns and ``fieldnames``: atomically on a local
+        disk; on a remote store (s3://, gs://, ...) through fsspec, whose upload replaces the
+        object whole when the file closes."""
         with self._fs.open(self.metrics_file_path, "r", newline="") as file:
             reader = csv.DictReader(file)
             rows = list(reader)
@@ -35,7 +38,11 @@ class _KeepingWriter(ExperimentWriter):
             writer.writeheader()
             writer.writerows(rows)
 
-        replace_file(self.metrics_file_path, write, text=True)
+        if _is_local_file_protocol(self.metrics_file_path):
+            replace_file(self.metrics_file_path, write, text=True)
+        else:
+            with self._fs.open(self.metrics_file_path, "w", newline="") as file:
+                write(file)
 
 
 class CSVLogger(_LightningCSVLogger):

@@ -121,27 +121,32 @@ def test_final_fit_on_train_and_val_keeps_its_last_epoch(make_cfg, tmp_path):
     assert best_checkpoint(tmp_path) == tmp_path / "checkpoints" / "epoch_001.ckpt"
 
 
-def test_csv_log_keeps_its_rows_when_a_new_process_writes_on(tmp_path):
+@pytest.mark.parametrize("where", ["local", "memory"])
+def test_csv_log_keeps_its_rows_when_a_new_process_writes_on(tmp_path, where):
     """ddp_spawn tests in a new process, whose writer has not seen the fit's columns (Lightning's
-    CSVLogger then failed, or deleted the fit's rows)."""
+    CSVLogger then failed, or deleted the fit's rows). Also on a remote store (fsspec's memory://)."""
+    import fsspec
+
     from seqrec.loggers import CSVLogger
 
-    fit = CSVLogger(tmp_path, name="csv")
+    root = str(tmp_path) if where == "local" else f"memory://{tmp_path.name}"
+    fit = CSVLogger(root, name="csv")
     fit.log_metrics({"train/loss": 1.0, "val/exact_match": 0.5}, step=0)
     fit.save()
-    test = CSVLogger(tmp_path, name="csv", version=fit.version)  # a fresh writer on the same log
+    test = CSVLogger(root, name="csv", version=fit.version)  # a fresh writer on the same log
     test.log_metrics({"test/cer": 0.1}, step=1)
     test.save()
     test.log_metrics({"test/cer": 0.2, "test/exact_match": 0.9}, step=2)
     test.save()
-    with open(tmp_path / "csv" / "version_0" / "metrics.csv") as f:
+    fs, log_dir = fsspec.core.url_to_fs(f"{root}/csv/version_0")
+    with fs.open(f"{log_dir}/metrics.csv", "r", newline="") as f:
         reader = csv.DictReader(f)
         rows = list(reader)
     assert reader.fieldnames == ["step", "test/cer", "test/exact_match", "train/loss", "val/exact_match"]
     assert [r["val/exact_match"] for r in rows] == ["0.5", "", ""]
     assert [r["test/cer"] for r in rows] == ["", "0.1", "0.2"]
-    assert not list((tmp_path / "csv" / "version_0").glob(".*tmp"))  # rewritten atomically
-    assert CSVLogger(tmp_path, name="csv").version == 1  # a new run still starts its own log
+    assert [p.rsplit("/", 1)[-1] for p in fs.ls(log_dir, detail=False)] == ["metrics.csv"]  # no temporaries left
+    assert CSVLogger(root, name="csv").version == 1  # a new run still starts its own log
 
 
 @pytest.mark.slow
