@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import types
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -135,15 +136,20 @@ def start_from_pretrained_backbone(cfg: DictConfig, model, datamodule, settings)
 
 def pretrain_device(trainer_cfg) -> str:
     """Where the backbone pretraining runs: the trainer's GPU (this process's, under torchrun or
-    SLURM), else the CPU. Strategies that fork after it (ddp_fork, ddp_notebook) need CUDA untouched."""
+    SLURM; ``devices=[2, 3]`` names them), else the CPU. Strategies that fork after it
+    (ddp_fork, ddp_notebook) need CUDA untouched."""
     import torch
 
     accelerator, strategy = str(trainer_cfg.get("accelerator", "cpu")), str(trainer_cfg.get("strategy", ""))
     wants_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
     if not wants_gpu or not torch.cuda.is_available() or "fork" in strategy or "notebook" in strategy:
         return "cpu"
-    rank = os.environ.get("LOCAL_RANK", os.environ.get("SLURM_LOCALID", "0"))
-    return f"cuda:{int(rank) % torch.cuda.device_count()}"
+    rank = int(os.environ.get("LOCAL_RANK", os.environ.get("SLURM_LOCALID", "0")))
+    devices = trainer_cfg.get("devices")
+    if isinstance(devices, str) and "," in devices:  # Lightning's "0,2"
+        devices = [int(d) for d in devices.split(",") if d.strip()]
+    named = list(devices) if isinstance(devices, Sequence) and not isinstance(devices, str) else None
+    return f"cuda:{named[rank % len(named)] if named else rank % torch.cuda.device_count()}"
 
 
 def check_start_checkpoints(cfg: DictConfig) -> dict | None:

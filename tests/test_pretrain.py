@@ -93,6 +93,10 @@ def test_cache_key_follows_the_digits_the_settings_and_the_config(pool):
         ({"accelerator": "auto"}, {}, 1, "cuda:0"),
         ({"accelerator": "gpu", "strategy": "ddp"}, {"LOCAL_RANK": "1"}, 2, "cuda:1"),  # torchrun's second process
         ({"accelerator": "gpu", "strategy": "ddp"}, {"SLURM_LOCALID": "3"}, 4, "cuda:3"),
+        ({"accelerator": "gpu", "devices": [2, 3]}, {}, 4, "cuda:2"),  # the GPUs the trainer was given
+        ({"accelerator": "gpu", "devices": [2, 3]}, {"LOCAL_RANK": "1"}, 4, "cuda:3"),
+        ({"accelerator": "gpu", "devices": "1,3"}, {"LOCAL_RANK": "1"}, 4, "cuda:3"),
+        ({"accelerator": "gpu", "devices": 2}, {"LOCAL_RANK": "1"}, 2, "cuda:1"),  # a count, not ids
         ({"accelerator": "gpu", "strategy": "ddp_fork"}, {}, 2, "cpu"),  # CUDA must stay untouched before a fork
         ({"accelerator": "gpu", "strategy": "ddp_notebook"}, {}, 2, "cpu"),
     ],
