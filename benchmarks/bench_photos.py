@@ -3,8 +3,9 @@
     python benchmarks/bench_photos.py [--n 300] [--seed 2026] [--heads ctc,multihead,multilabel]
 
 ``--heads`` takes pretrained names or checkpoint / ONNX paths (a candidate before publishing);
-with several, each later head is also compared with the first on the same numbers (a paired
-95% interval of the difference).
+``NAME+tta`` reads with ``predict(tta=True)``. With several, each later head is also compared
+with the first on the same numbers (a paired 95% interval of the difference), e.g.
+``--heads ctc,ctc+tta``.
 
 Numbers of 1 to 5 digits, ink 40 to 160 px tall, from two sources of digit shapes:
 
@@ -54,6 +55,7 @@ LENGTH = (1, 5)
 MNIST_INK = 20  # MNIST digit ink is ~20 px in its 28 px box
 PAPER_MARGIN_PTS = 0.03  # target: paper within 3 points of canvas
 PEN_CANVAS_TARGET = 0.95
+TTA = "+tta"  # head suffix: read with predict(tta=True)
 
 
 @dataclass
@@ -184,12 +186,13 @@ def run(n: int, seed: int, heads: list[str], out=sys.stdout) -> list[dict]:
     )
     print("|---|---|---|---:|---:|---|---|---|---:|", file=out)
     for head in heads:
-        rec = Recognizer.load(head)
+        tta = head.endswith(TTA)
+        rec = Recognizer.load(head.removesuffix(TTA))
         for s in SOURCES:
             lo_h, hi_h = ink_heights(cases[s].inks)
             for c in CONDITIONS:
                 t = time.perf_counter()
-                preds = rec.predict(images[(s, c)], batch_size=64)
+                preds = rec.predict(images[(s, c)], batch_size=64, tta=tta)
                 secs = time.perf_counter() - t
                 exact = np.array([p == y for p, y in zip(preds, cases[s].labels)], np.float64)
                 lo, hi, method = interval(cases[s], exact, seed)
@@ -266,14 +269,19 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=300, help="numbers per source (each is read in every condition)")
     ap.add_argument("--seed", type=int, default=2026)
-    ap.add_argument("--heads", default=",".join(HEADS), help="pretrained names or checkpoint paths")
+    ap.add_argument(
+        "--heads",
+        default=",".join(HEADS),
+        help="pretrained names or checkpoint paths; NAME+tta: with predict(tta=True)",
+    )
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: steady on a shared machine)")
     args = ap.parse_args(argv)
     heads = [h.strip() for h in args.heads.split(",") if h.strip()]
-    bad = [h for h in heads if h not in HEADS and not Path(h).is_file()]
+    bad = [h for h in heads if h.removesuffix(TTA) not in HEADS and not Path(h.removesuffix(TTA)).is_file()]
     if bad or not heads:
         ap.error(
-            f"--heads: unknown {', '.join(bad) or '(none given)'}; allowed: {', '.join(HEADS)} or a checkpoint path"
+            f"--heads: unknown {', '.join(bad) or '(none given)'}; allowed: {', '.join(HEADS)} or a checkpoint "
+            f"path, each optionally with {TTA}"
         )
     if args.n < 1:
         ap.error(f"--n must be a positive integer, got {args.n}")

@@ -275,7 +275,7 @@ def test_bench_helpers():
 
 def test_bench_rejects_bad_options():
     bench = _bench()
-    for argv in (["--heads", "cnn"], ["--n", "0"], ["--threads", "0"]):
+    for argv in (["--heads", "cnn"], ["--heads", "cnn+tta"], ["--heads", "ctc+ttx"], ["--n", "0"], ["--threads", "0"]):
         with pytest.raises(SystemExit):
             bench.main(argv)
 
@@ -298,6 +298,24 @@ def test_bench_photos_reads_a_checkpoint_path(capsys):
     _bench().main(["--n", "2", "--seed", "3", "--heads", str(pretrained_path("multilabel"))])
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| pen")]
     assert len(rows) == 3 and all("multilabel.ckpt" in r for r in rows)
+
+
+def test_bench_photos_reads_with_test_time_augmentation_paired(capsys, monkeypatch):
+    from seqrec import Recognizer
+
+    calls = []
+    real = Recognizer.predict
+
+    def spy(self, images, **kwargs):
+        calls.append(kwargs.get("tta", False))
+        return real(self, images, **kwargs)
+
+    monkeypatch.setattr(Recognizer, "predict", spy)
+    _bench().main(["--n", "2", "--seed", "3", "--heads", "ctc,ctc+tta"])
+    out = capsys.readouterr().out
+    assert calls == [False] * 6 + [True] * 6  # sources x conditions, plain then with tta
+    assert len([line for line in out.splitlines() if line.startswith("| pen") and "| ctc+tta |" in line]) == 3
+    assert "Each head against ctc" in out and "ctc+tta" in out
 
 
 def test_against_first_pairs_each_head_with_the_first():
