@@ -1,6 +1,7 @@
 """Helpers shared by the benchmark scripts (run them as `python benchmarks/<name>.py`)."""
 
 import argparse
+import os
 import platform
 from pathlib import Path
 
@@ -17,6 +18,17 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def machine(accelerator=None) -> str:
+    """This machine in words (CPU, cores, torch), with its GPU first when ``accelerator`` asks for
+    one and it has one: the hardware line of the benchmark tables."""
+    import torch
+
+    words = f"{cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}"
+    if str(accelerator) in ("gpu", "cuda", "auto") and torch.cuda.is_available():
+        words = f"{torch.cuda.get_device_name()}, {words}"
+    return words
 
 
 def compose_run(overrides: list[str], out: Path, job: int = 0):

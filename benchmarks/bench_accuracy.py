@@ -16,7 +16,6 @@ and "unclear" when the interval straddles the target.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when imported by file path
-from _common import cpu_model  # noqa: E402
+from _common import machine  # noqa: E402
 
 SUITES = {
     "fixed": dict(min_len=5, max_len=5, gap=(0, 0)),
@@ -130,7 +129,6 @@ def main(argv=None) -> int:
         "--paired", metavar="OLD,NEW", help="instead: NEW minus OLD exact match on the same strips, paired interval"
     )
     args = ap.parse_args(argv)
-    import torch
 
     if args.paired:
         pair = [m.strip() for m in args.paired.split(",")]
@@ -148,7 +146,7 @@ def main(argv=None) -> int:
     print(f"# held-out accuracy, {args.n} strips per suite, seed {args.seed}, source {args.source} (test split)")
     print(f"command: `python benchmarks/bench_accuracy.py --n {args.n} --seed {args.seed} --boot {args.boot}`  ")
     elapsed = time.perf_counter() - t0
-    print(f"hardware: {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}; {elapsed:.0f} s\n")
+    print(f"hardware: {machine()}; {elapsed:.0f} s\n")
     print(table(rows))
     print(
         f"\nIntervals: 95%, from a bootstrap over the {int(rows[0]['n_digits']) if rows else 0} distinct test digits "

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when imported by file path
-from _common import cpu_model  # noqa: E402
+from _common import machine  # noqa: E402
 from bench_accuracy import SUITES  # noqa: E402
 
 TARGET = 0.995
@@ -110,7 +109,6 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--source", default="bundled", help="digit source (default bundled)")
     args = ap.parse_args(argv)
-    import torch
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     for spec in models:
@@ -121,10 +119,7 @@ def main(argv=None) -> int:
     rows = run(models, args.n, args.n_val, args.seed, args.source, log=lambda s: print(s, file=sys.stderr, flush=True))
     print(f"# calibration on held-out test strips, {args.n} per suite, seed {args.seed}, source {args.source}")
     print(f"command: `python benchmarks/bench_calibration.py --n {args.n} --n-val {args.n_val} --seed {args.seed}`  ")
-    print(
-        f"hardware: {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}; "
-        f"{time.perf_counter() - t0:.0f} s\n"
-    )
+    print(f"hardware: {machine()}; {time.perf_counter() - t0:.0f} s\n")
     print(table(rows))
     print(
         f"\nECE: 15 equal-width bins. Coverage: the largest share of strips, most confident first, that is "

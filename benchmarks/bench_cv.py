@@ -58,7 +58,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when imported by file path
-from _common import compose_run, cpu_model, doc_parser  # noqa: E402
+from _common import compose_run, doc_parser, machine  # noqa: E402
 from bench_accuracy import SUITES  # noqa: E402
 
 MODELS = ("ctc", "multihead", "multilabel", "attention")
@@ -174,16 +174,6 @@ def run_fold(model, folds, k, n, epochs, tiny, out: Path, overrides, stages: lis
     fold["seconds"] = time.perf_counter() - t0
     replace_file(run_dir / FOLD_RESULT, lambda f: json.dump(fold, f), text=True)
     return fold
-
-
-def machine(accelerator=None) -> str:
-    """This machine in words, with its GPU when ``accelerator`` asks for one and it has one."""
-    import torch
-
-    words = f"{cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}"
-    if str(accelerator) in ("gpu", "cuda", "auto") and torch.cuda.is_available():
-        words = f"{torch.cuda.get_device_name()}, {words}"
-    return words
 
 
 def read_suites(fold: dict, rec, strips: dict) -> None:

@@ -13,7 +13,6 @@ the time). Then predict strips/s from uint8 (batch 256) of the first member and 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when imported by file path
-from _common import cpu_model  # noqa: E402
+from _common import machine  # noqa: E402
 from bench_accuracy import SUITES  # noqa: E402
 
 
@@ -101,14 +100,13 @@ def main(argv=None) -> int:
     if len(members) < 2:
         print(f"bench_ensemble: an ensemble needs at least 2 members, got {members}", file=sys.stderr)
         return 2
-    import torch
 
     t0 = time.perf_counter()
     rows, speed = run(members, args.n, args.seed, args.boot, args.speed_n, log=lambda s: print(s, file=sys.stderr))
     print(f"# ensemble of {', '.join(members)} on held-out test strips, {args.n} per suite, seed {args.seed}")
     print(f"command: `python benchmarks/bench_ensemble.py --n {args.n} --members {','.join(members)}`  ")
     took = time.perf_counter() - t0
-    print(f"hardware: {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}; {took:.0f} s\n")
+    print(f"hardware: {machine()}; {took:.0f} s\n")
     print(table(rows))
     if speed:
         print("\npredict() from uint8, batch 256, strips/s: " + ", ".join(f"{k} {v:,.0f}" for k, v in speed.items()))

@@ -60,7 +60,7 @@ __all__ = ["strips_at_gap", "benchmark_strips", "run_suite", "main"]
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when imported by file path
-from _common import cpu_model  # noqa: E402
+from _common import machine  # noqa: E402
 
 
 def load_models(spec: str) -> list[tuple[str, object]]:
@@ -302,7 +302,6 @@ def main(argv=None) -> int:
         "--out", default="benchmarks/results", help="folder for bench_suite.md/.json/.png (default benchmarks/results)"
     )
     args = p.parse_args(argv)
-    import torch
 
     suites = [s.strip() for s in args.suites.split(",") if s.strip()]
     try:
@@ -341,7 +340,7 @@ def main(argv=None) -> int:
         f"**Command:** `{command}`  \n**Setup:** {args.n} strips per point from the `{args.source}` {digits} "
         f"(held-out digits); base: {BENCHMARK.max_len} digits, gap {BENCHMARK.gap[0]}..{BENCHMARK.gap[1]} px, "
         f"centred, no jitter, 28x140; metric: exact match.  \n"
-        f"**Hardware:** {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"**Hardware:** {machine()}, "
         f"load {load:.1f}; {elapsed:.0f} s.\n"
     )
     md = header + "\n" + tables(results, models) + f"\n![benchmark suite]({png.name})\n"
