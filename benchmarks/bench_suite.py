@@ -3,6 +3,7 @@
     python benchmarks/bench_suite.py --models ctc,multihead,multilabel [--n 1000] [--out benchmarks/results]
     python benchmarks/bench_suite.py --models logs/compare_heads/multiruns/<time>/3/checkpoints/last.ckpt,...
     python benchmarks/bench_suite.py --models <fold 0's checkpoint of bench_cv.py> --folds 3 --fold 0
+    python benchmarks/bench_suite.py --cv ctc=logs/cv/ctc --suites gap     # every fold of a cross-validation
 
 ``--models``: pretrained names (seqrec/pretrained/<name>.ckpt) and/or checkpoint paths, comma
 separated (``name=PATH`` sets the row label). Every point reads ``--n`` strips with
@@ -25,6 +26,10 @@ command and hardware) and writes bench_suite.md, bench_suite.json and bench_suit
 ``--folds K --fold k`` builds the strips from fold k's test digits of the K-fold split that
 ``bench_cv.py`` trains on instead, so that the checkpoints of one cross-validation fold (which may
 have trained on the fixed test split's digits) are read on digits they never saw.
+``--cv [NAME=]DIR`` (instead of ``--models``) reads every fold of a ``bench_cv.py`` cross-validation
+saved in DIR: fold k's checkpoint reads ``--n`` strips of fold k's test digits, and each point pools
+all folds' strips, its interval resampling all of their digits (every bundled digit is test data
+once), like bench_cv.py's headline accuracies.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from seqrec.evaluation.measure import evaluate  # noqa: E402
+from seqrec.evaluation.measure import evaluate_pooled  # noqa: E402
 from seqrec.evaluation.strips import BENCHMARK, benchmark_strips, strips_at_gap  # noqa: E402
 
 LENGTHS = (1, 2, 3, 4, 5)
@@ -61,6 +66,7 @@ __all__ = ["strips_at_gap", "benchmark_strips", "run_suite", "main"]
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when imported by file path
 from _common import machine  # noqa: E402
+from bench_cv import saved_folds  # noqa: E402
 
 
 def load_models(spec: str) -> list[tuple[str, object]]:
@@ -76,6 +82,34 @@ def load_models(spec: str) -> list[tuple[str, object]]:
             label = f"{label} #{seen[label]}"
         models.append((label, rec))
     return models
+
+
+def load_cv(spec: str) -> tuple[list[tuple[str, dict]], int]:
+    """``[NAME=]DIR,...`` of bench_cv.py output folders -> ([(label, {fold: Recognizer})], K): every
+    fold 0..K-1 of each must be saved, with one K for all, before any model is loaded."""
+    from seqrec.recognizer import Recognizer
+
+    found, ks = [], set()
+    for item in [s.strip() for s in spec.split(",") if s.strip()]:
+        label, _, path = item.rpartition("=") if "=" in item else ("", "", item)
+        folds = saved_folds(Path(path))
+        if not folds:
+            raise FileNotFoundError(f"--cv {path}: no saved folds (fold_<k>/fold.json of bench_cv.py)")
+        k = int(next(iter(folds.values()))["folds"])
+        missing = sorted(set(range(k)) - set(folds))
+        if missing:
+            raise ValueError(f"--cv {path}: folds {missing} of {k} have no result yet; run them with bench_cv.py")
+        ks.add(k)
+        found.append((label or Path(path).name, [folds[i]["checkpoint"] for i in range(k)]))
+    if len(ks) > 1:
+        raise ValueError(f"--cv: the cross-validations have different fold counts {sorted(ks)}; give one K")
+    models = [(label, {i: Recognizer.load(c) for i, c in enumerate(ckpts)}) for label, ckpts in found]
+    return models, ks.pop() if ks else 0
+
+
+def head_of(model) -> str:
+    """The head of a Recognizer, or of a cross-validation's ({fold: Recognizer}) first fold."""
+    return (next(iter(model.values())) if isinstance(model, dict) else model).head
 
 
 def can_read_longer(rec) -> bool:
@@ -124,17 +158,31 @@ def run_suite(
     fold: int | None = None,
 ) -> list[dict]:
     """One result per (model, point): exact match and digit accuracy (with 95% digit-bootstrap
-    intervals, ``*_lo``/``*_hi``) and CER, or n/a. ``folds``/``fold``: fold ``fold``'s test digits."""
+    intervals, ``*_lo``/``*_hi``) and CER, or n/a. ``folds``/``fold``: fold ``fold``'s test digits.
+    A model given as ``{k: Recognizer}`` for every k < ``folds`` (``fold`` None) is a
+    cross-validation: model k reads ``n`` strips of fold k's test digits and the point pools them."""
     from seqrec.data.sources import load_digits
 
-    pool = load_digits(source, "test", folds=folds, fold=fold)
+    pools = {}
+
+    def pool(k):
+        if k not in pools:
+            pools[k] = load_digits(source, "test", folds=folds, fold=k)
+        return pools[k]
+
+    # (fold's test digits, model) pairs per row; a plain model reads the one test pool
+    parts = {label: list(m.items()) if isinstance(m, dict) else [(fold, m)] for label, m in models}
     results = []
     for suite, factor, value, kwargs in points(suites, gaps, wide_gaps):
         t0 = time.perf_counter()
         # The same strips for a point whatever else runs: the seed comes from the point itself.
-        strips = benchmark_strips(n, pool=pool, seed=zlib.crc32(f"{seed}/{suite}/{factor}/{value}".encode()), **kwargs)
-        for label, rec in models:
-            row = {"suite": suite, "factor": factor, "value": value, "model": label, "head": rec.head, "n": n}
+        point_seed = zlib.crc32(f"{seed}/{suite}/{factor}/{value}".encode())
+        folds_read = {k for pairs in parts.values() for k, _ in pairs}
+        strips = {k: benchmark_strips(n, pool=pool(k), seed=point_seed, **kwargs) for k in folds_read}
+        for label, pairs in parts.items():
+            rec = pairs[0][1]
+            row = {"suite": suite, "factor": factor, "value": value, "model": label, "head": rec.head}
+            row["n"] = n * len(pairs)
             if suite == "longer" and not can_read_longer(rec):
                 row.update(
                     exact_match=None, digit_acc=None, cer=None, note=f"{NA}: at most max_len={rec.max_len} digits"
@@ -142,7 +190,7 @@ def run_suite(
             elif suite != "longer" and kwargs.get("max_len", BENCHMARK.max_len) > rec.max_len:
                 row.update(exact_match=None, digit_acc=None, cer=None, note=f"{NA}: above max_len={rec.max_len}")
             else:
-                m = evaluate(rec, strips)
+                m = evaluate_pooled([(r, strips[k]) for k, r in pairs])
                 keys = (
                     "exact_match",
                     "exact_match_lo",
@@ -278,7 +326,15 @@ def main(argv=None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
-        "--models", default="ctc,multihead,multilabel", help="pretrained names and/or checkpoint paths, comma separated"
+        "--models",
+        default=None,
+        help="pretrained names and/or checkpoint paths, comma separated (default ctc,multihead,multilabel)",
+    )
+    p.add_argument(
+        "--cv",
+        default=None,
+        help="instead of --models: bench_cv.py output folders ([NAME=]DIR, comma separated); every fold "
+        "reads its own test digits, pooled",
     )
     p.add_argument("--n", type=int, default=1000, help="strips per point (default 1000)")
     p.add_argument("--suites", default=",".join(SUITES), help=f"comma separated subset of {','.join(SUITES)}")
@@ -308,14 +364,21 @@ def main(argv=None) -> int:
         from seqrec.data.sources import check_folds
 
         check_folds(args.folds, args.fold)  # before any model is loaded
-        models = load_models(args.models)
+        if args.cv is not None and (args.models is not None or args.folds is not None):
+            raise ValueError("--cv reads each fold's own test digits: give it without --models, --folds and --fold")
+        if args.cv is not None and args.source != "bundled":
+            raise ValueError(f"--cv: bench_cv.py's folds split the bundled digits, not --source {args.source!r}")
+        if args.cv is not None:
+            models, args.folds = load_cv(args.cv)
+        else:
+            models = load_models(args.models or "ctc,multihead,multilabel")
     except (FileNotFoundError, ValueError) as err:
         print(f"bench_suite: {err}", file=sys.stderr)
         return 2
     if not models:
         print("bench_suite: no models given", file=sys.stderr)
         return 2
-    print(f"models: {', '.join(f'{label} ({rec.head})' for label, rec in models)}", file=sys.stderr)
+    print(f"models: {', '.join(f'{label} ({head_of(m)})' for label, m in models)}", file=sys.stderr)
     t0 = time.perf_counter()
     results = run_suite(
         models,
@@ -335,7 +398,12 @@ def main(argv=None) -> int:
     png = plot(results, models, out / "bench_suite.png")
     command = "python " + shlex.join(["benchmarks/bench_suite.py", *argv])
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    digits = "test split" if args.folds is None else f"fold {args.fold} of {args.folds} of bench_cv.py's split"
+    if args.cv is not None:
+        digits = f"test digits of each of the {args.folds} folds of bench_cv.py's split (per fold, pooled)"
+    elif args.folds is not None:
+        digits = f"fold {args.fold} of {args.folds} of bench_cv.py's split"
+    else:
+        digits = "test split"
     header = (
         f"**Command:** `{command}`  \n**Setup:** {args.n} strips per point from the `{args.source}` {digits} "
         f"(held-out digits); base: {BENCHMARK.max_len} digits, gap {BENCHMARK.gap[0]}..{BENCHMARK.gap[1]} px, "

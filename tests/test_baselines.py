@@ -180,3 +180,40 @@ def test_bench_suite_runs_tiny_and_on_a_folds_test_digits(tmp_path, capsys, monk
     assert (tmp_path / "bench_suite.md").is_file() and (tmp_path / "bench_suite.json").is_file()
     fold_test = sources.load_digits("bundled", "test", folds=3, fold=1)
     assert set(pools[0].ids) == set(fold_test.ids) and len(pools[0]) > len(sources.load_digits("bundled", "test"))
+
+
+def test_bench_suite_cv_reads_every_fold_with_its_own_model_and_pools(tmp_path, capsys, monkeypatch):
+    import json
+
+    suite = load_bench_suite()
+    cv, out = tmp_path / "cv", ["--out", str(tmp_path / "out")]
+    ckpt = ROOT / "seqrec" / "pretrained" / "ctc.ckpt"
+
+    def save_fold(k, folds=3):
+        (cv / f"fold_{k}").mkdir(parents=True, exist_ok=True)
+        (cv / f"fold_{k}" / "fold.json").write_text(json.dumps({"folds": folds, "fold": k, "checkpoint": str(ckpt)}))
+
+    # refused before any model is loaded: nothing saved, a missing fold, other flags, another source
+    assert suite.main(["--cv", str(cv), *out]) == 2
+    assert "no saved folds" in capsys.readouterr().err
+    save_fold(0), save_fold(2)
+    assert suite.main(["--cv", str(cv), *out]) == 2
+    assert "folds [1] of 3 have no result yet" in capsys.readouterr().err
+    save_fold(1)
+    for extra in (["--models", "ctc"], ["--folds", "3", "--fold", "0"], ["--source", "mnist"]):
+        assert suite.main(["--cv", str(cv), *extra, *out]) == 2
+        assert "--cv" in capsys.readouterr().err
+
+    import seqrec.data.sources as sources
+
+    read = []
+    load = sources.load_digits
+    monkeypatch.setattr(sources, "load_digits", lambda *a, **k: read.append(k) or load(*a, **k))
+    assert suite.main(["--cv", f"ctc3={cv}", "--suites", "length", "--n", "6", *out]) == 0
+    md = capsys.readouterr().out
+    assert "test digits of each of the 3 folds of bench_cv.py's split (per fold, pooled)" in md and "| ctc3 | " in md
+    assert sorted(k["fold"] for k in read) == [0, 1, 2] and {k["folds"] for k in read} == {3}
+    rows = json.loads((tmp_path / "out" / "bench_suite.json").read_text())["results"]
+    assert {r["n"] for r in rows} == {18}  # 6 strips per fold, pooled
+    one_digit = next(r for r in rows if r["value"] == 1)
+    assert 6 < one_digit["n_digits"] <= 18  # more digits than one fold's 6 strips hold: folds pooled

@@ -400,6 +400,39 @@ def test_compare_evaluate_and_report_carry_intervals():
     assert "| ctc | 96.9% [95.8, 97.7] | 99.0% |" in table
 
 
+def test_evaluate_pooled_reads_each_pair_with_its_model_and_resamples_all_digits():
+    """Cross-validation folds: each model reads its own strips (disjoint digits, other widths), and
+    the pooled metrics and intervals cover every strip and digit."""
+    from seqrec.data.sources import load_digits
+    from seqrec.data.strips import make_strips
+    from seqrec.evaluation.measure import evaluate, evaluate_pooled
+
+    a = make_strips(30, seed=1, pool=load_digits("bundled", "test", folds=3, fold=0), min_len=1, max_len=3)
+    b = make_strips(50, seed=2, pool=load_digits("bundled", "test", folds=3, fold=1), min_len=5, max_len=5)
+    assert not set(a.digit_index[a.digit_index >= 0]) & set(b.digit_index[b.digit_index >= 0])
+
+    class Reader:
+        max_len = 5
+
+        def __init__(self, strips, wrong_every):
+            self.strips, self.wrong_every = strips, wrong_every
+
+        def predict(self, images, batch_size=256):
+            assert len(images) == len(self.strips.images)  # its own strips only
+            wrong = [bool(self.wrong_every) and i % self.wrong_every == 0 for i in range(len(images))]
+            return [t + "0" if w else t for t, w in zip(self.strips.labels, wrong)]  # one digit too many
+
+    m = evaluate_pooled([(Reader(a, 0), a), (Reader(b, 5), b)], n_boot=200)
+    assert m["exact_match"] == pytest.approx((30 + 40) / 80)
+    ids = np.concatenate([s.digit_index[s.digit_index >= 0] for s in (a, b)])
+    assert m["n_digits"] == len(np.unique(ids))
+    assert m["exact_match_lo"] < m["exact_match"] < m["exact_match_hi"]
+    one = evaluate(Reader(b, 5), b, n_boot=200)
+    assert one == evaluate_pooled([(Reader(b, 5), b)], n_boot=200) and one["exact_match"] == pytest.approx(0.8)
+    with pytest.raises(ValueError, match="at least one"):
+        evaluate_pooled([])
+
+
 # ---------------------------------------------------------------------- bench scripts
 def _bench(name: str):
     import importlib.util

@@ -22,19 +22,34 @@ def evaluate(rec, strips, batch_size: int = 256, n_boot: int = 1000) -> dict[str
     """Read the strips with a Recognizer; the shared sequence metrics as floats, plus 95% intervals
     of exact match and per-digit accuracy from a bootstrap over the strips' distinct digits
     (``exact_match_lo``/``_hi``, ``digit_acc_lo``/``_hi``) and their number (``n_digits``)."""
+    return evaluate_pooled([(rec, strips)], batch_size, n_boot)
+
+
+def evaluate_pooled(pairs, batch_size: int = 256, n_boot: int = 1000) -> dict[str, float]:
+    """:func:`evaluate` of several (Recognizer, strips) pairs read as one test set, e.g. each
+    cross-validation fold's model on strips of its own test digits: the metrics pool every strip,
+    and the intervals resample the pooled digits (folds hold disjoint digits)."""
     import torch
 
     from ..metrics import SequenceMetrics, match_digits, texts_to_digits
     from .intervals import outcome_accuracy
 
-    preds = rec.predict(strips.images, batch_size=batch_size)
-    guess = texts_to_digits(preds)  # a Recognizer reads text; back to ints once, at the boundary
-    truth = torch.as_tensor(strips.digits).long(), torch.as_tensor(strips.lengths).long()
-    metrics = SequenceMetrics(max(int(strips.lengths.max()), rec.max_len))
-    metrics.update(*guess, *truth)
+    if not pairs:
+        raise ValueError("evaluate_pooled needs at least one (Recognizer, strips) pair")
+    max_len = max(max(int(s.lengths.max()), rec.max_len) for rec, s in pairs)
+    width = max(s.digit_index.shape[1] for _, s in pairs)
+    metrics, exact, correct, index = SequenceMetrics(max_len), [], [], []
+    for rec, strips in pairs:
+        guess = texts_to_digits(rec.predict(strips.images, batch_size=batch_size))  # text back to ints, once
+        truth = torch.as_tensor(strips.digits).long(), torch.as_tensor(strips.lengths).long()
+        metrics.update(*guess, *truth)
+        e, c, _, _ = match_digits(*guess, *truth, width)
+        exact.append(e.numpy())
+        correct.append(c.numpy())
+        pad = width - strips.digit_index.shape[1]
+        index.append(np.pad(strips.digit_index, ((0, 0), (0, pad)), constant_values=-1))
     out = {k: float(v) for k, v in metrics.compute().items() if not k.startswith(("precision_", "recall_", "f1_"))}
-    exact, correct, _, _ = match_digits(*guess, *truth, strips.digit_index.shape[1])
-    bounds = outcome_accuracy(exact.numpy(), correct.numpy(), strips.digit_index, n_boot=n_boot)
+    bounds = outcome_accuracy(np.concatenate(exact), np.concatenate(correct), np.concatenate(index), n_boot=n_boot)
     out.update({k: v for k, v in bounds.items() if k not in out})
     return out
 
