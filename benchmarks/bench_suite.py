@@ -263,6 +263,7 @@ def plot(results, models, path: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     panels = [
         ("length", "digits", "(a) length"),
@@ -289,6 +290,8 @@ def plot(results, models, path: Path) -> Path:
                 ax.plot(xs, ys, marker="o", ms=3, label=label)
         ax.set_title(title)
         ax.set_xlabel(factor)
+        if factor in ("digits",) or factor.startswith("gap"):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no 6.5 digits or 2.5 px
         ax.set_ylabel("exact match")
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
