@@ -16,6 +16,12 @@ Backends: ``torch`` (frozen TorchScript copy, the default of Recognizer.from_che
 when onnx/onnxruntime are not installed). Prints a markdown table with the hardware and the
 command. Target: >= 2,000 strips/s for ctc on 2 cores. ``--device cuda`` times the models on a GPU
 (the preprocessing stays on the CPU; onnxruntime runs there only with its CUDA provider).
+
+On the CPU the table also says how close each backend runs to the machine: the net's floating-point
+operations per strip (torch's flop counter, 2 per multiply-add), the GFLOP/s its tensor path
+reaches, and that as a share of a large fp32 matrix multiply on the same threads (the "roof",
+about the most these cores compute). A throughput target above the roof needs a smaller net or
+lower precision, not a faster runtime.
 """
 
 from __future__ import annotations
@@ -82,6 +88,30 @@ def bench_one(label: str, rec, images: np.ndarray, batch: int, repeats: int) -> 
         "tensor": rate(tensor_path, n, repeats),
         "predict": rate(lambda: rec.predict(images, batch_size=batch), n, repeats),
     }
+
+
+def flops_per_strip(path: str) -> float | None:
+    """Floating-point operations of the net of ``path`` on one strip of its input size (torch's flop
+    counter, 2 per multiply-add), or None when it is not a PyTorch net (an ONNX or TorchScript file)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from seqrec.recognizer import Recognizer
+
+    rec = Recognizer.from_checkpoint(path, optimize=False)
+    if not isinstance(rec.model, torch.nn.Module) or isinstance(rec.model, torch.jit.ScriptModule):
+        return None
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        rec.model.eval()(torch.zeros(1, 1, *rec.image_size))
+    return float(counter.get_total_flops()) or None
+
+
+def matmul_roof(size: int = 1024, repeats: int = 5) -> float:
+    """GFLOP/s of a ``size`` x ``size`` fp32 matrix multiply with torch's threads, best of ``repeats``."""
+    import torch
+
+    a, b = torch.rand(size, size), torch.rand(size, size)
+    return 2 * size**3 * rate(lambda: a @ b, 1, repeats) / 1e9
 
 
 def photo_1mp(seed: int = 0) -> np.ndarray:
@@ -168,8 +198,9 @@ def main(argv=None) -> int:
                     recs.append(Recognizer.from_checkpoint(onnx_path, device=args.device))
                 except ValueError as err:  # e.g. --device cuda with the CPU-only onnxruntime
                     print(f"skipping onnxruntime: {err}", file=sys.stderr)
+            flops = flops_per_strip(path) if torch.device(args.device).type == "cpu" else None
             for r in recs:
-                rows.append(bench_one(label, r, images, args.batch, args.repeats))
+                rows.append(bench_one(label, r, images, args.batch, args.repeats) | {"flops": flops})
                 r = rows[-1]
                 print(
                     f"  {r['model']:<12} {r['head']:<10} {r['backend']:<12} tensor {r['tensor']:8.0f}/s  "
@@ -178,6 +209,7 @@ def main(argv=None) -> int:
                     flush=True,
                 )
 
+    roof = matmul_roof() if torch.device(args.device).type == "cpu" else None
     pixels_ms, jpeg_ms = photo_ms(args.repeats)
     print(f"  1 MP photo: {pixels_ms:.1f} ms from pixels, {jpeg_ms:.1f} ms from JPEG bytes", file=sys.stderr)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -193,10 +225,25 @@ def main(argv=None) -> int:
         f"**Setup:** {args.n} strips 28x140 uint8 (make_strips, bundled test digits), batch {args.batch}, "
         f"best of {args.repeats} runs; target >= {TARGET:,} strips/s for ctc.\n"
     )
-    print("| model | head | backend | tensor path (strips/s) | predict() from uint8 (strips/s) |")
-    print("|---|---|---|---:|---:|")
+    print(
+        "| model | head | backend | tensor path (strips/s) | predict() from uint8 (strips/s) "
+        "| MFLOP per strip | tensor path GFLOP/s (of roof) |"
+    )
+    print("|---|---|---|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['model']} | {r['head']} | {r['backend']} | {r['tensor']:,.0f} | {r['predict']:,.0f} |")
+        work = "n/a | n/a"
+        if r["flops"] and roof:
+            achieved = r["flops"] * r["tensor"] / 1e9
+            work = f"{r['flops'] / 1e6:.1f} | {achieved:.0f} ({100 * achieved / roof:.0f}%)"
+        print(f"| {r['model']} | {r['head']} | {r['backend']} | {r['tensor']:,.0f} | {r['predict']:,.0f} | {work} |")
+    if roof:
+        ceilings = dict.fromkeys((r["model"], r["flops"]) for r in rows if r["flops"])
+        print(
+            f"\nRoof: a 1024x1024 fp32 matrix multiply runs at {roof:.0f} GFLOP/s on these "
+            f"{torch.get_num_threads()} torch threads. A backend running at the roof would read "
+            + ", ".join(f"{label} {roof * 1e9 / flops:,.0f} strips/s" for label, flops in ceilings)
+            + " (tensor path, fp32)."
+        )
     print(
         f"\n**1-megapixel photo** (1155x866, seqrec.imaging.prepare, best of {max(args.repeats, 5)}): "
         f"{pixels_ms:.1f} ms from decoded pixels, {jpeg_ms:.1f} ms from JPEG bytes (decode included); "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -633,6 +634,10 @@ def test_speed_benches_run_tiny(capsys):
     assert _bench("bench_predict").main(predict) == 0
     out = capsys.readouterr().out
     assert "| ctc | ctc | torch |" in out and "**1-megapixel photo**" in out and "--device" not in out
+    # how close to the machine: the net's work per strip, the rate it reaches and the matrix-multiply roof
+    row = next(line for line in out.splitlines() if line.startswith("| ctc | ctc | torch |"))
+    assert re.search(r"\| \d+\.\d \| \d+ \(\d+%\) \|$", row), row
+    assert re.search(r"Roof: a 1024x1024 fp32 matrix multiply runs at \d+ GFLOP/s .* ctc [\d,]+ strips/s", out)
     assert _bench("bench_train").main(["--steps", "2", "--warmup", "1", "--repeats", "1", "--workers", "0"]) == 0
     out = capsys.readouterr().out
     assert "| plain PyTorch loop, pre-generated strips |" in out and "| **ratio** (target >= 0.9) |" in out

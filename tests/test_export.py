@@ -166,3 +166,22 @@ def test_bad_arguments_and_foreign_onnx(ctc, ctc_onnx, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # onnxruntime not installed
     with pytest.raises(ImportError, match=r'pip install "seqrec\[onnx\]"'):
         Recognizer.from_checkpoint(ctc_onnx)
+
+
+def test_bench_predict_counts_the_work_of_pytorch_nets_only(ctc_onnx, tmp_path_factory):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_predict.py"
+    spec = importlib.util.spec_from_file_location("bench_predict_flops", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    ckpt = tiny_checkpoint("ctc", tmp_path_factory)
+    net = Recognizer.from_checkpoint(ckpt, optimize=False).model
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    flops = bench.flops_per_strip(str(ckpt))
+    # at least the first convolution's multiply-adds at full 28x140 resolution, 2 operations each
+    first = convs[0]
+    assert flops >= 2 * first.in_channels * first.out_channels * 9 * 28 * 140
+    assert bench.flops_per_strip(str(ctc_onnx)) is None  # onnxruntime's graph: not counted
+    assert bench.matmul_roof(size=64, repeats=1) > 0
