@@ -184,6 +184,20 @@ def read_suites(fold: dict, rec, strips: dict) -> None:
         fold["readings"][suite] = {"preds": preds, "labels": list(s.labels), "index": s.digit_index.tolist()}
 
 
+def fold_checkpoint(out: Path, fold: dict) -> str:
+    """A saved fold's checkpoint: the path it was saved with, or the same file under ``out`` when
+    the cross-validation folder has moved since (found from the ``fold_k`` folder on)."""
+    saved, name = Path(fold["checkpoint"]), f"fold_{fold['fold']}"
+    if saved.is_file():
+        return str(saved)
+    if name in saved.parts:
+        last = len(saved.parts) - 1 - saved.parts[::-1].index(name)
+        moved = Path(out).joinpath(*saved.parts[last:])
+        if moved.is_file():
+            return str(moved)
+    raise FileNotFoundError(f"{name}'s checkpoint {saved} is not there, nor under {Path(out) / name}")
+
+
 def add_eight(fold: dict, out: Path) -> dict:
     """A fold saved before the 8-digit suite existed gets it now, from its checkpoint, when its head
     reads any width (saved again, atomically; a fixed-width head's fold is returned as it is)."""
@@ -193,7 +207,7 @@ def add_eight(fold: dict, out: Path) -> dict:
 
     if EIGHT in fold["readings"]:
         return fold
-    rec = Recognizer.from_checkpoint(fold["checkpoint"])
+    rec = Recognizer.from_checkpoint(fold_checkpoint(out, fold))
     if rec.fixed_width:
         return fold
     pool = load_digits("bundled", "test", folds=fold["folds"], fold=fold["fold"])
@@ -319,7 +333,7 @@ def run_cv(
         preds, labels, index = pooled_readings(results["fold_results"], suite)
         results["pooled"][suite] = strip_accuracy(preds, labels, index, n_boot=n_boot)
     if tta:
-        results["tta"] = pooled_tta(results["fold_results"], n_boot, log)
+        results["tta"] = pooled_tta(results["fold_results"], n_boot, log, out)
     return results
 
 
@@ -350,7 +364,7 @@ def fold_strips(fold: dict, size: tuple[int, int]) -> dict:
     return strips
 
 
-def pooled_tta(fold_results: list[dict], n_boot: int, log=print) -> dict:
+def pooled_tta(fold_results: list[dict], n_boot: int, log=print, out: Path | str = ".") -> dict:
     """Per suite: pooled accuracy with ``predict(tta=True)`` of each fold's checkpoint, its paired
     difference to the plain readings over the same strips (95% interval over digits), and the
     calibration (ECE, coverage at 99.5%) of both readings' confidences."""
@@ -362,7 +376,7 @@ def pooled_tta(fold_results: list[dict], n_boot: int, log=print) -> dict:
 
     read = {suite: {False: [], True: []} for suite in common_suites(fold_results)}
     for f in fold_results:  # each fold's checkpoint and test strips, loaded once
-        rec = Recognizer.from_checkpoint(f["checkpoint"])
+        rec = Recognizer.from_checkpoint(fold_checkpoint(Path(out), f))
         for suite, strips in fold_strips(f, rec.image_size).items():
             if suite not in read:
                 continue

@@ -66,7 +66,7 @@ __all__ = ["strips_at_gap", "benchmark_strips", "run_suite", "main"]
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when imported by file path
 from _common import machine  # noqa: E402
-from bench_cv import saved_folds  # noqa: E402
+from bench_cv import fold_checkpoint, saved_folds  # noqa: E402
 
 
 def load_models(spec: str) -> list[tuple[str, object]]:
@@ -100,7 +100,7 @@ def load_cv(spec: str) -> tuple[list[tuple[str, dict]], int]:
         if missing:
             raise ValueError(f"--cv {path}: folds {missing} of {k} have no result yet; run them with bench_cv.py")
         ks.add(k)
-        found.append((label or Path(path).name, [folds[i]["checkpoint"] for i in range(k)]))
+        found.append((label or Path(path).name, [fold_checkpoint(Path(path), folds[i]) for i in range(k)]))
     if len(ks) > 1:
         raise ValueError(f"--cv: the cross-validations have different fold counts {sorted(ks)}; give one K")
     models = [(label, {i: Recognizer.load(c) for i, c in enumerate(ckpts)}) for label, ckpts in found]

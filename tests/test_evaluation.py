@@ -601,6 +601,21 @@ def test_bench_cv_pretrains_the_backbone_in_the_first_stage_only(tmp_path):
     assert cv.compose_fold("ctc", 2, 0, tmp_path / "d", tiny=True)[0].backbone_pretrain.steps == 2  # the recipe's 4,000
 
 
+def test_bench_cv_finds_a_folds_checkpoint_after_the_folder_moved(tmp_path):
+    cv = _bench("bench_cv")
+    old = tmp_path / "old" / "logs" / "cv" / "ctc" / "fold_1" / "stage2" / "checkpoints" / "epoch_003.ckpt"
+    fold = {"fold": 1, "checkpoint": str(old)}
+    moved = tmp_path / "new" / "fold_1" / "stage2" / "checkpoints" / "epoch_003.ckpt"
+    with pytest.raises(FileNotFoundError, match="fold_1's checkpoint .* is not there, nor under"):
+        cv.fold_checkpoint(tmp_path / "new", fold)
+    moved.parent.mkdir(parents=True)
+    moved.write_bytes(b"weights")
+    assert cv.fold_checkpoint(tmp_path / "new", fold) == str(moved)  # the same file, under the new folder
+    old.parent.mkdir(parents=True)
+    old.write_bytes(b"weights")
+    assert cv.fold_checkpoint(tmp_path / "new", fold) == str(old)  # where it was saved, while it is there
+
+
 @pytest.mark.slow
 def test_bench_accuracy_and_calibration_tiny(capsys):
     assert _bench("bench_accuracy").main(["--n", "24", "--models", "multihead", "--boot", "50"]) == 0
