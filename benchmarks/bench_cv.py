@@ -184,7 +184,7 @@ def read_suites(fold: dict, rec, strips: dict) -> None:
         fold["readings"][suite] = {"preds": preds, "labels": list(s.labels), "index": s.digit_index.tolist()}
 
 
-def fold_checkpoint(out: Path, fold: dict) -> str:
+def fold_checkpoint(out: Path | str, fold: dict) -> str:
     """A saved fold's checkpoint: the path it was saved with, or the same file under ``out`` when
     the cross-validation folder has moved since (found from the ``fold_k`` folder on)."""
     saved, name = Path(fold["checkpoint"]), f"fold_{fold['fold']}"
@@ -333,7 +333,7 @@ def run_cv(
         preds, labels, index = pooled_readings(results["fold_results"], suite)
         results["pooled"][suite] = strip_accuracy(preds, labels, index, n_boot=n_boot)
     if tta:
-        results["tta"] = pooled_tta(results["fold_results"], n_boot, log, out)
+        results["tta"] = pooled_tta(results["fold_results"], n_boot, out, log)
     return results
 
 
@@ -364,10 +364,10 @@ def fold_strips(fold: dict, size: tuple[int, int]) -> dict:
     return strips
 
 
-def pooled_tta(fold_results: list[dict], n_boot: int, log=print, out: Path | str = ".") -> dict:
+def pooled_tta(fold_results: list[dict], n_boot: int, out: Path, log=print) -> dict:
     """Per suite: pooled accuracy with ``predict(tta=True)`` of each fold's checkpoint, its paired
     difference to the plain readings over the same strips (95% interval over digits), and the
-    calibration (ECE, coverage at 99.5%) of both readings' confidences."""
+    calibration (ECE, coverage at 99.5%) of both readings' confidences. ``out``: the folds' folder."""
     import numpy as np
 
     from seqrec.evaluation import paired_difference, strip_accuracy
@@ -376,7 +376,7 @@ def pooled_tta(fold_results: list[dict], n_boot: int, log=print, out: Path | str
 
     read = {suite: {False: [], True: []} for suite in common_suites(fold_results)}
     for f in fold_results:  # each fold's checkpoint and test strips, loaded once
-        rec = Recognizer.from_checkpoint(fold_checkpoint(Path(out), f))
+        rec = Recognizer.from_checkpoint(fold_checkpoint(out, f))
         for suite, strips in fold_strips(f, rec.image_size).items():
             if suite not in read:
                 continue

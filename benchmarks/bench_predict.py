@@ -90,15 +90,13 @@ def bench_one(label: str, rec, images: np.ndarray, batch: int, repeats: int) -> 
     }
 
 
-def flops_per_strip(path: str) -> float | None:
-    """Floating-point operations of the net of ``path`` on one strip of its input size (torch's flop
-    counter, 2 per multiply-add), or None when it is not a PyTorch net (an ONNX or TorchScript file)."""
+def flops_per_strip(rec) -> float | None:
+    """Floating-point operations of ``rec``'s net (a Recognizer loaded with ``optimize=False``) on one
+    strip of its input size (torch's flop counter, 2 per multiply-add), or None when it is not a
+    PyTorch net (an ONNX or TorchScript file)."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from seqrec.recognizer import Recognizer
-
-    rec = Recognizer.from_checkpoint(path, optimize=False)
     if not isinstance(rec.model, torch.nn.Module) or isinstance(rec.model, torch.jit.ScriptModule):
         return None
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
@@ -190,15 +188,15 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for label, path in todo:
             rec = Recognizer.from_checkpoint(path, device=args.device)
-            eager = [] if args.no_eager else [Recognizer.from_checkpoint(path, device=args.device, optimize=False)]
-            recs = [rec, *eager]
+            eager = Recognizer.from_checkpoint(path, device=args.device, optimize=False)  # timed, and its work counted
+            recs = [rec, *([] if args.no_eager else [eager])]
             if ort is not None and not args.no_onnx:
                 try:
                     onnx_path = export(rec, Path(tmp) / f"{label}.onnx")
                     recs.append(Recognizer.from_checkpoint(onnx_path, device=args.device))
                 except ValueError as err:  # e.g. --device cuda with the CPU-only onnxruntime
                     print(f"skipping onnxruntime: {err}", file=sys.stderr)
-            flops = flops_per_strip(path) if torch.device(args.device).type == "cpu" else None
+            flops = flops_per_strip(eager) if torch.device(args.device).type == "cpu" else None
             for r in recs:
                 rows.append(bench_one(label, r, images, args.batch, args.repeats) | {"flops": flops})
                 r = rows[-1]

@@ -100,7 +100,7 @@ def load_cv(spec: str) -> tuple[list[tuple[str, dict]], int]:
         if missing:
             raise ValueError(f"--cv {path}: folds {missing} of {k} have no result yet; run them with bench_cv.py")
         ks.add(k)
-        found.append((label or Path(path).name, [fold_checkpoint(Path(path), folds[i]) for i in range(k)]))
+        found.append((label or Path(path).name, [fold_checkpoint(path, folds[i]) for i in range(k)]))
     if len(ks) > 1:
         raise ValueError(f"--cv: the cross-validations have different fold counts {sorted(ks)}; give one K")
     models = [(label, {i: Recognizer.load(c) for i, c in enumerate(ckpts)}) for label, ckpts in found]
@@ -172,12 +172,12 @@ def run_suite(
 
     # (fold's test digits, model) pairs per row; a plain model reads the one test pool
     parts = {label: list(m.items()) if isinstance(m, dict) else [(fold, m)] for label, m in models}
+    folds_read = {k for pairs in parts.values() for k, _ in pairs}
     results = []
     for suite, factor, value, kwargs in points(suites, gaps, wide_gaps):
         t0 = time.perf_counter()
         # The same strips for a point whatever else runs: the seed comes from the point itself.
         point_seed = zlib.crc32(f"{seed}/{suite}/{factor}/{value}".encode())
-        folds_read = {k for pairs in parts.values() for k, _ in pairs}
         strips = {k: benchmark_strips(n, pool=pool(k), seed=point_seed, **kwargs) for k in folds_read}
         for label, pairs in parts.items():
             rec = pairs[0][1]

@@ -177,11 +177,11 @@ def test_bench_predict_counts_the_work_of_pytorch_nets_only(ctc_onnx, tmp_path_f
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     ckpt = tiny_checkpoint("ctc", tmp_path_factory)
-    net = Recognizer.from_checkpoint(ckpt, optimize=False).model
-    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
-    flops = bench.flops_per_strip(str(ckpt))
+    eager = Recognizer.from_checkpoint(ckpt, optimize=False)
+    convs = [m for m in eager.model.modules() if isinstance(m, torch.nn.Conv2d)]
+    flops = bench.flops_per_strip(eager)
     # at least the first convolution's multiply-adds at full 28x140 resolution, 2 operations each
     first = convs[0]
     assert flops >= 2 * first.in_channels * first.out_channels * 9 * 28 * 140
-    assert bench.flops_per_strip(str(ctc_onnx)) is None  # onnxruntime's graph: not counted
+    assert bench.flops_per_strip(Recognizer.from_checkpoint(ctc_onnx)) is None  # onnxruntime's graph: not counted
     assert bench.matmul_roof(size=64, repeats=1) > 0
