@@ -64,26 +64,42 @@ def pretrain_backbone(
     backbone: nn.Module, pool: DigitPool, settings: PretrainSettings, seed: int, device: str = "cpu"
 ) -> dict:
     """Train ``backbone`` in place as a digit classifier on ``device``; returns its state dict (on
-    the CPU, where ``backbone`` is left). Depends on ``seed`` and the device type only: dropout
-    draws from a forked, seeded torch RNG (the caller's streams are untouched)."""
+    the CPU, where ``backbone`` is left). Depends on ``seed`` and the device type only."""
+    train_digit_classifier(backbone, pool, settings, seed, device)
+    return backbone.state_dict()
+
+
+def train_digit_classifier(
+    backbone: nn.Module,
+    pool: DigitPool,
+    settings: PretrainSettings,
+    seed: int,
+    device: str = "cpu",
+    pooled_head: bool = True,
+) -> DigitClassifier:
+    """``backbone`` (trained in place) under a 10-way head: pooled and linear, as the pretraining
+    trains it, or (``pooled_head=False``) flattened with a hidden layer, a classic digit CNN.
+    Returned on the CPU, still in train mode. Initialisation and dropout draw from a forked,
+    seeded torch RNG (the caller's streams are untouched)."""
     device = torch.device(device)
     forked = list(range(torch.cuda.device_count())) if device.type == "cuda" else []  # manual_seed seeds them all
     with torch.random.fork_rng(devices=forked):
         torch.manual_seed(seed)
+        model = DigitClassifier(backbone, num_classes=10, pool=pooled_head)
         try:
-            _pretrain(backbone, pool, settings, seed, device)
+            _train(model, pool, settings, seed, device)
         finally:
-            backbone.to("cpu")
-    return backbone.state_dict()
+            model.to("cpu")
+    return model
 
 
-def _pretrain(backbone: nn.Module, pool: DigitPool, settings: PretrainSettings, seed: int, device) -> None:
+def _train(model: DigitClassifier, pool: DigitPool, settings: PretrainSettings, seed: int, device) -> None:
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng([seed, 0xB0B])
-    model = DigitClassifier(backbone, num_classes=10, pool=True)
-    with torch.no_grad():  # a seeded head, so the result depends on ``seed`` only
-        model.fc.weight.copy_(torch.randn(model.fc.weight.shape, generator=gen) * 0.01)
-        model.fc.bias.zero_()
+    if model.pool:  # a seeded small head, as pretrained backbones (and their cache) have always had
+        with torch.no_grad():
+            model.fc.weight.copy_(torch.randn(model.fc.weight.shape, generator=gen) * 0.01)
+            model.fc.bias.zero_()
     model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=settings.lr, total_steps=settings.steps, pct_start=0.1)

@@ -727,3 +727,78 @@ def test_paired_difference_is_signed_and_tighter_than_unpaired():
     assert hi - lo < math.hypot(*widths)  # pairing removes the noise both share (unpaired: widths add)
     with pytest.raises(ValueError, match=r"paired outcomes must have the same shape, got \(1000,\) and \(999,\)"):
         paired_difference(new, old[:-1], index)
+
+
+def test_bench_digit_limit_pools_every_digit_once_and_reuses_only_same_settings(tmp_path, capsys, monkeypatch):
+    limit = _bench("bench_digit_limit")
+    args = ["--folds", "2", "--steps", "2", "--batch-size", "8", "--n-boot", "50", "--out", str(tmp_path)]
+    result = limit.main([*args, "--only", "1"])  # one fold now, as side-by-side runs do: nothing pooled
+    assert [r["fold"] for r in result["folds"]] == [1] and not (tmp_path / "limit.md").exists()
+    assert result["folds"][0]["train_digits"] == 2250  # 90% of the other fold; val unused
+    result = limit.main(args)
+    ids = np.concatenate([r["ids"] for r in result["folds"]])
+    assert sorted(ids) == list(range(5000))  # every bundled digit is test data exactly once
+    total = result["pooled"]
+    assert total["digits"] == 5000 and total["lo"] <= total["accuracy"] <= total["hi"]
+    assert "| **pooled** | | 5,000 |" in (tmp_path / "limit.md").read_text() and "reusing" in capsys.readouterr().out
+
+    def no_training(*_, **__):
+        raise AssertionError("a saved fold with the same settings must be reused")
+
+    flat = limit.main([*args, "--flat-head", "--only", "0", "--out", str(tmp_path / "flat")])["folds"][0]
+    # a classic CNN head: other settings, so its own result
+    assert flat["settings"]["head"] == "flat" and flat["settings_hash"] != result["folds"][0]["settings_hash"]
+    monkeypatch.setattr(limit, "run_fold", no_training)
+    assert limit.main(args)["pooled"] == total
+    for other in (["--with-val"], ["--steps", "3"], ["--seed", "1"]):  # other settings: trained again
+        with pytest.raises(AssertionError, match="must be reused"):
+            limit.main([*args, *other])
+
+
+def test_bench_digit_limit_errors_come_before_training(tmp_path, capsys):
+    limit = _bench("bench_digit_limit")
+    with pytest.raises(ValueError, match="fold must be in \\[0, 3\\) for folds=3, got fold=3"):
+        limit.main(["--folds", "3", "--only", "3", "--out", str(tmp_path)])
+    with pytest.raises(ValueError, match="folds must be >= 2"):
+        limit.main(["--folds", "1", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit):
+        limit.main(["--steps", "0", "--out", str(tmp_path)])
+    assert "--steps must be a positive integer, got 0" in capsys.readouterr().err
+    two = [{"ids": [1, 2], "preds": [0, 1], "labels": [0, 1]}, {"ids": [2, 3], "preds": [1], "labels": [1]}]
+    with pytest.raises(ValueError, match="the folds' test digits overlap"):
+        limit.pooled(two)
+    assert not list(tmp_path.iterdir())
+
+
+def test_bench_digit_limit_finds_the_digits_both_readers_miss(tmp_path):
+    limit = _bench("bench_digit_limit")
+    settings = {"folds": 2}
+    results = [  # the classifier misreads digit 3 (as 8) and digit 4
+        {"fold": 0, "ids": [0, 1, 2], "labels": [0, 1, 2], "preds": [0, 1, 2], "settings": settings},
+        {"fold": 1, "ids": [3, 4, 5], "labels": [3, 4, 5], "preds": [8, 9, 5], "settings": settings},
+    ]
+    cv = tmp_path / "cv"
+    strips = {  # labels, readings, digit ids: digit 3 misread in both of its strips, digits 1 and 2 in one of two
+        0: (["012", "21"], ["012", "12"], [[0, 1, 2], [2, 1, -1]]),
+        1: (["354", "34"], ["854", "84"], [[3, 5, 4], [3, 4, -1]]),
+    }
+    for k, (labels, preds, index) in strips.items():
+        (cv / f"fold_{k}").mkdir(parents=True)
+        fold = {"fold": k, "folds": 2, "model": "ctc", "test_ids": results[k]["ids"]}
+        fold["readings"] = {"fixed": {"preds": preds, "labels": labels, "index": index}}
+        (cv / f"fold_{k}" / "fold.json").write_text(json.dumps(fold))
+    cmp = limit.against_cv(results, cv)
+    assert cmp["slots"] == 10 and cmp["per_digit"] == pytest.approx(1 - 4 / 10)
+    assert cmp["hard"] == [(3, 2, 2), (1, 1, 2), (2, 1, 2)]  # by share misread, then by id
+    assert cmp["share_on_classifier_wrong"] == pytest.approx(2 / 4) and cmp["classifier_wrong"] == {3: 8, 4: 9}
+    limit.plot_hard(cmp, tmp_path / "hard.png")
+    assert (tmp_path / "hard.png").read_bytes()[:4] == b"\x89PNG"
+    assert "3 digits are misread in at least half of their strips; the classifier misreads 1 of them" in " ".join(
+        limit.against_lines(cmp, "hard.png")
+    )
+    with pytest.raises(ValueError, match="its fold 0 tests other digits than this 2-fold's"):
+        limit.against_cv([{**results[0], "ids": [0, 1, 9]}, results[1]], cv)
+    with pytest.raises(ValueError, match=r"it has folds \[0, 1\], not folds \[2\] of this cross-validation"):
+        limit.against_cv([*results, {**results[0], "fold": 2}], cv)
+    with pytest.raises(FileNotFoundError, match="no saved folds there"):
+        limit.against_cv(results, tmp_path)

@@ -174,3 +174,14 @@ def test_classifier_reads_any_backbone_width():
 def test_a_model_without_a_cnn_backbone_is_refused(make_cfg):
     with pytest.raises(ValueError, match=r"backbone_pretrain needs a net with a CNN backbone; SegmentSystem has none"):
         train(make_cfg("model=segment", "backbone_pretrain={steps:2}"))
+
+
+def test_digit_classifier_is_the_pretraining_and_reads_digits(pool):
+    settings = PretrainSettings(steps=80, batch_size=64)
+    backbone, twin = small_backbone(), small_backbone()
+    model = pretrain.train_digit_classifier(backbone, pool, settings, seed=3)
+    assert model.backbone is backbone and same_state(backbone.state_dict(), pretrain_backbone(twin, pool, settings, 3))
+    test = load_digits("bundled", "test")
+    with torch.inference_mode():
+        preds = model.eval()(torch.from_numpy(test.images).float().div(255).unsqueeze(1)).argmax(1).numpy()
+    assert (preds == test.labels).mean() > 0.3  # 80 steps of a tiny net: far above chance (0.1)
