@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 
 from lightning_fabric.loggers.logger import rank_zero_experiment
-from lightning_fabric.utilities.cloud_io import _is_local_file_protocol
 from pytorch_lightning.loggers.csv_logs import CSVLogger as _LightningCSVLogger
 from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 
@@ -38,7 +37,8 @@ class _KeepingWriter(ExperimentWriter):
             writer.writeheader()
             writer.writerows(rows)
 
-        if _is_local_file_protocol(self.metrics_file_path):
+        protocols = self._fs.protocol
+        if "file" in ((protocols,) if isinstance(protocols, str) else protocols):  # local: atomic rename
             replace_file(self.metrics_file_path, write, text=True)
         else:
             with self._fs.open(self.metrics_file_path, "w", newline="") as file:
