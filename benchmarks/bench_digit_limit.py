@@ -154,6 +154,33 @@ def pooled(results: list[dict], n_boot: int = 1000) -> dict:
     return {"accuracy": float(correct.mean()), "lo": lo, "hi": hi, "digits": len(ids), "errors": errors}
 
 
+def saved_results(out: Path) -> list[dict]:
+    """Every fold result saved in a bench_digit_limit.py folder, by fold."""
+    found = sorted(out.glob("fold_*.json"), key=lambda p: int(p.stem.split("_")[1]))
+    results = [json.loads(p.read_text()) for p in found if p.stem[5:].isdigit()]
+    if not results:
+        raise FileNotFoundError(f"{out}: no saved folds there (fold_k.json of bench_digit_limit.py)")
+    return results
+
+
+def compare_to(results: list[dict], base: list[dict], n_boot: int = 1000) -> dict:
+    """This limit minus ``base``'s on the digits both read (another K or settings), paired by digit."""
+    import numpy as np
+
+    from seqrec.evaluation.intervals import paired_difference
+
+    def correct(rs):
+        return {i: p == t for r in rs for i, p, t in zip(r["ids"], r["preds"], r["labels"])}
+
+    new, old = correct(results), correct(base)
+    ids = sorted(set(new) & set(old))
+    if not ids:
+        raise ValueError("--compare-to: the two cross-validations read no digit in common")
+    a, b = np.array([new[i] for i in ids], float), np.array([old[i] for i in ids], float)
+    diff, lo, hi = paired_difference(a, b, np.array(ids)[:, None], n_boot=n_boot)
+    return {"digits": len(ids), "new": a.mean(), "base": b.mean(), "diff": diff, "lo": lo, "hi": hi}
+
+
 def against_cv(results: list[dict], cv_dir: Path, suite: str = "fixed") -> dict:
     """Per test digit, how often the cross-validated strip model saved in ``cv_dir`` (bench_cv.py's
     folds of the same K-fold) misread it in ``suite``'s strips, beside the classifier's reading."""
@@ -282,6 +309,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--out", help="folder of the fold results (default: logs/digit_limit/<folds>fold[_val])")
     parser.add_argument("--n-boot", type=int, default=1000)
     parser.add_argument("--against", help="a bench_cv.py folder of the same K-fold: which digits both misread")
+    parser.add_argument("--compare-to", help="another bench_digit_limit.py folder: the difference, paired by digit")
     args = parser.parse_args(argv)
     from seqrec.data.sources import check_folds
 
@@ -293,8 +321,10 @@ def main(argv=None) -> dict:
             parser.error(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
     name = f"{args.folds}fold{'_val' if args.with_val else ''}{'_flat' if args.flat_head else ''}"
     args.out = Path(args.out or REPO / "logs" / "digit_limit" / name)
-    if args.against and not Path(args.against).is_dir():
-        parser.error(f"--against {args.against}: no such folder (a bench_cv.py --out folder)")
+    for flag, folder in (("--against", args.against), ("--compare-to", args.compare_to)):
+        if folder and not Path(folder).is_dir():
+            parser.error(f"{flag} {folder}: no such folder")
+    base = saved_results(Path(args.compare_to)) if args.compare_to else None
     settings = settings_of(args)
     results = [fold_result(args.out, k, settings) for k in (args.only or range(args.folds))]
     if args.only:
@@ -305,6 +335,13 @@ def main(argv=None) -> dict:
         cmp = against_cv(results, Path(args.against))
         plot_hard(cmp, args.out / "hard_digits.png")
         extra = against_lines(cmp, str(args.out / "hard_digits.png"))
+    if base is not None:
+        d = compare_to(results, base, args.n_boot)
+        extra.append(
+            f"\nAgainst {args.compare_to} ({base[0]['train_digits']:,} training digits per fold), paired on the "
+            f"{d['digits']:,} digits both read: {d['new']:.2%} - {d['base']:.2%} = {100 * d['diff']:+.2f} points "
+            f"[{100 * d['lo']:+.2f}, {100 * d['hi']:+.2f}] (95%, over digits)."
+        )
     command = "python benchmarks/bench_digit_limit.py " + " ".join(argv if argv is not None else sys.argv[1:])
     text = markdown(results, total, settings, command.strip(), extra)
     from seqrec.data.atomic import replace_file

@@ -764,6 +764,10 @@ def test_bench_digit_limit_errors_come_before_training(tmp_path, capsys):
     with pytest.raises(SystemExit):
         limit.main(["--steps", "0", "--out", str(tmp_path)])
     assert "--steps must be a positive integer, got 0" in capsys.readouterr().err
+    for flag in ("--against", "--compare-to"):
+        with pytest.raises(SystemExit):
+            limit.main([flag, str(tmp_path / "nowhere"), "--out", str(tmp_path)])
+        assert f"{flag} {tmp_path / 'nowhere'}: no such folder" in capsys.readouterr().err
     two = [{"ids": [1, 2], "preds": [0, 1], "labels": [0, 1]}, {"ids": [2, 3], "preds": [1], "labels": [1]}]
     with pytest.raises(ValueError, match="the folds' test digits overlap"):
         limit.pooled(two)
@@ -802,3 +806,18 @@ def test_bench_digit_limit_finds_the_digits_both_readers_miss(tmp_path):
         limit.against_cv([*results, {**results[0], "fold": 2}], cv)
     with pytest.raises(FileNotFoundError, match="no saved folds there"):
         limit.against_cv(results, tmp_path)
+
+
+def test_bench_digit_limit_compares_two_limits_paired_by_digit(tmp_path):
+    limit = _bench("bench_digit_limit")
+    ids = list(range(200))
+    base = [{"fold": 0, "ids": ids, "labels": [0] * 200, "preds": [0] * 190 + [1] * 10}]  # 95%
+    new = [{"fold": 0, "ids": ids[::-1], "labels": [0] * 200, "preds": [1] * 2 + [0] * 198}]  # 99%, other order
+    d = limit.compare_to(new, base, n_boot=200)
+    assert d["digits"] == 200 and d["diff"] == pytest.approx(0.04) and d["lo"] <= 0.04 <= d["hi"] and d["lo"] > 0
+    with pytest.raises(ValueError, match="read no digit in common"):
+        limit.compare_to(new, [{**base[0], "ids": [i + 1000 for i in ids]}])
+    with pytest.raises(FileNotFoundError, match="no saved folds there"):
+        limit.saved_results(tmp_path)
+    (tmp_path / "fold_1.json").write_text(json.dumps(base[0]))
+    assert limit.saved_results(tmp_path) == base
