@@ -181,30 +181,39 @@ def compare_to(results: list[dict], base: list[dict], n_boot: int = 1000) -> dic
     return {"digits": len(ids), "new": a.mean(), "base": b.mean(), "diff": diff, "lo": lo, "hi": hi}
 
 
-def against_cv(results: list[dict], cv_dir: Path, suite: str = "fixed") -> dict:
-    """Per test digit, how often the cross-validated strip model saved in ``cv_dir`` (bench_cv.py's
-    folds of the same K-fold) misread it in ``suite``'s strips, beside the classifier's reading."""
+def against_folds(cv_dir: Path, folds: int, wanted) -> list[dict]:
+    """The folds ``wanted`` of the bench_cv.py cross-validation in ``cv_dir``, checked (before any
+    training) to test the same digits as this ``folds``-fold's."""
+    from bench_cv import saved_folds
+
+    from seqrec.data.sources import load_digits
+
+    saved = saved_folds(cv_dir)
+    if not saved:
+        raise FileNotFoundError(f"--against {cv_dir}: no saved folds there (fold_k/fold.json of bench_cv.py)")
+    missing = [k for k in wanted if k not in saved]
+    if missing:
+        raise ValueError(
+            f"--against {cv_dir}: it has folds {sorted(saved)}, not folds {missing} of this cross-validation"
+        )
+    for k in wanted:
+        if sorted(saved[k]["test_ids"]) != sorted(load_digits("bundled", "test", folds=folds, fold=k).ids):
+            raise ValueError(
+                f"--against {cv_dir}: its fold {k} tests other digits than this {folds}-fold's "
+                "(cross-validate both with the same --folds)"
+            )
+    return [saved[k] for k in wanted]
+
+
+def against_cv(results: list[dict], cv_folds: list[dict], suite: str = "fixed") -> dict:
+    """Per test digit, how often the cross-validated strip model of ``cv_folds`` (from
+    :func:`against_folds`) misread it in ``suite``'s strips, beside the classifier's reading."""
     import numpy as np
-    from bench_cv import pooled_readings, saved_folds
+    from bench_cv import pooled_readings
 
     from seqrec.evaluation.intervals import digit_correct
 
-    folds = saved_folds(cv_dir)
-    wanted = sorted(r["fold"] for r in results)
-    if not folds:
-        raise FileNotFoundError(f"--against {cv_dir}: no saved folds there (fold_k/fold.json of bench_cv.py)")
-    missing = [k for k in wanted if k not in folds]
-    if missing:
-        raise ValueError(
-            f"--against {cv_dir}: it has folds {sorted(folds)}, not folds {missing} of this cross-validation"
-        )
-    for r in results:
-        if sorted(folds[r["fold"]]["test_ids"]) != sorted(r["ids"]):
-            raise ValueError(
-                f"--against {cv_dir}: its fold {r['fold']} tests other digits than this "
-                f"{r['settings']['folds']}-fold's (cross-validate both with the same --folds)"
-            )
-    preds, labels, index = pooled_readings([folds[k] for k in wanted], suite)
+    preds, labels, index = pooled_readings(cv_folds, suite)
     valid = index >= 0
     wrong = ~digit_correct(preds, labels, index.shape[1])
     size = int(index.max()) + 1
@@ -213,7 +222,7 @@ def against_cv(results: list[dict], cv_dir: Path, suite: str = "fixed") -> dict:
     classifier = {i: p for r in results for i, p, t in zip(r["ids"], r["preds"], r["labels"]) if p != t}
     hard = sorted((i for i in np.flatnonzero(seen) if misread[i] / seen[i] >= 0.5), key=lambda i: -misread[i] / seen[i])
     return {
-        "model": next(iter(folds.values())).get("model", "strip model"),
+        "model": cv_folds[0].get("model", "strip model"),
         "suite": suite,
         "per_digit": 1 - misread.sum() / seen.sum(),
         "slots": int(seen.sum()),
@@ -325,14 +334,16 @@ def main(argv=None) -> dict:
         if folder and not Path(folder).is_dir():
             parser.error(f"{flag} {folder}: no such folder")
     base = saved_results(Path(args.compare_to)) if args.compare_to else None
+    wanted = args.only or range(args.folds)
+    cv_folds = against_folds(Path(args.against), args.folds, wanted) if args.against and not args.only else None
     settings = settings_of(args)
-    results = [fold_result(args.out, k, settings) for k in (args.only or range(args.folds))]
+    results = [fold_result(args.out, k, settings) for k in wanted]
     if args.only:
         return {"folds": results}
     total = pooled(results, args.n_boot)
     extra = []
-    if args.against:
-        cmp = against_cv(results, Path(args.against))
+    if cv_folds:
+        cmp = against_cv(results, cv_folds)
         plot_hard(cmp, args.out / "hard_digits.png")
         extra = against_lines(cmp, str(args.out / "hard_digits.png"))
     if base is not None:

@@ -776,22 +776,19 @@ def test_bench_digit_limit_errors_come_before_training(tmp_path, capsys):
 
 def test_bench_digit_limit_finds_the_digits_both_readers_miss(tmp_path):
     limit = _bench("bench_digit_limit")
-    settings = {"folds": 2}
     results = [  # the classifier misreads digit 3 (as 8) and digit 4
-        {"fold": 0, "ids": [0, 1, 2], "labels": [0, 1, 2], "preds": [0, 1, 2], "settings": settings},
-        {"fold": 1, "ids": [3, 4, 5], "labels": [3, 4, 5], "preds": [8, 9, 5], "settings": settings},
+        {"fold": 0, "ids": [0, 1, 2], "labels": [0, 1, 2], "preds": [0, 1, 2]},
+        {"fold": 1, "ids": [3, 4, 5], "labels": [3, 4, 5], "preds": [8, 9, 5]},
     ]
-    cv = tmp_path / "cv"
     strips = {  # labels, readings, digit ids: digit 3 misread in both of its strips, digits 1 and 2 in one of two
         0: (["012", "21"], ["012", "12"], [[0, 1, 2], [2, 1, -1]]),
         1: (["354", "34"], ["854", "84"], [[3, 5, 4], [3, 4, -1]]),
     }
-    for k, (labels, preds, index) in strips.items():
-        (cv / f"fold_{k}").mkdir(parents=True)
-        fold = {"fold": k, "folds": 2, "model": "ctc", "test_ids": results[k]["ids"]}
-        fold["readings"] = {"fixed": {"preds": preds, "labels": labels, "index": index}}
-        (cv / f"fold_{k}" / "fold.json").write_text(json.dumps(fold))
-    cmp = limit.against_cv(results, cv)
+    cv_folds = [
+        {"fold": k, "model": "ctc", "readings": {"fixed": {"preds": p, "labels": t, "index": i}}}
+        for k, (t, p, i) in strips.items()
+    ]
+    cmp = limit.against_cv(results, cv_folds)
     assert cmp["slots"] == 10 and cmp["per_digit"] == pytest.approx(1 - 4 / 10)
     assert cmp["hard"] == [(3, 2, 2), (1, 1, 2), (2, 1, 2)]  # by share misread, then by id
     assert cmp["share_on_classifier_wrong"] == pytest.approx(2 / 4) and cmp["classifier_wrong"] == {3: 8, 4: 9}
@@ -800,12 +797,26 @@ def test_bench_digit_limit_finds_the_digits_both_readers_miss(tmp_path):
     assert "3 digits are misread in at least half of their strips; the classifier misreads 1 of them" in " ".join(
         limit.against_lines(cmp, "hard.png")
     )
-    with pytest.raises(ValueError, match="its fold 0 tests other digits than this 2-fold's"):
-        limit.against_cv([{**results[0], "ids": [0, 1, 9]}, results[1]], cv)
-    with pytest.raises(ValueError, match=r"it has folds \[0, 1\], not folds \[2\] of this cross-validation"):
-        limit.against_cv([*results, {**results[0], "fold": 2}], cv)
+
+
+def test_bench_digit_limit_checks_the_strip_models_folds_before_training(tmp_path):
+    from seqrec.data.sources import load_digits
+
+    limit = _bench("bench_digit_limit")
     with pytest.raises(FileNotFoundError, match="no saved folds there"):
-        limit.against_cv(results, tmp_path)
+        limit.against_folds(tmp_path, 2, [0, 1])
+    for k in (0, 1):
+        (tmp_path / f"fold_{k}").mkdir()
+        ids = load_digits("bundled", "test", folds=2, fold=k).ids.tolist()
+        (tmp_path / f"fold_{k}" / "fold.json").write_text(json.dumps({"fold": k, "test_ids": ids[::-1]}))
+    assert [f["fold"] for f in limit.against_folds(tmp_path, 2, [0, 1])] == [0, 1]
+    with pytest.raises(ValueError, match="its fold 0 tests other digits than this 3-fold's"):
+        limit.against_folds(tmp_path, 3, [0, 1])
+    with pytest.raises(ValueError, match=r"it has folds \[0, 1\], not folds \[2\] of this cross-validation"):
+        limit.against_folds(tmp_path, 4, [1, 2])
+    with pytest.raises(ValueError, match="not folds \\[2\\]"):  # from the command, before any training
+        limit.main(["--folds", "3", "--against", str(tmp_path), "--out", str(tmp_path / "limit")])
+    assert not (tmp_path / "limit").exists()
 
 
 def test_bench_digit_limit_compares_two_limits_paired_by_digit(tmp_path):
