@@ -264,12 +264,14 @@ def plot_hard(cmp: dict, path: Path, columns: int = 10) -> None:
 def against_lines(cmp: dict, figure: str) -> list[str]:
     hard, wrong = cmp["hard"], cmp["classifier_wrong"]
     both = sum(i in wrong for i, _, _ in hard)
+    hard_errors = sum(bad for _, bad, _ in hard)
     return [
         "",
         f"Against {cmp['model']}'s cross-validation ({cmp['suite']} strips, {cmp['slots']:,} digit slots): it reads "
         f"{cmp['per_digit']:.2%} of digits. {len(hard)} digits are misread in at least half of their strips; the "
         f"classifier misreads {both} of them too. {cmp['share_on_classifier_wrong']:.0%} of {cmp['model']}'s digit "
-        f"errors fall on the {len(wrong)} digits the classifier misreads. The hard digits: `{figure}`.",
+        f"errors fall on the {len(wrong)} digits the classifier misreads. Its errors on the hard digits are "
+        f"{hard_errors / cmp['slots']:.2%} of all digit slots. The hard digits: `{figure}`.",
     ]
 
 

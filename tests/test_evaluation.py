@@ -794,9 +794,9 @@ def test_bench_digit_limit_finds_the_digits_both_readers_miss(tmp_path):
     assert cmp["share_on_classifier_wrong"] == pytest.approx(2 / 4) and cmp["classifier_wrong"] == {3: 8, 4: 9}
     limit.plot_hard(cmp, tmp_path / "hard.png")
     assert (tmp_path / "hard.png").read_bytes()[:4] == b"\x89PNG"
-    assert "3 digits are misread in at least half of their strips; the classifier misreads 1 of them" in " ".join(
-        limit.against_lines(cmp, "hard.png")
-    )
+    lines = " ".join(limit.against_lines(cmp, "hard.png"))
+    assert "3 digits are misread in at least half of their strips; the classifier misreads 1 of them" in lines
+    assert "Its errors on the hard digits are 40.00% of all digit slots" in lines  # 2 + 1 + 1 of 10
 
 
 def test_bench_digit_limit_checks_the_strip_models_folds_before_training(tmp_path):
