@@ -72,18 +72,6 @@ def settings_hash(settings: dict) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def train_pool(folds: int, fold: int, with_val: bool):
-    import numpy as np
-
-    from seqrec.data.sources import DigitPool, load_digits
-
-    pools = [load_digits("bundled", split, folds=folds, fold=fold) for split in ("train", "val")[: 1 + with_val]]
-    if len(pools) == 1:
-        return pools[0]
-    cat = {k: np.concatenate([getattr(p, k) for p in pools]) for k in ("images", "labels", "ids")}
-    return DigitPool(**cat, source="bundled", split="train+val")
-
-
 def read_digits(model, images, batch_size: int = 1000):
     """Predicted class of each 28x28 uint8 digit."""
     import torch
@@ -100,12 +88,12 @@ def run_fold(fold: int, settings: dict, log=print) -> dict:
     """Train the digit classifier on fold ``fold``'s training digits; read its test digits."""
     from hydra.utils import instantiate
 
-    from seqrec.data.sources import load_digits
+    from seqrec.data.datamodule import StripDataModule
     from seqrec.pretrain import PretrainSettings, train_digit_classifier
 
-    folds = settings["folds"]
-    pool = train_pool(folds, fold, settings["with_val"])
-    test = load_digits("bundled", "test", folds=folds, fold=fold)
+    # the digit pools a strip training of this fold gets (train, or train + val for a final fit)
+    data = StripDataModule("bundled", folds=settings["folds"], fold=fold, train_on_val=settings["with_val"])
+    pool, test = data.pool("train"), data.pool("test")
     backbone = instantiate(settings["backbone"])
     start = time.perf_counter()
     pooled_head = settings.get("head") != "flat"

@@ -735,6 +735,8 @@ def test_bench_digit_limit_pools_every_digit_once_and_reuses_only_same_settings(
     result = limit.main([*args, "--only", "1"])  # one fold now, as side-by-side runs do: nothing pooled
     assert [r["fold"] for r in result["folds"]] == [1] and not (tmp_path / "limit.md").exists()
     assert result["folds"][0]["train_digits"] == 2250  # 90% of the other fold; val unused
+    with_val = {**result["folds"][0]["settings"], "with_val": True}
+    assert limit.run_fold(0, with_val, log=lambda _: None)["train_digits"] == 2500  # a final fit's train + val
     result = limit.main(args)
     ids = np.concatenate([r["ids"] for r in result["folds"]])
     assert sorted(ids) == list(range(5000))  # every bundled digit is test data exactly once
