@@ -152,8 +152,8 @@ def pooled(results: list[dict], n_boot: int = 1000) -> dict:
 
 def saved_results(out: Path) -> list[dict]:
     """Every fold result saved in a bench_digit_limit.py folder, by fold."""
-    found = sorted(out.glob("fold_*.json"), key=lambda p: int(p.stem.split("_")[1]))
-    results = [json.loads(p.read_text()) for p in found if p.stem[5:].isdigit()]
+    found = sorted((p for p in out.glob("fold_*.json") if p.stem[5:].isdigit()), key=lambda p: int(p.stem[5:]))
+    results = [json.loads(p.read_text()) for p in found]
     if not results:
         raise FileNotFoundError(f"{out}: no saved folds there (fold_k.json of bench_digit_limit.py)")
     return results

@@ -833,4 +833,5 @@ def test_bench_digit_limit_compares_two_limits_paired_by_digit(tmp_path):
     with pytest.raises(FileNotFoundError, match="no saved folds there"):
         limit.saved_results(tmp_path)
     (tmp_path / "fold_1.json").write_text(json.dumps(base[0]))
+    (tmp_path / "fold_notes.json").write_text("{}")  # not a fold: ignored
     assert limit.saved_results(tmp_path) == base
