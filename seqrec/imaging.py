@@ -379,13 +379,23 @@ def _prepare_ink(x: np.ndarray, inverted: bool, height: int, width: int, fixed_w
 
 def _warning(mask: np.ndarray, ink_h: float, n_parts: int) -> str | None:
     h, w = mask.shape
-    if h > 1.5 * w and n_parts >= 2:
+    if h > 1.5 * w and n_parts >= 2 and _stacked(mask):
         return TALL
     if ink_h < SMALL_INK:
         return f"the ink is very small ({ink_h:.0f} px tall); write larger or photograph closer"
     if stroke_width(mask) > 0.3 * h:
         return "the strokes are very thick for the size of the digits; write larger or use a thinner pen"
     return None
+
+
+def _stacked(mask: np.ndarray, min_band: float = 0.1) -> bool:
+    """True when the ink splits into two or more bands one above the other (empty rows between,
+    each band at least ``min_band`` of the height): a column of digits, or a number turned on its
+    side. Tall digits side by side, as in "11", share their rows."""
+    rows = np.concatenate([[False], mask.any(axis=1), [False]]).astype(np.int8)
+    edges = np.flatnonzero(np.diff(rows))  # band starts and ends, alternating
+    heights = edges[1::2] - edges[::2]
+    return int((heights >= min_band * len(mask)).sum()) >= 2
 
 
 def _box(mask: np.ndarray) -> tuple[int, int, int, int] | None:

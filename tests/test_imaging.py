@@ -256,6 +256,20 @@ def test_tall_and_rotated_images_warn(clean):
     assert imaging.prepare(draw("1", 80)).warning is None  # one tall digit is not a column
 
 
+def test_tall_digits_side_by_side_do_not_warn():
+    """An "11" written narrow is taller than wide and has two parts, but the ones share their rows:
+    it is one row of digits, not a column or a turned photo (the benchmark's pen and MNIST "11"s warned)."""
+    eleven = np.full((200, 150), 255, np.uint8)
+    for x in (55, 90):
+        cv2.line(eleven, (x - 12, 70), (x, 40), 0, 6, cv2.LINE_AA)  # the flag
+        cv2.line(eleven, (x, 40), (x, 160), 0, 6, cv2.LINE_AA)
+    got = imaging.prepare(eleven)
+    assert got.has_ink and got.warning is None
+    column = np.vstack([eleven[30:170], eleven[30:170]])  # the same "11" twice, one above the other
+    column = np.ascontiguousarray(column[:, 30:110])
+    assert imaging.prepare(column).warning == imaging.TALL
+
+
 def test_limits_refuse_fast_and_say_how_to_raise_them(monkeypatch):
     t0 = time.perf_counter()
     with pytest.raises(ValueError, match=r"1x100000 pixels.*limit is 50:1.*SEQREC_MAX_ASPECT"):
