@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 
+from fsspec.implementations.local import LocalFileSystem
 from lightning_fabric.loggers.logger import rank_zero_experiment
 from pytorch_lightning.loggers.csv_logs import CSVLogger as _LightningCSVLogger
 from pytorch_lightning.loggers.csv_logs import ExperimentWriter
@@ -37,8 +38,7 @@ class _KeepingWriter(ExperimentWriter):
             writer.writeheader()
             writer.writerows(rows)
 
-        protocols = self._fs.protocol
-        if "file" in ((protocols,) if isinstance(protocols, str) else protocols):  # local: atomic rename
+        if isinstance(self._fs, LocalFileSystem):  # a local disk: atomic rename
             replace_file(self.metrics_file_path, write, text=True)
         else:
             with self._fs.open(self.metrics_file_path, "w", newline="") as file:

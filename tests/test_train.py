@@ -122,12 +122,21 @@ def test_final_fit_on_train_and_val_keeps_its_last_epoch(make_cfg, tmp_path):
 
 
 @pytest.mark.parametrize("where", ["local", "memory"])
-def test_csv_log_keeps_its_rows_when_a_new_process_writes_on(tmp_path, where):
+def test_csv_log_keeps_its_rows_when_a_new_process_writes_on(tmp_path, where, monkeypatch):
     """ddp_spawn tests in a new process, whose writer has not seen the fit's columns (Lightning's
     CSVLogger then failed, or deleted the fit's rows). Also on a remote store (fsspec's memory://)."""
     import fsspec
 
+    from seqrec import loggers
     from seqrec.loggers import CSVLogger
+
+    atomic, original = [], loggers.replace_file  # rewrites through the temporary-file-and-rename path
+
+    def replace_file(path, write, **kw):
+        atomic.append(path)
+        return original(path, write, **kw)
+
+    monkeypatch.setattr(loggers, "replace_file", replace_file)
 
     root = str(tmp_path) if where == "local" else f"memory://{tmp_path.name}"
     fit = CSVLogger(root, name="csv")
@@ -147,6 +156,7 @@ def test_csv_log_keeps_its_rows_when_a_new_process_writes_on(tmp_path, where):
     assert [r["test/cer"] for r in rows] == ["", "0.1", "0.2"]
     assert [p.rsplit("/", 1)[-1] for p in fs.ls(log_dir, detail=False)] == ["metrics.csv"]  # no temporaries left
     assert CSVLogger(root, name="csv").version == 1  # a new run still starts its own log
+    assert len(atomic) == (2 if where == "local" else 0)  # a local disk renames; a remote store uploads whole
 
 
 @pytest.mark.slow
