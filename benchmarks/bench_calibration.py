@@ -8,7 +8,10 @@ jitter, random placement), on strips of the bundled test split (digits no model 
 * ECE: expected calibration error of ``predict(..., return_confidence=True).confidence`` against
   "the whole number was read right", 15 equal-width bins;
 * coverage at 99.5%: the share of strips whose confidence is high enough that the strips kept
-  are right at least 99.5% of the time (and that confidence threshold).
+  are right at least 99.5% of the time (and that confidence threshold);
+* Brier score: the mean of (confidence - right)^2, with a 95% interval over test digits, and the
+  paired change from "before" to "after" on the same strips: whether the temperature helps there
+  beyond the noise (ECE has no such interval: its bins move with the resampled strips).
 
 "before" uses temperature 1 (the raw logits); "after" the checkpoint's stored temperature, or,
 when it has none, one fitted on ``--n-val`` strips of validation digits (never test digits) as
@@ -22,6 +25,8 @@ import math
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -42,9 +47,37 @@ def checkpoint_path(spec: str) -> Path:
     return Path(spec)
 
 
+def read_at(rec, strips, key: str, row: dict) -> np.ndarray:
+    """Read ``strips`` at the codec's current temperature into ``row``'s ``*_key`` columns; returns
+    the per-strip squared errors (their mean is the Brier score) for a paired comparison."""
+    from seqrec.evaluation import (
+        confidences,
+        coverage_at_accuracy,
+        digit_bootstrap,
+        expected_calibration_error,
+        squared_errors,
+    )
+
+    conf, correct, _ = confidences(rec, strips)
+    coverage, threshold = coverage_at_accuracy(conf, correct, TARGET)
+    sq = squared_errors(conf, correct)
+    row.update(
+        {
+            "exact_match": float(correct.mean()),
+            f"coverage_{key}": coverage,
+            f"ece_{key}": expected_calibration_error(conf, correct),
+            f"threshold_{key}": threshold,
+            f"mean_conf_{key}": float(conf.mean()),
+            f"brier_{key}": float(sq.mean()),
+            f"brier_{key}_ci": digit_bootstrap(sq, strips.digit_index),
+        }
+    )
+    return sq
+
+
 def run(models: list[str], n: int, n_val: int, seed: int, source: str = "bundled", log=print) -> list[dict]:
     from seqrec import Recognizer, make_strips
-    from seqrec.evaluation import calibrate_checkpoint, confidences, coverage_at_accuracy, expected_calibration_error
+    from seqrec.evaluation import calibrate_checkpoint, paired_difference
 
     strips = {name: make_strips(n, seed=seed, split="test", source=source, **kw) for name, kw in SUITES.items()}
     rows = []
@@ -59,23 +92,16 @@ def run(models: list[str], n: int, n_val: int, seed: int, source: str = "bundled
         log(f"  {spec}: temperature {fitted:.3f} ({how})")
         for suite, s in strips.items():
             row = {"model": spec, "head": rec.head, "suite": suite, "temperature": fitted, "how": how}
+            sq = {}
             for key, t in (("before", 1.0), ("after", fitted)):
                 rec.codec.temperature = t
-                conf, correct, _ = confidences(rec, s)
-                coverage, threshold = coverage_at_accuracy(conf, correct, TARGET)
-                row.update(
-                    {
-                        "exact_match": float(correct.mean()),
-                        f"coverage_{key}": coverage,
-                        f"ece_{key}": expected_calibration_error(conf, correct),
-                        f"threshold_{key}": threshold,
-                        f"mean_conf_{key}": float(conf.mean()),
-                    }
-                )
+                sq[key] = read_at(rec, s, key, row)
+            row["brier_change"] = paired_difference(sq["after"], sq["before"], s.digit_index, seed=seed)
             rows.append(row)
             log(
                 f"  {spec} {suite}: ECE {row['ece_before']:.4f} -> {row['ece_after']:.4f}, coverage "
-                f"{row['coverage_before']:.3f} -> {row['coverage_after']:.3f}"
+                f"{row['coverage_before']:.3f} -> {row['coverage_after']:.3f}, Brier "
+                f"{row['brier_before']:.4f} -> {row['brier_after']:.4f}"
             )
     return rows
 
@@ -84,19 +110,27 @@ def _thr(v: float) -> str:
     return "–" if not math.isfinite(v) else f"{v:.3f}"
 
 
+def _brier(r: dict, key: str) -> str:
+    lo, hi = r[f"brier_{key}_ci"]
+    return f"{r[f'brier_{key}']:.4f} [{lo:.4f}, {hi:.4f}]"
+
+
 def table(rows: list[dict]) -> str:
     lines = [
         "| model | suite | exact match | mean conf. before / after | T | ECE before | ECE after "
-        f"| coverage @ {100 * TARGET:.1f}% before (threshold) | after (threshold) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        f"| coverage @ {100 * TARGET:.1f}% before (threshold) | after (threshold) "
+        "| Brier after [95% CI] | Brier after - before [paired CI] |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
+        d, lo, hi = r["brier_change"]
         lines.append(
             f"| {r['model']} | {r['suite']} | {100 * r['exact_match']:.1f}% | {r['mean_conf_before']:.3f} / "
             f"{r['mean_conf_after']:.3f} | {r['temperature']:.3f} | {r['ece_before']:.4f} "
             f"| {r['ece_after']:.4f} "
             f"| {100 * r['coverage_before']:.1f}% ({_thr(r['threshold_before'])}) "
-            f"| {100 * r['coverage_after']:.1f}% ({_thr(r['threshold_after'])}) |"
+            f"| {100 * r['coverage_after']:.1f}% ({_thr(r['threshold_after'])}) "
+            f"| {_brier(r, 'after')} | {d:+.4f} [{lo:+.4f}, {hi:+.4f}] |"
         )
     return "\n".join(lines)
 
@@ -124,7 +158,9 @@ def main(argv=None) -> int:
     print(
         f"\nECE: 15 equal-width bins. Coverage: the largest share of strips, most confident first, that is "
         f"right >= {100 * TARGET:.1f}% of the time; threshold: the lowest confidence kept. "
-        "T: the temperature used for 'after' (before: T = 1)."
+        "T: the temperature used for 'after' (before: T = 1). Brier: the mean of (confidence - right)^2, "
+        "lower is better; its intervals resample the test digits, and a paired interval below 0 means the "
+        "temperature helped on these strips."
     )
     return 0
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from filelock import FileLock
 from torch import nn
 from tqdm import tqdm
 
@@ -143,19 +144,31 @@ def pretrained_backbone_state(
     device: str = "cpu",
 ) -> dict:
     """The pretrained backbone weights, from ``cache_dir`` when an identical pretraining ran
-    before, else trained now on ``device`` and cached (written atomically; read back as tensors only)."""
+    before, else trained now on ``device`` and cached (written atomically; read back as tensors only).
+    Processes that need the same entry at once (torchrun or SLURM ranks, parallel sweep jobs) take
+    turns on a lock file beside it: the first trains, the others wait and read its file."""
+    if not cache_dir:
+        return pretrain_backbone(backbone, pool, settings, seed, device)
     key = cache_key(backbone_config, pool, settings, seed, device)
-    path = Path(cache_dir) / f"backbone-{key}.pt" if cache_dir else None
-    if path is not None and path.is_file():
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            backbone.load_state_dict(state)
-            log.info("seqrec: pretrained backbone from cache %s", path)
-            return state
-        except Exception as err:  # noqa: BLE001 - a damaged cache entry is recomputed
-            log.warning("seqrec: ignoring unreadable cached backbone %s (%s)", path, err)
-    state = pretrain_backbone(backbone, pool, settings, seed, device)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        replace_file(path, lambda f: torch.save(state, f))
+    path = Path(cache_dir) / f"backbone-{key}.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(path.with_suffix(".lock")):
+        state = _cached_state(backbone, path)
+        if state is None:
+            state = pretrain_backbone(backbone, pool, settings, seed, device)
+            replace_file(path, lambda f: torch.save(state, f))
+    return state
+
+
+def _cached_state(backbone: nn.Module, path: Path) -> dict | None:
+    """The cached weights loaded into ``backbone``, or None when there are none or they are damaged."""
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        backbone.load_state_dict(state)
+    except Exception as err:  # noqa: BLE001 - a damaged cache entry is recomputed
+        log.warning("seqrec: ignoring unreadable cached backbone %s (%s)", path, err)
+        return None
+    log.info("seqrec: pretrained backbone from cache %s", path)
     return state

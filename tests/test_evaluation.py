@@ -22,6 +22,7 @@ from seqrec.evaluation import (
     fit_temperature,
     format_interval,
     paired_difference,
+    squared_errors,
     strip_accuracy,
     write_temperature,
 )
@@ -116,6 +117,14 @@ def test_ece_on_a_hand_made_example():
         expected_calibration_error([1.5], [1])
     with pytest.raises(ValueError, match="n_bins"):
         expected_calibration_error([0.5], [1], n_bins=0)
+
+
+def test_squared_errors_are_the_brier_terms():
+    # Brier = mean((conf - right)^2) = (0.01 + 0.81 + 0.25 + 0.25) / 4 = 0.33.
+    sq = squared_errors([0.9, 0.9, 0.5, 0.5], [1, 0, 1, 0])
+    assert sq == pytest.approx([0.01, 0.81, 0.25, 0.25]) and sq.mean() == pytest.approx(0.33)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        squared_errors([-0.1], [1])
 
 
 def test_coverage_at_accuracy():
@@ -623,7 +632,7 @@ def test_bench_accuracy_and_calibration_tiny(capsys):
     assert "| multihead | fixed |" in out and "| multihead | variable |" in out and "[" in out
     assert _bench("bench_calibration").main(["--n", "40", "--n-val", "40", "--models", "multihead"]) == 0
     out = capsys.readouterr().out
-    assert "| multihead | fixed |" in out and "coverage @ 99.5%" in out
+    assert "| multihead | fixed |" in out and "coverage @ 99.5%" in out and "Brier after - before" in out
     assert _bench("bench_accuracy").main(["--n", "24", "--paired", "multihead,multihead", "--boot", "50"]) == 0
     out = capsys.readouterr().out  # a model against itself: exactly no difference
     assert "| fixed |" in out and "+0.0 [+0.0, +0.0] | no difference shown |" in out

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 import torch
@@ -69,7 +72,26 @@ def test_cache_is_reused_and_a_damaged_entry_is_recomputed(pool, tmp_path, monke
     assert same_state(state, fresh) and cached.read_bytes() != b"not a checkpoint"
     other = pretrained_backbone_state(small_backbone(), CONFIG, pool, settings, 1, tmp_path)  # another seed
     assert len(list(tmp_path.glob("backbone-*.pt"))) == 2 and not same_state(state, other)
-    assert not [p for p in tmp_path.iterdir() if not p.name.endswith(".pt")]  # no temporaries left
+    assert not [p for p in tmp_path.iterdir() if not p.name.endswith((".pt", ".lock"))]  # no temporaries left
+
+
+def test_processes_that_share_a_cache_entry_pretrain_it_once(pool, tmp_path, monkeypatch):
+    # torchrun and SLURM start every rank at once; without the lock each one pretrained.
+    settings, calls, real = PretrainSettings(steps=5, batch_size=16), [], pretrain.pretrain_backbone
+
+    def slow_pretrain(*args, **kwargs):
+        calls.append(1)
+        time.sleep(0.5)  # long enough that every other caller arrives while this one trains
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pretrain, "pretrain_backbone", slow_pretrain)
+    backbones = [small_backbone() for _ in range(3)]
+    with ThreadPoolExecutor(3) as pool_of_ranks:
+        states = list(
+            pool_of_ranks.map(lambda b: pretrained_backbone_state(b, CONFIG, pool, settings, 0, tmp_path), backbones)
+        )
+    assert len(calls) == 1
+    assert all(same_state(states[0], s) and same_state(states[0], b.state_dict()) for s, b in zip(states, backbones))
 
 
 def test_cache_key_follows_the_digits_the_settings_and_the_config(pool):

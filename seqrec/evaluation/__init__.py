@@ -43,6 +43,7 @@ from .intervals import (
     outcome_accuracy,
     paired_difference,
     recognizer_logits,
+    squared_errors,
     strip_accuracy,
     write_temperature,
 )
@@ -75,6 +76,7 @@ __all__ = [
     "outcome_accuracy",
     "paired_difference",
     "recognizer_logits",
+    "squared_errors",
     "strip_accuracy",
     "write_temperature",
 ]

@@ -204,6 +204,14 @@ def expected_calibration_error(conf, correct, n_bins: int = 15) -> float:
     return float(binary_calibration_error(conf.float(), correct.long(), n_bins=int(n_bins), norm="l1"))
 
 
+def squared_errors(conf, correct) -> np.ndarray:
+    """(confidence - right)^2 per strip. Their mean is the Brier score, a proper score that rewards
+    both calibration and sharpness; being a mean, :func:`digit_bootstrap` and
+    :func:`paired_difference` give it an interval over digits, which the binned ECE lacks."""
+    conf, correct = _conf_correct(conf, correct)
+    return ((conf - correct.double()) ** 2).numpy()
+
+
 def coverage_at_accuracy(conf, correct, target: float = 0.995) -> tuple[float, float]:
     """(share of strips kept, confidence threshold): keep strips with confidence >= threshold,
     the largest such set whose accuracy is >= ``target``. Strips are sorted by confidence,
