@@ -1,6 +1,6 @@
 """Calibration of each model's sequence confidence on held-out test strips, before and after temperature scaling.
 
-    python benchmarks/bench_calibration.py [--models ctc,multihead,multilabel] [--n 5000] [--n-val 2000]
+    python benchmarks/bench_calibration.py [--models ctc,multihead,multilabel] [--n 5000] [--n-val 2000] [--plot PNG]
 
 For each model and suite (fixed 5-digit 28x140; variable 1-5 digits, gaps -4..+6 px, +-2 px
 jitter, random placement), on strips of the bundled test split (digits no model saw):
@@ -15,7 +15,8 @@ jitter, random placement), on strips of the bundled test split (digits no model 
 
 "before" uses temperature 1 (the raw logits); "after" the checkpoint's stored temperature, or,
 when it has none, one fitted on ``--n-val`` strips of validation digits (never test digits) as
-``scripts/calibrate.py`` does. Prints a markdown table with the command and hardware.
+``scripts/calibrate.py`` does. Prints a markdown table with the command and hardware; ``--plot``
+also draws the reliability diagram (share read wrong against 1 - confidence, log-log, per suite).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from _common import machine  # noqa: E402
 from bench_accuracy import SUITES  # noqa: E402
 
 TARGET = 0.995
+PLOT_BINS = 10  # equal-count bins of the reliability diagram
+FLOOR = 1e-4  # where the log-scale diagram shows "none wrong"
 
 
 def checkpoint_path(spec: str) -> Path:
@@ -70,9 +73,55 @@ def read_at(rec, strips, key: str, row: dict) -> np.ndarray:
             f"mean_conf_{key}": float(conf.mean()),
             f"brier_{key}": float(sq.mean()),
             f"brier_{key}_ci": digit_bootstrap(sq, strips.digit_index),
+            f"reliability_{key}": reliability(conf, correct),
         }
     )
     return sq
+
+
+def reliability(conf: np.ndarray, correct: np.ndarray, n_bins: int = PLOT_BINS) -> list[tuple[float, float, int]]:
+    """(mean confidence, share right, strips) of ``n_bins`` bins of equal count, least confident
+    first: confidences pile up near 1, where equal-width bins would hold nearly every strip in one."""
+    order = np.argsort(conf, kind="stable")
+    return [
+        (float(conf[part].mean()), float(correct[part].mean()), len(part))
+        for part in np.array_split(order, min(n_bins, len(order)))
+        if len(part)
+    ]
+
+
+def plot(rows: list[dict], path: Path) -> Path:
+    """Reliability diagram, one panel per suite: the share of strips read wrong against the share
+    a confidence expects wrong (1 - confidence), log-log, so that 0.1% reads as clearly as 10%.
+    On the diagonal, a confidence means what it says; below it, the model is too unsure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from seqrec.data.atomic import replace_file
+
+    suites = list(dict.fromkeys(r["suite"] for r in rows))
+    fig, axes = plt.subplots(1, len(suites), figsize=(4.6 * len(suites), 4.2), squeeze=False)
+    for ax, suite in zip(axes.flat, suites):
+        for i, r in enumerate(r for r in rows if r["suite"] == suite):
+            colour = plt.get_cmap("tab10")(i)
+            for key, style in (("before", ":"), ("after", "-")):
+                pts = r[f"reliability_{key}"]
+                expected = [max(1 - c, FLOOR) for c, _, _ in pts]
+                observed = [max(1 - a, FLOOR) for _, a, _ in pts]
+                label = f"{r['model']} (T = {r['temperature']:.2f})" if key == "after" else f"{r['model']}, T = 1"
+                ax.plot(expected, observed, style, marker="o", ms=3, color=colour, label=label)
+        ax.plot([FLOOR, 1], [FLOOR, 1], color="grey", lw=0.8)
+        ax.set(xscale="log", yscale="log", xlim=(FLOOR / 1.5, 1), ylim=(FLOOR / 1.5, 1), title=f"{suite} strips")
+        ax.set_xlabel("expected wrong: 1 - mean confidence of the bin")
+        ax.set_ylabel("read wrong in the bin (none: at the floor)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    replace_file(path, lambda f: fig.savefig(f, format="png", dpi=110))
+    plt.close(fig)
+    return path
 
 
 def run(models: list[str], n: int, n_val: int, seed: int, source: str = "bundled", log=print) -> list[dict]:
@@ -142,6 +191,7 @@ def main(argv=None) -> int:
     ap.add_argument("--n-val", type=int, default=2000, help="val strips to fit a missing temperature (default 2000)")
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--source", default="bundled", help="digit source (default bundled)")
+    ap.add_argument("--plot", type=Path, metavar="PNG", help="also draw the reliability diagram into this file")
     args = ap.parse_args(argv)
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -149,10 +199,16 @@ def main(argv=None) -> int:
         if not checkpoint_path(spec).is_file():
             print(f"bench_calibration: {spec!r} is neither a pretrained model nor a checkpoint file", file=sys.stderr)
             return 2
+    if args.plot is not None and not args.plot.parent.is_dir():
+        print(f"bench_calibration: --plot {args.plot}: folder {args.plot.parent} does not exist", file=sys.stderr)
+        return 2
     t0 = time.perf_counter()
     rows = run(models, args.n, args.n_val, args.seed, args.source, log=lambda s: print(s, file=sys.stderr, flush=True))
     print(f"# calibration on held-out test strips, {args.n} per suite, seed {args.seed}, source {args.source}")
-    print(f"command: `python benchmarks/bench_calibration.py --n {args.n} --n-val {args.n_val} --seed {args.seed}`  ")
+    print(
+        f"command: `python benchmarks/bench_calibration.py --models {','.join(models)} --n {args.n} "
+        f"--n-val {args.n_val} --seed {args.seed}`  "
+    )
     print(f"hardware: {machine()}; {time.perf_counter() - t0:.0f} s\n")
     print(table(rows))
     print(
@@ -162,6 +218,8 @@ def main(argv=None) -> int:
         "lower is better; its intervals resample the test digits, and a paired interval below 0 means the "
         "temperature helped on these strips."
     )
+    if args.plot is not None:
+        print(f"\nReliability diagram: {plot(rows, args.plot)}")
     return 0
 
 

@@ -127,6 +127,18 @@ def test_squared_errors_are_the_brier_terms():
         squared_errors([-0.1], [1])
 
 
+def test_reliability_bins_have_equal_counts_least_confident_first():
+    reliability = _bench("bench_calibration").reliability
+    conf = np.array([0.99, 0.2, 0.9, 0.3, 0.95, 0.4])
+    correct = np.array([1, 0, 1, 1, 0, 0])
+    assert reliability(conf, correct, n_bins=3) == [
+        pytest.approx((0.25, 0.5, 2)),  # 0.2 (wrong), 0.3 (right)
+        pytest.approx((0.65, 0.5, 2)),  # 0.4 (wrong), 0.9 (right)
+        pytest.approx((0.97, 0.5, 2)),  # 0.95 (wrong), 0.99 (right)
+    ]
+    assert len(reliability(conf[:2], correct[:2], n_bins=10)) == 2  # never an empty bin
+
+
 def test_coverage_at_accuracy():
     conf = [0.99, 0.98, 0.97, 0.96, 0.5, 0.4]
     correct = [1, 1, 1, 0, 1, 0]
@@ -459,7 +471,7 @@ def _bench(name: str):
     return module
 
 
-def test_bench_errors_are_clear(capsys):
+def test_bench_errors_are_clear(capsys, tmp_path):
     cv = _bench("bench_cv")
     with pytest.raises(ValueError, match="unknown model 'nope'"):
         cv.run_cv("nope")
@@ -467,6 +479,9 @@ def test_bench_errors_are_clear(capsys):
         cv.run_cv("ctc", folds=1)
     assert _bench("bench_calibration").main(["--models", "no_such.ckpt"]) == 2
     assert "neither a pretrained model nor a checkpoint" in capsys.readouterr().err
+    missing = tmp_path / "no_such_folder" / "r.png"
+    assert _bench("bench_calibration").main(["--models", "ctc", "--plot", str(missing)]) == 2
+    assert "folder" in capsys.readouterr().err and not missing.parent.exists()
 
 
 @pytest.mark.slow
@@ -626,13 +641,16 @@ def test_bench_cv_finds_a_folds_checkpoint_after_the_folder_moved(tmp_path):
 
 
 @pytest.mark.slow
-def test_bench_accuracy_and_calibration_tiny(capsys):
+def test_bench_accuracy_and_calibration_tiny(capsys, tmp_path):
     assert _bench("bench_accuracy").main(["--n", "24", "--models", "multihead", "--boot", "50"]) == 0
     out = capsys.readouterr().out
     assert "| multihead | fixed |" in out and "| multihead | variable |" in out and "[" in out
     assert _bench("bench_calibration").main(["--n", "40", "--n-val", "40", "--models", "multihead"]) == 0
     out = capsys.readouterr().out
     assert "| multihead | fixed |" in out and "coverage @ 99.5%" in out and "Brier after - before" in out
+    png = tmp_path / "reliability.png"
+    assert _bench("bench_calibration").main(["--n", "40", "--models", "multihead", "--plot", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"Reliability diagram: {png}" in capsys.readouterr().out
     assert _bench("bench_accuracy").main(["--n", "24", "--paired", "multihead,multihead", "--boot", "50"]) == 0
     out = capsys.readouterr().out  # a model against itself: exactly no difference
     assert "| fixed |" in out and "+0.0 [+0.0, +0.0] | no difference shown |" in out
