@@ -16,7 +16,7 @@ jitter, random placement), on strips of the bundled test split (digits no model 
 "before" uses temperature 1 (the raw logits); "after" the checkpoint's stored temperature, or,
 when it has none, one fitted on ``--n-val`` strips of validation digits (never test digits) as
 ``scripts/calibrate.py`` does. Prints a markdown table with the command and hardware; ``--plot``
-also draws the reliability diagram (share read wrong against 1 - confidence, log-log, per suite).
+also draws the reliability diagram (share read right against confidence, per suite).
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ from _common import machine  # noqa: E402
 from bench_accuracy import SUITES  # noqa: E402
 
 TARGET = 0.995
-PLOT_BINS = 10  # equal-count bins of the reliability diagram
-FLOOR = 1e-4  # where the log-scale diagram shows "none wrong"
+PLOT_BINS = 10  # equal-width confidence bins of the reliability diagram
+PLOT_MIN_STRIPS = 5  # a bin with fewer strips is left out of the diagram (its share is noise)
 
 
 def checkpoint_path(spec: str) -> Path:
@@ -80,20 +80,20 @@ def read_at(rec, strips, key: str, row: dict) -> np.ndarray:
 
 
 def reliability(conf: np.ndarray, correct: np.ndarray, n_bins: int = PLOT_BINS) -> list[tuple[float, float, int]]:
-    """(mean confidence, share right, strips) of ``n_bins`` bins of equal count, least confident
-    first: confidences pile up near 1, where equal-width bins would hold nearly every strip in one."""
-    order = np.argsort(conf, kind="stable")
+    """(mean confidence, share right, strips) of each non-empty bin of ``n_bins`` equal-width
+    confidence bins, least confident first (the bins of a reliability diagram)."""
+    which = np.minimum((np.asarray(conf) * n_bins).astype(int), n_bins - 1)
     return [
-        (float(conf[part].mean()), float(correct[part].mean()), len(part))
-        for part in np.array_split(order, min(n_bins, len(order)))
-        if len(part)
+        (float(conf[which == b].mean()), float(correct[which == b].mean()), int((which == b).sum()))
+        for b in range(n_bins)
+        if (which == b).any()
     ]
 
 
 def plot(rows: list[dict], path: Path) -> Path:
-    """Reliability diagram, one panel per suite: the share of strips read wrong against the share
-    a confidence expects wrong (1 - confidence), log-log, so that 0.1% reads as clearly as 10%.
-    On the diagonal, a confidence means what it says; below it, the model is too unsure."""
+    """Reliability diagram, one panel per suite: the share of strips read right against their mean
+    confidence, per confidence bin (dot area: strips in the bin). On the diagonal a confidence
+    means what it says: of the strips read with confidence 0.9, 90% are right."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -102,22 +102,24 @@ def plot(rows: list[dict], path: Path) -> Path:
     from seqrec.data.atomic import replace_file
 
     suites = list(dict.fromkeys(r["suite"] for r in rows))
-    fig, axes = plt.subplots(1, len(suites), figsize=(4.6 * len(suites), 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(suites), figsize=(4.6 * len(suites), 4.4), squeeze=False)
     for ax, suite in zip(axes.flat, suites):
         for i, r in enumerate(r for r in rows if r["suite"] == suite):
-            colour = plt.get_cmap("tab10")(i)
-            for key, style in (("before", ":"), ("after", "-")):
-                pts = r[f"reliability_{key}"]
-                expected = [max(1 - c, FLOOR) for c, _, _ in pts]
-                observed = [max(1 - a, FLOOR) for _, a, _ in pts]
-                label = f"{r['model']} (T = {r['temperature']:.2f})" if key == "after" else f"{r['model']}, T = 1"
-                ax.plot(expected, observed, style, marker="o", ms=3, color=colour, label=label)
-        ax.plot([FLOOR, 1], [FLOOR, 1], color="grey", lw=0.8)
-        ax.set(xscale="log", yscale="log", xlim=(FLOOR / 1.5, 1), ylim=(FLOOR / 1.5, 1), title=f"{suite} strips")
-        ax.set_xlabel("expected wrong: 1 - mean confidence of the bin")
-        ax.set_ylabel("read wrong in the bin (none: at the floor)")
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7)
+            colour, name = plt.get_cmap("tab10")(i), Path(r["model"]).stem
+            for key, style, label in (
+                ("before", ":", f"{name}, T = 1"),
+                ("after", "-", f"{name}, T = {r['temperature']:.2f}"),
+            ):
+                pts = [p for p in r[f"reliability_{key}"] if p[2] >= PLOT_MIN_STRIPS]
+                conf, right, count = (np.array(v) for v in zip(*pts)) if pts else ([], [], [])
+                ax.plot(conf, right, style, color=colour, lw=1, label=label)
+                ax.scatter(conf, right, s=4 + 60 * np.sqrt(np.asarray(count) / max(r["n"], 1)), color=colour)
+        ax.plot([0, 1], [0, 1], color="grey", lw=0.8)
+        ax.set(xlim=(0, 1.01), ylim=(0, 1.01), title=f"{suite} strips", aspect="equal")
+        ax.set_xlabel("mean confidence of the bin")
+        ax.set_ylabel("share read right")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     replace_file(path, lambda f: fig.savefig(f, format="png", dpi=110))
     plt.close(fig)
@@ -140,7 +142,7 @@ def run(models: list[str], n: int, n_val: int, seed: int, source: str = "bundled
             how = f"fitted on {n_val} val strips"
         log(f"  {spec}: temperature {fitted:.3f} ({how})")
         for suite, s in strips.items():
-            row = {"model": spec, "head": rec.head, "suite": suite, "temperature": fitted, "how": how}
+            row = {"model": spec, "head": rec.head, "suite": suite, "temperature": fitted, "how": how, "n": len(s)}
             sq = {}
             for key, t in (("before", 1.0), ("after", fitted)):
                 rec.codec.temperature = t

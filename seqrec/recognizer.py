@@ -46,7 +46,7 @@ from torchvision.transforms.v2 import functional as TF
 from . import imaging
 from .backends import ONNX_INSTALL as ONNX_INSTALL  # re-exported: users import these from here
 from .backends import TORCHSCRIPT_META as TORCHSCRIPT_META
-from .backends import _freeze, _is_torchscript, load_onnx, load_torchscript
+from .backends import SplitBatches, _freeze, _is_torchscript, load_onnx, load_torchscript
 from .checkpoint import build_net, read_checkpoint
 from .codecs import Codec
 from .inputs import _chunks, _entries, _load_part
@@ -255,7 +255,7 @@ class Recognizer:
         if not (self.optimize and self.backend == "torch" and self._device.type == "cpu"):
             return self.model
         if self._fast is None:
-            self._fast = _freeze(self.model, self.image_size, self.fixed_width) or self.model
+            self._fast = SplitBatches(_freeze(self.model, self.image_size, self.fixed_width) or self.model)
         return self._fast
 
     def decode(self, logits: torch.Tensor, beam_width: int = 1):

@@ -56,7 +56,7 @@ def test_baseline_checkpoint_loads_everywhere(make_cfg, tmp_path, model):
     assert len(texts) == 6 and all(t.isdigit() or t == "" for t in texts) and all(len(t) <= 5 for t in texts)
     x = rec.preprocess(strips.images)
     runner = rec._runner()
-    assert (runner is rec.model) == (model == "segment")
+    assert (runner.net is rec.model) == (model == "segment")  # segment cannot be frozen
     with torch.no_grad():
         assert torch.allclose(runner(x), system.net(x), atol=1e-4)
 

@@ -127,16 +127,14 @@ def test_squared_errors_are_the_brier_terms():
         squared_errors([-0.1], [1])
 
 
-def test_reliability_bins_have_equal_counts_least_confident_first():
+def test_reliability_bins_are_the_non_empty_confidence_bins():
     reliability = _bench("bench_calibration").reliability
-    conf = np.array([0.99, 0.2, 0.9, 0.3, 0.95, 0.4])
+    conf = np.array([0.99, 0.2, 0.9, 0.25, 0.95, 1.0])
     correct = np.array([1, 0, 1, 1, 0, 0])
-    assert reliability(conf, correct, n_bins=3) == [
-        pytest.approx((0.25, 0.5, 2)),  # 0.2 (wrong), 0.3 (right)
-        pytest.approx((0.65, 0.5, 2)),  # 0.4 (wrong), 0.9 (right)
-        pytest.approx((0.97, 0.5, 2)),  # 0.95 (wrong), 0.99 (right)
+    assert reliability(conf, correct, n_bins=5) == [
+        pytest.approx((0.225, 0.5, 2)),  # [0.2, 0.4): 0.2 wrong, 0.25 right
+        pytest.approx((0.96, 0.5, 4)),  # [0.8, 1.0], 1.0 included: 0.9 and 0.99 right, 0.95 and 1.0 wrong
     ]
-    assert len(reliability(conf[:2], correct[:2], n_bins=10)) == 2  # never an empty bin
 
 
 def test_coverage_at_accuracy():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -20,6 +21,8 @@ import torch
 from conftest import compose_train
 from PIL import Image
 
+from seqrec import backends
+from seqrec.backends import PartsInThreads, SplitBatches
 from seqrec.checkpoint import CheckpointError, load_system, save_slim
 from seqrec.data.strips import make_strips
 from seqrec.recognizer import PRETRAINED, TTA_SHIFTS, Prediction, Recognizer, shifted, vote
@@ -90,6 +93,56 @@ def test_round_trip_matches_system_decode(model, tmp_path_factory, tmp_path, str
     slim = Recognizer.from_checkpoint(save_slim(system, tmp_path / "slim.ckpt"), optimize=False)
     assert slim.name == "slim" and slim.head == model
     assert torch.equal(slim.logits(raw_input(strips.images)), logits)
+
+
+@pytest.fixture
+def two_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+class Recording(torch.nn.Module):
+    """A net that notes the batch sizes, threads and inference mode of its calls."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.calls = torch.nn.Conv2d(1, 3, 3), []
+
+    def forward(self, x):
+        self.calls.append((len(x), threading.get_ident(), torch.is_inference_mode_enabled()))
+        return self.conv(x).mean((2, 3))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 257])
+def test_split_batches_give_the_nets_logits(two_threads, n):
+    net = Recording().eval()
+    x = torch.rand(n, 1, 28, 140, generator=torch.Generator().manual_seed(n))
+    with torch.inference_mode():
+        expected = net(x)
+        net.calls.clear()
+        got = SplitBatches(net)(x)
+    assert torch.allclose(got, expected, atol=1e-6)  # kernels may sum in another order for another batch size
+    if n == 1:  # nothing to split
+        assert net.calls == [(1, threading.get_ident(), True)]
+    else:  # two halves, both in other threads and in inference mode there too
+        assert sorted(c[0] for c in net.calls) == [n // 2, n - n // 2]
+        assert all(c[1] != threading.get_ident() and c[2] for c in net.calls)
+
+
+def test_split_batches_respect_one_thread_and_a_fork(two_threads, monkeypatch):
+    net, x = Recording().eval(), torch.rand(8, 1, 28, 140)
+    split = SplitBatches(net)
+    torch.set_num_threads(1)  # the caller asked for one core: one call, here
+    with torch.inference_mode():
+        split(x)
+    assert net.calls == [(8, threading.get_ident(), True)]
+    parts = PartsInThreads(2)
+    assert parts.map(abs, [-1, -2]) == [1, 2]
+    pool = parts._pool
+    monkeypatch.setattr(backends.os, "getpid", lambda: -1)  # as in a forked child: the old pool has no threads
+    assert parts.map(abs, [-3]) == [3] and parts._pool is not pool
 
 
 def test_from_system_and_repr(ctc_ckpt):
