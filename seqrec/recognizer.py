@@ -251,7 +251,8 @@ class Recognizer:
 
     def _runner(self):
         """The callable that runs the net: the frozen TorchScript copy when ``optimize`` (CPU
-        PyTorch models only; built once, checked against the plain net), else the model."""
+        PyTorch models only; built once, checked against the plain net), read as two halves at
+        once where torch runs on 2 threads (:class:`~seqrec.backends.SplitBatches`), else the model."""
         if not (self.optimize and self.backend == "torch" and self._device.type == "cpu"):
             return self.model
         if self._fast is None:
