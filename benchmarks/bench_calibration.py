@@ -50,9 +50,10 @@ def checkpoint_path(spec: str) -> Path:
     return Path(spec)
 
 
-def read_at(rec, strips, key: str, row: dict) -> np.ndarray:
+def read_at(rec, strips, key: str, row: dict, seed: int = 0) -> np.ndarray:
     """Read ``strips`` at the codec's current temperature into ``row``'s ``*_key`` columns; returns
-    the per-strip squared errors (their mean is the Brier score) for a paired comparison."""
+    the per-strip squared errors (their mean is the Brier score) for a paired comparison; ``seed``
+    seeds the bootstrap of the Brier interval."""
     from seqrec.evaluation import (
         confidences,
         coverage_at_accuracy,
@@ -72,7 +73,7 @@ def read_at(rec, strips, key: str, row: dict) -> np.ndarray:
             f"threshold_{key}": threshold,
             f"mean_conf_{key}": float(conf.mean()),
             f"brier_{key}": float(sq.mean()),
-            f"brier_{key}_ci": digit_bootstrap(sq, strips.digit_index),
+            f"brier_{key}_ci": digit_bootstrap(sq, strips.digit_index, seed=seed),
             f"reliability_{key}": reliability(conf, correct),
         }
     )
@@ -146,7 +147,7 @@ def run(models: list[str], n: int, n_val: int, seed: int, source: str = "bundled
             sq = {}
             for key, t in (("before", 1.0), ("after", fitted)):
                 rec.codec.temperature = t
-                sq[key] = read_at(rec, s, key, row)
+                sq[key] = read_at(rec, s, key, row, seed)
             row["brier_change"] = paired_difference(sq["after"], sq["before"], s.digit_index, seed=seed)
             rows.append(row)
             log(

@@ -1,6 +1,7 @@
 """Exact match of the pretrained models on numbers that look like real inputs.
 
     python benchmarks/bench_photos.py [--n 300] [--seed 2026] [--heads ctc,multihead,multilabel]
+    python benchmarks/bench_photos.py --turned [--n 1000]   # the "rotated?" warning, nothing read
 
 ``--heads`` takes pretrained names or checkpoint / ONNX paths (a candidate before publishing);
 ``NAME+tta`` reads with ``predict(tta=True)``. With several, each later head is also compared
@@ -265,6 +266,28 @@ def against_first(rows: list[dict], seed: int = 0) -> list[str]:
     return lines
 
 
+def turned_warnings(n: int, seed: int) -> list[str]:
+    """Markdown rows: per source and condition, how many numbers warn "is the image rotated?"
+    (``seqrec.imaging.TALL``) upright, and turned by 90 degrees, by number length."""
+    from seqrec import imaging
+
+    lines = []
+    for source in SOURCES:
+        case = build_case(source, n, seed)
+        lengths = np.array([len(label) for label in case.labels])
+        for condition in CONDITIONS:
+            images = render(case, condition, seed)
+            upright = sum(imaging.prepare(img).warning == imaging.TALL for img in images)
+            turned = np.array(
+                [imaging.prepare(np.ascontiguousarray(np.rot90(img))).warning == imaging.TALL for img in images]
+            )
+            by_length = " | ".join(
+                f"{turned[lengths == k].sum()}/{(lengths == k).sum()}" for k in range(LENGTH[0], LENGTH[1] + 1)
+            )
+            lines.append(f"| {source} | {condition} | {upright}/{n} | {by_length} |")
+    return lines
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=300, help="numbers per source (each is read in every condition)")
@@ -275,6 +298,9 @@ def main(argv=None) -> None:
         help="pretrained names or checkpoint paths; NAME+tta: with predict(tta=True)",
     )
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: steady on a shared machine)")
+    ap.add_argument(
+        "--turned", action="store_true", help="count the 'rotated?' warning upright and turned; read nothing"
+    )
     args = ap.parse_args(argv)
     heads = [h.strip() for h in args.heads.split(",") if h.strip()]
     bad = [h for h in heads if h.removesuffix(TTA) not in HEADS and not Path(h.removesuffix(TTA)).is_file()]
@@ -287,6 +313,17 @@ def main(argv=None) -> None:
         ap.error(f"--n must be a positive integer, got {args.n}")
     if args.threads < 1:
         ap.error(f"--threads must be a positive integer, got {args.threads}")
+    given = sys.argv[1:] if argv is None else argv
+    if args.turned:
+        lengths = " | ".join(f"turned, {k} digit{'s' * (k > 1)}" for k in range(LENGTH[0], LENGTH[1] + 1))
+        print(f"# the 'rotated?' warning: {args.n} numbers per source, seed {args.seed}")
+        print(f"command: python benchmarks/bench_photos.py {shlex.join(given)}\n")
+        print(
+            f"| source | condition | upright, warned | {lengths} |\n|---|---|---:|"
+            + "---:|" * (LENGTH[1] - LENGTH[0] + 1)
+        )
+        print("\n".join(turned_warnings(args.n, args.seed)))
+        return
     import torch
 
     torch.set_num_threads(args.threads)
@@ -294,7 +331,6 @@ def main(argv=None) -> None:
         f"# photos, scans and pen drawings: {args.n} numbers per source, seed {args.seed}; "
         f"{cpu_model()} ({platform.machine()}), CPU"
     )
-    given = sys.argv[1:] if argv is None else argv
     print(f"command: python benchmarks/bench_photos.py {shlex.join(given)}\n")
     t = time.perf_counter()
     rows = run(args.n, args.seed, heads)

@@ -75,6 +75,7 @@ MIN_STRONG = 0.2  # ink must somewhere be this much darker than its paper (of wh
 MIN_AREA = 6  # px of ink (at working size) below which an image counts as blank
 SMALL_INK = 16  # px of ink height in the input below which we warn
 TALL = "the writing is taller than wide: seqrec reads one row of digits; is the image rotated?"
+TALL_RATIO = 1.2  # ink box height / width above which stacked ink warns TALL (a turned "47" is ~1.3)
 LIMIT_HINT = "pass max_pixels= or set the environment variable SEQREC_MAX_PIXELS to raise it"
 ASPECT_HINT = "set the environment variable SEQREC_MAX_ASPECT (or seqrec.imaging.MAX_ASPECT) to raise it"
 
@@ -379,7 +380,7 @@ def _prepare_ink(x: np.ndarray, inverted: bool, height: int, width: int, fixed_w
 
 def _warning(mask: np.ndarray, ink_h: float, n_parts: int) -> str | None:
     h, w = mask.shape
-    if h > 1.5 * w and n_parts >= 2 and _stacked(mask):
+    if h > TALL_RATIO * w and n_parts >= 2 and _stacked(mask):
         return TALL
     if ink_h < SMALL_INK:
         return f"the ink is very small ({ink_h:.0f} px tall); write larger or photograph closer"

@@ -292,6 +292,20 @@ def test_bench_photos_end_to_end(capsys):
     assert len(versus) == 2 * 2 * 3 and "Each head against ctc" in out
 
 
+def test_bench_photos_counts_the_rotated_warning_upright_and_turned(capsys, monkeypatch):
+    from seqrec import Recognizer
+
+    monkeypatch.setattr(Recognizer, "predict", lambda *a, **k: pytest.fail("--turned reads nothing"))
+    _bench().main(["--turned", "--n", "6", "--seed", "3"])
+    rows = [line.split(" | ") for line in capsys.readouterr().out.splitlines() if line.startswith(("| mnist", "| pen"))]
+    assert len(rows) == 2 * 3  # sources x conditions
+    for row in rows:
+        assert row[2] == "0/6"  # upright numbers never warn
+        counts = [tuple(map(int, cell.strip(" |").split("/"))) for cell in row[3:]]
+        assert sum(total for _, total in counts) == 6 and all(0 <= warned <= total for warned, total in counts)
+        assert counts[0][0] == 0  # one digit turned cannot be told from one upright
+
+
 def test_bench_photos_reads_a_checkpoint_path(capsys):
     from seqrec.spec import pretrained_path
 
