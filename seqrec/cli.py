@@ -121,17 +121,22 @@ def cmd_predict(args) -> int:
             return _fail("predict", f"no such file: {name}")
         if path.is_dir():
             return _fail("predict", f"{name} is a folder, not an image file")
-    from .recognizer import Recognizer
+    import warnings
+
+    from .recognizer import ImageWarning, Recognizer
 
     rec = Recognizer.load(args.model, device=args.device)
-    preds = rec.predict(
-        list(args.images),
-        batch_size=args.batch_size,
-        invert=args.invert,
-        return_confidence=True,
-        beam_width=args.beam_width,
-        tta=args.tta,
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ImageWarning)
+        preds = rec.predict(
+            list(args.images),
+            batch_size=args.batch_size,
+            invert=args.invert,
+            return_confidence=True,
+            beam_width=args.beam_width,
+            tta=args.tta,
+        )
+    notes = _image_notes(caught, args.images)
     if args.json:
         rows = [
             {
@@ -139,14 +144,33 @@ def cmd_predict(args) -> int:
                 "text": p.text,
                 "confidence": p.confidence,
                 "digits": [{"digit": d, "confidence": c} for d, c in zip(p.text, p.digit_confidences)],
+                "warning": notes.get(i),
             }
-            for name, p in zip(args.images, preds)
+            for i, (name, p) in enumerate(zip(args.images, preds))
         ]
         print(json.dumps(rows, indent=2))
     else:
         for name, p in zip(args.images, preds):
             print(f"{name}\t{p.text}")
     return 0
+
+
+def _image_notes(caught: list, names: list[str]) -> dict[int, str]:
+    """Each image's warning by its index, said on stderr with the file's name; other warnings
+    are shown as usual."""
+    import warnings
+
+    from .recognizer import ImageWarning
+
+    notes = {}
+    for w in caught:
+        if isinstance(w.message, ImageWarning):
+            notes.setdefault(w.message.index, w.message.note)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    for i, note in sorted(notes.items()):
+        print(f"seqrec predict: {names[i]}: {note}", file=sys.stderr)
+    return notes
 
 
 def cmd_export(args) -> int:

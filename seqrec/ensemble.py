@@ -71,8 +71,11 @@ class Ensemble:
                 )
                 for m in self.members
             ]
-        for message, category in dict.fromkeys((str(w.message), w.category) for w in caught):
-            warnings.warn(message, category, stacklevel=2)
+        once = {}
+        for w in caught:
+            once.setdefault((str(w.message), w.category), w.message)  # kept as raised (an ImageWarning's fields)
+        for message in once.values():
+            warnings.warn(message, stacklevel=2)
         votes = [vote(column, len(self.members)) for column in zip(*readings)]
         return votes if return_confidence else [v.text for v in votes]
 

@@ -58,6 +58,19 @@ from .spec import METADATA_KEY as META_KEY
 TTA_SHIFTS = ((0, 0), (0, -1), (0, 1), (-1, 0), (1, 0))
 
 
+class ImageWarning(UserWarning):
+    """A doubtful input image (turned on its side? tiny ink?), still read: ``index`` is its place
+    in the images given to ``predict``, ``note`` what was seen. Catch it with
+    ``warnings.catch_warnings(record=True)`` to tie each warning to its image."""
+
+    def __init__(self, index: int, note: str):
+        super().__init__(f"seqrec: image {index}: {note}")
+        self.index, self.note = index, note
+
+    def __reduce__(self):  # pickles (e.g. across processes) with both fields
+        return type(self), (self.index, self.note)
+
+
 @dataclass
 class Prediction:
     """One image's reading: the digit string, its sequence confidence and one confidence per digit."""
@@ -330,7 +343,7 @@ class Recognizer:
             offset = first + sum(len(h) for h in has_ink)
             for i, note in enumerate(b.warnings):
                 if note:
-                    warnings.warn(f"seqrec: image {offset + i}: {note}", UserWarning, stacklevel=4)
+                    warnings.warn(ImageWarning(offset + i, note), stacklevel=4)
             outs += b.runs
             has_ink.append(b.has_ink)
         if not outs:

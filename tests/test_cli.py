@@ -10,10 +10,13 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from PIL import Image
 from test_recognizer import tiny_checkpoint
 
+from seqrec import imaging
 from seqrec.cli import main
 from seqrec.data.strips import make_strips
 from seqrec.recognizer import Recognizer
@@ -86,6 +89,19 @@ def test_predict_text_and_json(ckpt, pngs):
         assert 0.0 <= row["confidence"] <= 1.0
         assert [d["digit"] for d in row["digits"]] == list(row["text"])
         assert all(0.0 <= d["confidence"] <= 1.0 for d in row["digits"])
+
+
+def test_predict_names_the_file_of_each_doubtful_image(ckpt, pngs, tmp_path, capsys):
+    column = np.full((300, 80), 255, np.uint8)  # three digits one above the other: "rotated?"
+    for i, y in enumerate((20, 110, 200)):
+        cv2.putText(column, "418"[i], (15, y + 70), cv2.FONT_HERSHEY_SIMPLEX, 2.5, 0, 6)
+    turned = tmp_path / "turned.png"
+    Image.fromarray(column).save(turned)
+    assert run_main(["predict", "--json", "--model", ckpt, pngs[0], turned]) == 0
+    out, err = capsys.readouterr()
+    rows = json.loads(out)
+    assert [row["warning"] for row in rows] == [None, imaging.TALL]
+    assert f"seqrec predict: {turned}: {imaging.TALL}" in err and "image 1" not in err
 
 
 def test_predict_options_reach_the_recognizer(ckpt, pngs, capsys, monkeypatch):

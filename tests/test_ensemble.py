@@ -12,7 +12,7 @@ from PIL import Image
 from seqrec import Ensemble, make_strips
 from seqrec.cli import main
 from seqrec.ensemble import vote
-from seqrec.recognizer import Prediction, Recognizer
+from seqrec.recognizer import ImageWarning, Prediction, Recognizer
 
 
 class Member:
@@ -55,7 +55,7 @@ def test_ensemble_predicts_texts_and_confidences_and_sends_beams_to_ctc_only():
 def test_ensemble_warns_once_about_an_image_every_member_finds_odd():
     class Warner(Member):
         def predict(self, images, **kwargs):
-            warnings.warn("seqrec: image 0: rotated photo?", UserWarning, stacklevel=2)
+            warnings.warn(ImageWarning(0, "rotated photo?"), stacklevel=2)
             warnings.warn(f"seqrec: {self.name} only", RuntimeWarning, stacklevel=2)
             return super().predict(images, **kwargs)
 
@@ -64,10 +64,11 @@ def test_ensemble_warns_once_about_an_image_every_member_finds_odd():
         warnings.simplefilter("always")
         assert ens.predict(["x"]) == ["1"]
     assert [(str(w.message), w.category) for w in caught] == [
-        ("seqrec: image 0: rotated photo?", UserWarning),
+        ("seqrec: image 0: rotated photo?", ImageWarning),
         ("seqrec: a only", RuntimeWarning),
         ("seqrec: b only", RuntimeWarning),
     ]
+    assert (caught[0].message.index, caught[0].message.note) == (0, "rotated photo?")  # re-raised as it was
 
 
 def test_ensemble_errors_name_the_problem():

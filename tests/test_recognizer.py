@@ -9,6 +9,7 @@ and on logits, not only on strings.
 from __future__ import annotations
 
 import io
+import pickle
 import socket
 import threading
 import time
@@ -21,11 +22,11 @@ import torch
 from conftest import compose_train
 from PIL import Image
 
-from seqrec import backends
+from seqrec import backends, imaging
 from seqrec.backends import PartsInThreads, SplitBatches
 from seqrec.checkpoint import CheckpointError, load_system, save_slim
 from seqrec.data.strips import make_strips
-from seqrec.recognizer import PRETRAINED, TTA_SHIFTS, Prediction, Recognizer, shifted, vote
+from seqrec.recognizer import PRETRAINED, TTA_SHIFTS, ImageWarning, Prediction, Recognizer, shifted, vote
 
 _TRAINED: dict[str, Path] = {}
 TINY = ["logger=none", "test=false", "data.batches_per_epoch=2", "data.n_val=32", "~callbacks.progress_bar"]
@@ -479,9 +480,13 @@ def test_odd_images_warn_instead_of_failing(ctc):
     column = np.full((300, 80), 255, np.uint8)
     for i, y in enumerate((20, 110, 200)):
         cv2.putText(column, "418"[i], (15, y + 70), cv2.FONT_HERSHEY_SIMPLEX, 2.5, 0, 6)
-    with pytest.warns(UserWarning, match=r"image 1: .*taller than wide.*rotated"):
+    with pytest.warns(UserWarning, match=r"image 1: .*taller than wide.*rotated") as caught:
         preds = ctc.predict([np.zeros((28, 140), np.uint8), column])
     assert len(preds) == 2
+    (w,) = [w.message for w in caught if isinstance(w.message, ImageWarning)]
+    assert (w.index, w.note) == (1, imaging.TALL)  # which image, and what was seen
+    again = pickle.loads(pickle.dumps(w))
+    assert (again.index, again.note, str(again)) == (1, imaging.TALL, str(w))
 
 
 def test_published_weights_run_channels_last_with_the_same_logits():
