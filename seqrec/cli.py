@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 
 from .spec import ENSEMBLES, PRETRAINED
 
@@ -121,8 +122,6 @@ def cmd_predict(args) -> int:
             return _fail("predict", f"no such file: {name}")
         if path.is_dir():
             return _fail("predict", f"{name} is a folder, not an image file")
-    import warnings
-
     from .recognizer import ImageWarning, Recognizer
 
     rec = Recognizer.load(args.model, device=args.device)
@@ -158,8 +157,6 @@ def cmd_predict(args) -> int:
 def _image_notes(caught: list, names: list[str]) -> dict[int, str]:
     """Each image's warning by its index, said on stderr with the file's name; other warnings
     are shown as usual."""
-    import warnings
-
     from .recognizer import ImageWarning
 
     notes = {}
