@@ -10,11 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 from PIL import Image
-from test_recognizer import tiny_checkpoint
+from test_recognizer import stacked_digits, tiny_checkpoint
 
 from seqrec import imaging
 from seqrec.cli import main
@@ -92,11 +90,8 @@ def test_predict_text_and_json(ckpt, pngs):
 
 
 def test_predict_names_the_file_of_each_doubtful_image(ckpt, pngs, tmp_path, capsys):
-    column = np.full((300, 80), 255, np.uint8)  # three digits one above the other: "rotated?"
-    for i, y in enumerate((20, 110, 200)):
-        cv2.putText(column, "418"[i], (15, y + 70), cv2.FONT_HERSHEY_SIMPLEX, 2.5, 0, 6)
     turned = tmp_path / "turned.png"
-    Image.fromarray(column).save(turned)
+    Image.fromarray(stacked_digits()).save(turned)
     assert run_main(["predict", "--json", "--model", ckpt, pngs[0], turned]) == 0
     out, err = capsys.readouterr()
     rows = json.loads(out)

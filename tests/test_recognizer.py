@@ -476,10 +476,16 @@ def test_thin_and_huge_inputs_are_refused_fast(ctc, tmp_path):
     assert time.perf_counter() - t0 < 2.0
 
 
-def test_odd_images_warn_instead_of_failing(ctc):
+def stacked_digits() -> np.ndarray:
+    """The digits 4, 1 and 8 written one above the other: what a turned number looks like ("rotated?")."""
     column = np.full((300, 80), 255, np.uint8)
     for i, y in enumerate((20, 110, 200)):
         cv2.putText(column, "418"[i], (15, y + 70), cv2.FONT_HERSHEY_SIMPLEX, 2.5, 0, 6)
+    return column
+
+
+def test_odd_images_warn_instead_of_failing(ctc):
+    column = stacked_digits()
     with pytest.warns(UserWarning, match=r"image 1: .*taller than wide.*rotated") as caught:
         preds = ctc.predict([np.zeros((28, 140), np.uint8), column])
     assert len(preds) == 2
