@@ -39,6 +39,15 @@ BASE's on the same test strips and reports the difference with a 95% interval ov
         --override '+callbacks.ema={_target_:pytorch_lightning.callbacks.EMAWeightAveraging,decay:0.999}'
     python benchmarks/bench_cv.py --out logs/cv/ctc_ema --compare-to logs/cv/ctc
 
+``--stage1-from DIR`` measures a change to the second stage of a two-stage recipe (multihead,
+multilabel) for the cost of that stage alone: each fold starts from the stage-1 weights that an
+earlier cross-validation in DIR saved for the same fold (checked: same head, same split, not a
+final fit), so only the second stage differs and ``--compare-to DIR`` pairs the two::
+
+    python benchmarks/bench_cv.py --model multilabel --folds 5 --stage1-from logs/cv/multilabel \
+        --out logs/cv/multilabel_s2 --override data.gap=[-4,24]
+    python benchmarks/bench_cv.py --out logs/cv/multilabel_s2 --compare-to logs/cv/multilabel
+
 Extra Hydra overrides go in ``--override`` (repeatable); a saved fold is reused only by a run whose
 composed training config is the same (a hash of it is saved with the fold, so an edited config
 file or other overrides or epochs train the fold again; folds saved before the hash was recorded
@@ -134,19 +143,24 @@ def best_checkpoint(run_dir: Path) -> Path:
     return best
 
 
-def run_fold(model, folds, k, n, epochs, tiny, out: Path, overrides, stages: list[str], config_hash: str) -> dict:
+def run_fold(
+    model, folds, k, n, epochs, tiny, out: Path, overrides, stages: list[str], config_hash: str, start=None
+) -> dict:
     """Train fold ``k`` through the ``stages`` of its recipe (each from the last one's best
     checkpoint; ``epochs`` sets stage 1's) and read ``n`` strips per suite of its test digits: the
     fold's result, with its readings, labels and digit ids (for pooling), and ``config_hash``
-    (``recipe_hash``, taken before training). Saved as ``fold_k/fold.json`` (atomically)."""
+    (``recipe_hash``, taken before training). Saved as ``fold_k/fold.json`` (atomically).
+    ``start``: a stage-1 checkpoint of this fold (``stage1_checkpoint``); stage 1 is then not trained."""
 
     from seqrec.data.atomic import replace_file
     from seqrec.recognizer import Recognizer
     from seqrec.train import build, train
 
     t0 = time.perf_counter()
-    run_dir, best, items = out / f"fold_{k}", None, []
+    run_dir, best, items = out / f"fold_{k}", start, [] if start is None else [[f"stage1_from={start}"]]
     for i, experiment in enumerate(stages):  # each stage starts from the previous stage's best weights
+        if i == 0 and start is not None:
+            continue
         stage_dir = run_dir if i == 0 else run_dir / f"stage{i + 1}"
         stage_epochs = epochs if i == 0 else None
         cfg, stage_items = compose_fold(model, folds, k, stage_dir, stage_epochs, tiny, overrides, experiment, best)
@@ -165,6 +179,7 @@ def run_fold(model, folds, k, n, epochs, tiny, out: Path, overrides, stages: lis
         "settings": fold_settings(epochs, overrides, config_hash),
         "overrides": items,
         "checkpoint": str(best),
+        **({"stage1_from": str(start)} if start is not None else {}),
         "test_ids": sorted(int(i) for i in pool.ids),
         "train_test_exact_match": metrics.get("test/exact_match"),
         "trained_on": machine(cfg.trainer.get("accelerator")),
@@ -258,6 +273,52 @@ def recipe_hash(model, folds, k, epochs, tiny, overrides, stages: list[str]) -> 
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def stage1_checkpoint(source: Path, model: str, folds: int, k: int) -> Path:
+    """Fold ``k``'s stage-1 checkpoint in an earlier cross-validation folder ``source``, checked
+    to be ``model`` trained on this very split (the same folds of the bundled digits, not a final
+    fit): its test digits must be this fold's, or the second stage would be tested on trained digits."""
+    from seqrec.checkpoint import CHECKPOINT_KEY, best_checkpoint, read_checkpoint
+
+    run = Path(source) / f"fold_{k}"  # stage 1's run folder; later stages write under it, in stageN/
+    best = best_checkpoint(run / "checkpoints") if (run / "checkpoints").is_dir() else None
+    if best is None:
+        raise FileNotFoundError(f"--stage1-from: {run} has no stage-1 checkpoint (checkpoints/*.ckpt)")
+    meta = read_checkpoint(best)[CHECKPOINT_KEY]
+    data = meta["config"].get("data") or {}
+    made = (meta.get("head"), data.get("source"), data.get("folds"), data.get("fold"), bool(data.get("train_on_val")))
+    wanted = (model, "bundled", folds, k, False)
+    if made != wanted:
+        raise ValueError(
+            f"--stage1-from: {best} is (head, source, folds, fold, train_on_val) {made}; fold {k} needs {wanted}"
+        )
+    return best
+
+
+def with_stage1(config_hash: str, start: Path) -> str:
+    """``config_hash`` of a fold whose stage 1 is the checkpoint ``start``: its bytes are part of the recipe."""
+    import hashlib
+
+    digest = hashlib.sha256(Path(start).read_bytes()).hexdigest()
+    return hashlib.sha256(f"{config_hash}:{digest}".encode()).hexdigest()[:16]
+
+
+def check_stage1_from(source: Path | None, out: Path, stages: list[str], epochs: int | None) -> None:
+    """``--stage1-from``'s settings, refused before any training."""
+    if source is None:
+        return
+    if len(stages) < 2:
+        raise ValueError(f"--stage1-from reuses stage 1 of a two-stage recipe; this recipe is {stages} (one stage)")
+    if epochs is not None:
+        raise ValueError(
+            "--epochs sets stage 1's epochs, which --stage1-from reuses; set the second stage's with "
+            "--override trainer.max_epochs=N"
+        )
+    if Path(source).resolve() == Path(out).resolve():
+        raise ValueError(f"--stage1-from {source} is --out itself: its folds' results would be overwritten")
+    if not Path(source).is_dir():
+        raise FileNotFoundError(f"--stage1-from: {source} is not a folder (a bench_cv.py --out folder)")
+
+
 def read_fold(out: Path, k: int) -> dict | None:
     try:
         return json.loads((out / f"fold_{k}" / FOLD_RESULT).read_text())
@@ -299,10 +360,12 @@ def run_cv(
     only: list[int] | None = None,
     stage1_only: bool = False,
     tta: bool = False,
+    stage1_from: Path | str | None = None,
 ) -> dict:
     """Train and test every fold (or the folds in ``only``), reusing folds saved by an earlier run
     with the same settings; returns per-fold results and, once every fold has one, the pooled
-    accuracy per suite (``pooled`` stays empty while folds are missing)."""
+    accuracy per suite (``pooled`` stays empty while folds are missing). ``stage1_from``: a
+    cross-validation folder whose folds' stage-1 weights start the second stage (``--stage1-from``)."""
     from seqrec.evaluation import strip_accuracy
 
     if model not in MODELS:
@@ -313,15 +376,25 @@ def run_cv(
     if not todo or any(not 0 <= k < folds for k in todo):
         raise ValueError(f"--only must name folds in 0..{folds - 1}, got {only!r}")
     out, stages = Path(out), recipe(model, stage1_only)
+    check_stage1_from(stage1_from, out, stages, epochs)
+    starts = {k: stage1_checkpoint(stage1_from, model, folds, k) for k in todo} if stage1_from else {}
     results = {"model": model, "recipe": stages, "folds": folds, "n": n, "tiny": tiny, "fold_results": [], "pooled": {}}
+    if stage1_from:
+        results["stage1_from"] = str(stage1_from)
     for k in range(folds):
         config_hash = recipe_hash(model, folds, k, epochs, tiny, overrides, stages)
+        if stage1_from:
+            try:  # a fold not trained now is reused only when its stage 1 is the same file
+                starts.setdefault(k, stage1_checkpoint(stage1_from, model, folds, k))
+            except (OSError, ValueError):
+                continue
+            config_hash = with_stage1(config_hash, starts[k])
         fold = saved_fold(out, model, folds, k, n, tiny, stages, fold_settings(epochs, overrides, config_hash))
         if fold is not None:
             log(f"  fold {k}/{folds}: reusing {out / f'fold_{k}' / FOLD_RESULT}")
             fold = add_eight(fold, out)
         elif k in todo:
-            fold = run_fold(model, folds, k, n, epochs, tiny, out, overrides, stages, config_hash)
+            fold = run_fold(model, folds, k, n, epochs, tiny, out, overrides, stages, config_hash, starts.get(k))
         if fold is None:
             continue
         results["fold_results"].append(fold)
@@ -479,6 +552,11 @@ def report(results: dict, command: str, elapsed: float) -> str:
         + (" (tiny smoke run, not a result)" if results["tiny"] else ""),
         "",
         "recipe per fold: " + " then ".join(f"`experiment={e}`" for e in results.get("recipe", [])) + "  ",
+        *(
+            [f"stage 1 of each fold: its weights in `{results['stage1_from']}` (not trained again)  "]
+            if results.get("stage1_from")
+            else []
+        ),
         f"command: `{command}`  ",
         f"hardware: {machine()}; this command {elapsed / 60:.1f} "
         f"min, the folds {sum(f['seconds'] for f in results['fold_results']) / 60:.1f} min of wall clock together "
@@ -540,6 +618,12 @@ def main(argv=None) -> int:
     ap.add_argument("--stage1-only", action="store_true", help="skip the flat heads' paper fine-tuning stage")
     ap.add_argument("--tta", action="store_true", help="also read each fold's test strips with predict(tta=True)")
     ap.add_argument(
+        "--stage1-from",
+        default=None,
+        metavar="DIR",
+        help="start each fold's second stage from DIR's stage-1 weights of that fold (trains the second stage only)",
+    )
+    ap.add_argument(
         "--compare-to",
         default=None,
         metavar="BASE",
@@ -566,6 +650,7 @@ def main(argv=None) -> int:
             only=only,
             stage1_only=args.stage1_only,
             tta=args.tta,
+            stage1_from=args.stage1_from,
         )
     except (ValueError, FileNotFoundError) as err:
         print(f"bench_cv: {err}", file=sys.stderr)

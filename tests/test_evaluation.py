@@ -602,6 +602,46 @@ def test_bench_cv_runs_the_flat_heads_two_stage_recipe(tmp_path, capsys):
     assert cv.main([*args, "--only", "0", "--stage1-only"]) == 0  # another recipe: not reused, trained again
     assert "reusing" not in capsys.readouterr().err
 
+    # --stage1-from: the second stage alone, from this fold's stage-1 weights; then paired with them
+    stage1 = cv.stage1_checkpoint(tmp_path, "multihead", 2, 0)
+    assert stage1.parent == tmp_path / "fold_0" / "checkpoints"
+    again = [*args[:-1], str(tmp_path / "s2"), "--only", "0", "--stage1-from", str(tmp_path)]
+    assert cv.main(again) == 0
+    fold = json.loads((tmp_path / "s2" / "fold_0" / "fold.json").read_text())
+    assert fold["stage1_from"] == str(stage1) and fold["overrides"][0] == [f"stage1_from={stage1}"]
+    assert not (tmp_path / "s2" / "fold_0" / "checkpoints").exists()  # stage 1 was not trained again
+    assert "/s2/fold_0/stage2/" in fold["checkpoint"]
+    capsys.readouterr()
+    assert cv.main(again) == 0 and "reusing" in capsys.readouterr().err
+    assert cv.main([*again[:-1], str(tmp_path / "s2")]) == 2  # --out itself
+    assert "would be overwritten" in capsys.readouterr().err
+    with pytest.raises(ValueError, match=r"fold 0 needs \('multihead', 'bundled', 3, 0"):
+        cv.stage1_checkpoint(tmp_path, "multihead", 3, 0)  # another split: its test digits were trained on
+    with pytest.raises(ValueError, match="fold 0 needs \\('multilabel'"):
+        cv.stage1_checkpoint(tmp_path, "multilabel", 2, 0)
+    with pytest.raises(FileNotFoundError, match="fold_1 has no stage-1 checkpoint"):
+        cv.stage1_checkpoint(tmp_path, "multihead", 2, 1)
+    assert cv.main([*again[:-4], "--only", "1", "--stage1-from", str(tmp_path)]) == 2  # before any training
+    assert not (tmp_path / "s2" / "fold_1").exists()
+
+
+@pytest.mark.parametrize(
+    "extra, error",
+    [
+        (["--model", "ctc"], "one stage"),
+        (["--model", "multihead", "--stage1-only"], "one stage"),
+        (["--model", "multihead", "--epochs", "3"], "--epochs sets stage 1's"),
+        (["--model", "multihead", "--stage1-from", "nowhere"], "is not a folder"),
+    ],
+)
+def test_bench_cv_stage1_from_refuses_bad_settings_before_training(tmp_path, capsys, extra, error):
+    cv = _bench("bench_cv")
+    source = ["--stage1-from", str(tmp_path / "cv")] if "--stage1-from" not in extra else []
+    (tmp_path / "cv").mkdir()
+    assert cv.main([*extra, *source, "--folds", "2", "--tiny", "--out", str(tmp_path / "out")]) == 2
+    assert error in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
 
 def test_bench_cv_pretrains_the_backbone_in_the_first_stage_only(tmp_path):
     # stage 2 starts from stage 1's weights (init_from), which a backbone pretraining would replace
