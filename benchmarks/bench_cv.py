@@ -277,12 +277,13 @@ def stage1_checkpoint(source: Path, model: str, folds: int, k: int) -> Path:
     """Fold ``k``'s stage-1 checkpoint in an earlier cross-validation folder ``source``, checked
     to be ``model`` trained on this very split (the same folds of the bundled digits, not a final
     fit): its test digits must be this fold's, or the second stage would be tested on trained digits."""
-    from seqrec.checkpoint import CHECKPOINT_KEY, best_checkpoint, read_checkpoint
+    from seqrec.checkpoint import CHECKPOINT_KEY, read_checkpoint
 
     run = Path(source) / f"fold_{k}"  # stage 1's run folder; later stages write under it, in stageN/
-    best = best_checkpoint(run / "checkpoints") if (run / "checkpoints").is_dir() else None
-    if best is None:
-        raise FileNotFoundError(f"--stage1-from: {run} has no stage-1 checkpoint (checkpoints/*.ckpt)")
+    try:
+        best = best_checkpoint(run)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"--stage1-from: {run} has no stage-1 checkpoint (checkpoints/*.ckpt)") from None
     meta = read_checkpoint(best)[CHECKPOINT_KEY]
     data = meta["config"].get("data") or {}
     made = (meta.get("head"), data.get("source"), data.get("folds"), data.get("fold"), bool(data.get("train_on_val")))
@@ -385,7 +386,8 @@ def run_cv(
         config_hash = recipe_hash(model, folds, k, epochs, tiny, overrides, stages)
         if stage1_from:
             try:  # a fold not trained now is reused only when its stage 1 is the same file
-                starts.setdefault(k, stage1_checkpoint(stage1_from, model, folds, k))
+                if k not in starts:  # the folds to train were checked (and read) above
+                    starts[k] = stage1_checkpoint(stage1_from, model, folds, k)
             except (OSError, ValueError):
                 continue
             config_hash = with_stage1(config_hash, starts[k])
