@@ -524,6 +524,12 @@ def exact_interval(m: dict) -> str:
     return format_interval(m["exact_match"], m["exact_match_lo"], m["exact_match_hi"])
 
 
+def digit_interval(m: dict) -> str:
+    from seqrec.evaluation import format_interval
+
+    return format_interval(m["digit_acc"], m["digit_acc_lo"], m["digit_acc_hi"], 2)
+
+
 def compare_report(cmp: dict, command: str) -> str:
     lines = [
         f"# {cmp['new']} against {cmp['base']}, paired on the same test strips",
@@ -532,7 +538,7 @@ def compare_report(cmp: dict, command: str) -> str:
         "folds compared: " + ", ".join(map(str, cmp["folds"])),
         "",
         "| suite | strips | base exact [95% CI] | new exact [95% CI] | new - base [95% paired CI] | verdict "
-        "| per-digit base / new |",
+        "| per-digit base / new [95% CI] |",
         "|---|---:|---:|---:|---:|---|---:|",
     ]
     for suite, m in cmp["suites"].items():
@@ -540,14 +546,13 @@ def compare_report(cmp: dict, command: str) -> str:
         lines.append(
             f"| {suite} | {m['strips']} | {exact_interval(old)} | {exact_interval(new)} | "
             f"{100 * m['diff']:+.1f} [{100 * m['diff_lo']:+.1f}, {100 * m['diff_hi']:+.1f}] | {m['verdict']} | "
-            f"{100 * old['digit_acc']:.2f}% / {100 * new['digit_acc']:.2f}% |"
+            f"{digit_interval(old)} / {digit_interval(new)} |"
         )
     lines += ["", "Intervals: 95% bootstrap over the test digits of the folds compared."]
     return "\n".join(lines)
 
 
 def report(results: dict, command: str, elapsed: float) -> str:
-    from seqrec.evaluation import format_interval
 
     lines = [
         f"# {results['folds']}-fold cross-validation of {results['model']}"
@@ -572,7 +577,7 @@ def report(results: dict, command: str, elapsed: float) -> str:
     for suite, m in results["pooled"].items():
         lines.append(
             f"| {suite} | {exact_interval(m)} | "
-            f"{format_interval(m['digit_acc'], m['digit_acc_lo'], m['digit_acc_hi'], 2)} | "
+            f"{digit_interval(m)} | "
             f"{len(results['fold_results']) * results.get('n', 0) or '–'} | {int(m['n_digits'])} |"
         )
     lines += [
@@ -597,7 +602,7 @@ def report(results: dict, command: str, elapsed: float) -> str:
         for suite, m in results["tta"].items():
             lines.append(
                 f"| {suite} | {exact_interval(m)} | "
-                f"{format_interval(m['digit_acc'], m['digit_acc_lo'], m['digit_acc_hi'], 2)} | "
+                f"{digit_interval(m)} | "
                 f"{100 * m['gain']:+.1f} [{100 * m['gain_lo']:+.1f}, {100 * m['gain_hi']:+.1f}] | "
                 f"{m['plain_ece']:.3f} / {m['tta_ece']:.3f} | "
                 f"{100 * m['plain_coverage']:.1f}% / {100 * m['tta_coverage']:.1f}% |"

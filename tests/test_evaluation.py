@@ -547,7 +547,10 @@ def test_bench_cv_compares_saved_folds_paired_and_reuses_only_same_settings(tmp_
     assert fixed["diff_lo"] <= 0.25 <= fixed["diff_hi"] and variable["diff"] == 0 and fixed["strips"] == 4
     assert variable["verdict"] == "no difference shown"
     assert cv.main(["--out", str(new), "--compare-to", str(base), "--boot", "50"]) == 0
-    assert "| fixed | 4 | 50.0%" in capsys.readouterr().out and (new / "compare.md").is_file()
+    report = capsys.readouterr().out
+    assert "| fixed | 4 | 50.0%" in report and (new / "compare.md").is_file()
+    # per-digit accuracies carry their digit intervals too (first slots: 1,3,0,0 and 1,3,5,0 of 1,3,5,7)
+    assert re.search(r"\| 50\.00% \[[\d.]+, [\d.]+\] / 75\.00% \[[\d.]+, [\d.]+\] \|", report)
     assert cv.main(["--out", str(new), "--compare-to", str(tmp_path / "none")]) == 2
     assert "no saved fold in common" in capsys.readouterr().err
     other = tmp_path / "other"
