@@ -11,7 +11,8 @@ so a photo is read the same way everywhere. The stages, in order:
    bright on black from here on (``invert=True/False`` forces it).
 3. **clean strips pass through**: an image of the model's size with a black background (border
    median <= 0.1) whose ink is at least 10/28 of the height -- what ``make_strips`` writes --
-   is used bit for bit as it is, vectorised over a batch (:func:`prepare_batch`).
+   is used bit for bit as it is, vectorised over a batch (:func:`prepare_batch`); only pixel
+   noise beyond what training adds is removed from it, by the ink mask below, in place;
 4. anything else is reduced to a working size (:data:`WORK_PIXELS`), then:
    **lighting** is flattened (a morphological opening at ~1/2 of the short side estimates the paper,
    which is subtracted and divided out); the **ink mask** is a hysteresis threshold between a
@@ -64,6 +65,7 @@ INK_HEIGHT = 20 / 28  # MNIST: digit ink ~20 px in a 28 px box; one digit is sca
 MAX_INK = 25 / 28  # ... but the ink of a whole number at most this tall (training strips: 21-25 of 28)
 KEEP_MIN_INK = 10 / 28  # at model height, ink at least this tall (of H) is kept as it is
 BACKGROUND_MAX = 0.1  # border median above this (after polarity) is not a clean strip
+NOISY_STRIP = 0.045  # pixel noise (robust sigma) above training's (std <= 0.06 of white: sigma <= 0.037)
 CTC_MARGIN = 4 / 28  # black margin each side of the ink for the CTC head (of H)
 FIT_MARGIN = 2  # px each side when a fixed-width head has to scale a long number down
 STROKE = 2.5 / 28  # MNIST stroke width, as a fraction of the strip height
@@ -270,7 +272,8 @@ def prepare_batch(
     invert: bool | None = None,
 ) -> PreparedBatch:
     """Raw (n, h, w) pixels (``white`` = value of white) -> strips. Clean model-size strips are
-    recognised vectorised and pass through bit for bit; any other image goes through :func:`prepare`."""
+    recognised vectorised and pass through bit for bit (heavy pixel noise on them masked away, see
+    :func:`_noisy`); any other image goes through :func:`prepare`."""
     _check_invert(invert)
     n, h, w = raw.shape
     check_shape(h, w)
@@ -284,6 +287,8 @@ def prepare_batch(
         )
     x, inv, background = _to_ink(raw, white, invert)
     keep = background <= BACKGROUND_MAX
+    for i in _noisy(x, keep):  # heavy pixel noise breaks some nets (the ResNet): mask it away,
+        x[i] *= ink_mask(x[i])[1]  # keeping the unblurred strokes (a blur at 28 px changes shapes)
     has = np.zeros(n, bool)
     if keep.any():
         rows = (x > INK_THRESHOLD).any(axis=2)
@@ -306,6 +311,13 @@ def prepare_batch(
     if start < n:
         runs.append(x[start:])
     return PreparedBatch(runs, inv, has_ink, notes)
+
+
+def _noisy(x: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Indices of kept (n, h, w) strips with pixel noise over :data:`NOISY_STRIP`. A clean strip's
+    border is black, so only strips with a speckled border pay for the full estimate."""
+    speckled = keep & ((border(x) > 0).mean(axis=1) > 0.3)
+    return np.array([i for i in np.flatnonzero(speckled) if noise_sigma(x[i]) > NOISY_STRIP], int)
 
 
 def prepare(
@@ -428,14 +440,21 @@ def flatten(x: np.ndarray) -> np.ndarray:
     return (x - paper) / np.maximum(1.0 - paper, np.float32(0.2))
 
 
+def noise_sigma(ink: np.ndarray) -> float:
+    """Robust sigma of an (h, w) image's pixel noise, from neighbour differences (~20k pixels)."""
+    h, w = ink.shape
+    step = max(1, int(np.sqrt(h * w / 20_000)))
+    diffs = np.diff(ink[::step], axis=1)[:, ::step]
+    return 1.4826 * float(np.median(np.abs(diffs))) / np.sqrt(2) if diffs.size else 0.0
+
+
 def ink_mask(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Ink strength -> (denoised strength clipped to [0, 1], uint8 mask). Hysteresis: pixels over
     a noise floor (paper + 5 robust sigma, at least 30/255) that are connected to a pixel over
     Otsu's threshold (at least 0.2), so noise and paper texture never seed ink."""
     h, w = ink.shape
     step = max(1, int(np.sqrt(h * w / 20_000)))  # statistics from ~20k pixels
-    diffs = np.diff(ink[::step], axis=1)[:, ::step]
-    sigma = 1.4826 * float(np.median(np.abs(diffs))) / np.sqrt(2) if diffs.size else 0.0
+    sigma = noise_sigma(ink)
     if sigma > 0.02:  # visible noise: smooth it away before thresholding
         ink = cv2.GaussianBlur(ink, (0, 0), 1.0)
         sigma *= 0.3

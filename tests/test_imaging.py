@@ -87,6 +87,42 @@ def test_clean_strips_pass_through_bit_for_bit():
     assert np.array_equal(ctc.runs[0], s.images[:, :, 10:130] / np.float32(255.0))
 
 
+def _noisy(images: np.ndarray, std: float, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.clip(np.rint(images + rng.normal(0.0, 255.0 * std, images.shape)), 0, 255).astype(np.uint8)
+
+
+def test_training_level_noise_passes_through_bit_for_bit():
+    """Noise up to what training adds (std 0.06 of white) is left for the net, as in training."""
+    s = make_strips(64, seed=5, split="test", source="bundled")
+    raw = _noisy(s.images, 0.06)
+    b = imaging.prepare_batch(raw, 255.0)
+    assert len(b.runs) == 1 and np.array_equal(b.runs[0], raw.astype(np.float32) / np.float32(255.0))
+
+
+def test_heavy_noise_on_a_model_size_strip_is_masked_in_place():
+    s = make_strips(32, seed=6, split="test", source="bundled")
+    raw = _noisy(s.images, 0.2)
+    before = raw.copy()
+    b = imaging.prepare_batch(raw, 255.0)
+    out = np.concatenate(b.runs)
+    assert np.array_equal(raw, before)  # the caller's array is untouched
+    assert out.shape == (32, 28, 140) and b.has_ink.all()
+    ink = s.images > 128
+    far = np.stack([cv2.dilate((a > 0).astype(np.uint8), np.ones((5, 5), np.uint8)) == 0 for a in s.images])
+    assert (out[far] > 0).mean() < 0.02 < 0.4 < (raw[far] > 0).mean()  # the speckle away from ink is gone ...
+    assert (out[ink] > 0.3).mean() > 0.95  # ... the strokes stay where they were
+    assert imaging.noise_sigma(out[0]) < imaging.NOISY_STRIP
+
+
+def test_noise_sigma_is_zero_on_clean_strips_and_tracks_the_noise():
+    s = make_strips(16, seed=7, split="test", source="bundled")
+    assert max(imaging.noise_sigma(a / np.float32(255)) for a in s.images) < 0.03
+    for std in (0.1, 0.2):
+        sigma = np.median([imaging.noise_sigma(a / np.float32(255)) for a in _noisy(s.images, std)])
+        assert 0.4 * std < sigma < 0.7 * std  # clipped at black, so about half the std
+
+
 def test_prepared_strip_is_a_fixed_point(clean, ref):
     assert ref.strip.shape == (28, 140) and ref.strip.dtype == np.float32 and ref.has_ink and ref.inverted
     again = imaging.prepare((ref.strip * 255).round().astype(np.uint8))
