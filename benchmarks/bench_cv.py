@@ -553,7 +553,6 @@ def compare_report(cmp: dict, command: str) -> str:
 
 
 def report(results: dict, command: str, elapsed: float) -> str:
-
     lines = [
         f"# {results['folds']}-fold cross-validation of {results['model']}"
         + (" (tiny smoke run, not a result)" if results["tiny"] else ""),

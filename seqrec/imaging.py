@@ -249,7 +249,7 @@ def _to_ink(raw: np.ndarray, white: float, invert, frame: bool = True) -> tuple[
     (photos, where a table or a shadow may line the border but paper fills most of it)."""
     n, h, w = raw.shape
     x = raw.astype(np.float32)  # always a fresh copy
-    step = max(1, int(np.sqrt(h * w / 20_000)))
+    step = _sample_step(h, w)
     med = np.median(border(x) if frame else x[:, ::step, ::step].reshape(n, -1), axis=1) / white
     inv = med > 0.5 if invert is None else np.full(n, bool(invert))
     if inv.any():  # in raw units, so 255 - v is exact and an inverted strip maps back bit for bit
@@ -440,10 +440,15 @@ def flatten(x: np.ndarray) -> np.ndarray:
     return (x - paper) / np.maximum(1.0 - paper, np.float32(0.2))
 
 
+def _sample_step(h: int, w: int) -> int:
+    """Stride that leaves about 20k pixels of an (h, w) image for its statistics (speed)."""
+    return max(1, int(np.sqrt(h * w / 20_000)))
+
+
 def noise_sigma(ink: np.ndarray) -> float:
     """Robust sigma of an (h, w) image's pixel noise, from neighbour differences (~20k pixels)."""
     h, w = ink.shape
-    step = max(1, int(np.sqrt(h * w / 20_000)))
+    step = _sample_step(h, w)
     diffs = np.diff(ink[::step], axis=1)[:, ::step]
     return 1.4826 * float(np.median(np.abs(diffs))) / np.sqrt(2) if diffs.size else 0.0
 
@@ -453,7 +458,7 @@ def ink_mask(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     a noise floor (paper + 5 robust sigma, at least 30/255) that are connected to a pixel over
     Otsu's threshold (at least 0.2), so noise and paper texture never seed ink."""
     h, w = ink.shape
-    step = max(1, int(np.sqrt(h * w / 20_000)))  # statistics from ~20k pixels
+    step = _sample_step(h, w)
     sigma = noise_sigma(ink)
     if sigma > 0.02:  # visible noise: smooth it away before thresholding
         ink = cv2.GaussianBlur(ink, (0, 0), 1.0)
