@@ -287,8 +287,8 @@ def prepare_batch(
         )
     x, inv, background = _to_ink(raw, white, invert)
     keep = background <= BACKGROUND_MAX
-    for i in _noisy(x, keep):  # heavy pixel noise breaks some nets (the ResNet): mask it away,
-        x[i] *= ink_mask(x[i])[1]  # keeping the unblurred strokes (a blur at 28 px changes shapes)
+    for i, sigma in _noisy(x, keep):  # heavy pixel noise breaks some nets (the ResNet): mask it away,
+        x[i] *= ink_mask(x[i], sigma)[1]  # keeping the unblurred strokes (a blur at 28 px changes shapes)
     has = np.zeros(n, bool)
     if keep.any():
         rows = (x > INK_THRESHOLD).any(axis=2)
@@ -313,11 +313,12 @@ def prepare_batch(
     return PreparedBatch(runs, inv, has_ink, notes)
 
 
-def _noisy(x: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    """Indices of kept (n, h, w) strips with pixel noise over :data:`NOISY_STRIP`. A clean strip's
-    border is black, so only strips with a speckled border pay for the full estimate."""
+def _noisy(x: np.ndarray, keep: np.ndarray) -> list[tuple[int, float]]:
+    """(index, noise sigma) of kept (n, h, w) strips with pixel noise over :data:`NOISY_STRIP`. A
+    clean strip's border is black, so only strips with a speckled border pay for the estimate."""
     speckled = keep & ((border(x) > 0).mean(axis=1) > 0.3)
-    return np.array([i for i in np.flatnonzero(speckled) if noise_sigma(x[i]) > NOISY_STRIP], int)
+    sigmas = ((int(i), noise_sigma(x[i])) for i in np.flatnonzero(speckled))
+    return [(i, s) for i, s in sigmas if s > NOISY_STRIP]
 
 
 def prepare(
@@ -453,13 +454,14 @@ def noise_sigma(ink: np.ndarray) -> float:
     return 1.4826 * float(np.median(np.abs(diffs))) / np.sqrt(2) if diffs.size else 0.0
 
 
-def ink_mask(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def ink_mask(ink: np.ndarray, sigma: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Ink strength -> (denoised strength clipped to [0, 1], uint8 mask). Hysteresis: pixels over
     a noise floor (paper + 5 robust sigma, at least 30/255) that are connected to a pixel over
-    Otsu's threshold (at least 0.2), so noise and paper texture never seed ink."""
+    Otsu's threshold (at least 0.2), so noise and paper texture never seed ink. ``sigma``: the
+    image's :func:`noise_sigma` when the caller has it already."""
     h, w = ink.shape
     step = _sample_step(h, w)
-    sigma = noise_sigma(ink)
+    sigma = noise_sigma(ink) if sigma is None else sigma
     if sigma > 0.02:  # visible noise: smooth it away before thresholding
         ink = cv2.GaussianBlur(ink, (0, 0), 1.0)
         sigma *= 0.3
