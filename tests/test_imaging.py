@@ -157,6 +157,8 @@ def test_noise_never_seeds_ink_but_noisy_strokes_stay(clean):
     truth = clean < 128
     assert (mask.astype(bool) & truth).sum() / truth.sum() > 0.95  # the strokes are found ...
     assert (mask.astype(bool) & ~cv2.dilate(truth.astype(np.uint8), np.ones((5, 5))).astype(bool)).sum() < 50  # only
+    ink = imaging.flatten(1 - photo.astype(np.float32) / 255)  # a caller's own noise estimate: the same mask
+    assert np.array_equal(imaging.ink_mask(ink, imaging.noise_sigma(ink))[1], imaging.ink_mask(ink)[1])
 
 
 def test_specks_are_removed(clean, ref):

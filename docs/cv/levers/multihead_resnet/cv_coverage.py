@@ -21,7 +21,7 @@ from seqrec.recognizer import Recognizer  # noqa: E402
 
 def main(out: Path, temperatures: list[float]) -> None:
     read: dict = {}
-    for _, fold in sorted(cv.saved_folds(out).items()):
+    for fold in cv.saved_folds(out).values():  # by fold number
         rec = Recognizer.from_checkpoint(cv.fold_checkpoint(out, fold))
         for suite, strips in cv.fold_strips(fold, rec.image_size).items():
             if suite not in ("fixed", "variable"):
