@@ -8,7 +8,8 @@ jitter, random placement), on strips of the bundled test split (digits no model 
 * ECE: expected calibration error of ``predict(..., return_confidence=True).confidence`` against
   "the whole number was read right", 15 equal-width bins;
 * coverage at 99.5%: the share of strips whose confidence is high enough that the strips kept
-  are right at least 99.5% of the time (and that confidence threshold);
+  are right at least 99.5% of the time (and that confidence threshold), with a 95% interval over
+  test digits (``coverage_interval``: a few confident errors on a few digits decide it);
 * Brier score: the mean of (confidence - right)^2, with a 95% interval over test digits, and the
   paired change from "before" to "after" on the same strips: whether the temperature helps there
   beyond the noise (ECE has no such interval: its bins move with the resampled strips).
@@ -57,6 +58,7 @@ def read_at(rec, strips, key: str, row: dict, seed: int = 0) -> np.ndarray:
     from seqrec.evaluation import (
         confidences,
         coverage_at_accuracy,
+        coverage_interval,
         digit_bootstrap,
         expected_calibration_error,
         squared_errors,
@@ -69,6 +71,7 @@ def read_at(rec, strips, key: str, row: dict, seed: int = 0) -> np.ndarray:
         {
             "exact_match": float(correct.mean()),
             f"coverage_{key}": coverage,
+            f"coverage_{key}_ci": coverage_interval(conf, correct, strips.digit_index, TARGET, seed=seed),
             f"ece_{key}": expected_calibration_error(conf, correct),
             f"threshold_{key}": threshold,
             f"mean_conf_{key}": float(conf.mean()),
@@ -162,6 +165,11 @@ def _thr(v: float) -> str:
     return "–" if not math.isfinite(v) else f"{v:.3f}"
 
 
+def _coverage(r: dict, key: str) -> str:
+    lo, hi = r[f"coverage_{key}_ci"]
+    return f"{100 * r[f'coverage_{key}']:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}] ({_thr(r[f'threshold_{key}'])})"
+
+
 def _brier(r: dict, key: str) -> str:
     lo, hi = r[f"brier_{key}_ci"]
     return f"{r[f'brier_{key}']:.4f} [{lo:.4f}, {hi:.4f}]"
@@ -170,7 +178,7 @@ def _brier(r: dict, key: str) -> str:
 def table(rows: list[dict]) -> str:
     lines = [
         "| model | suite | exact match | mean conf. before / after | T | ECE before | ECE after "
-        f"| coverage @ {100 * TARGET:.1f}% before (threshold) | after (threshold) "
+        f"| coverage @ {100 * TARGET:.1f}% before [95% CI] (threshold) | after [95% CI] (threshold) "
         "| Brier after [95% CI] | Brier after - before [paired CI] |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
@@ -180,8 +188,7 @@ def table(rows: list[dict]) -> str:
             f"| {r['model']} | {r['suite']} | {100 * r['exact_match']:.1f}% | {r['mean_conf_before']:.3f} / "
             f"{r['mean_conf_after']:.3f} | {r['temperature']:.3f} | {r['ece_before']:.4f} "
             f"| {r['ece_after']:.4f} "
-            f"| {100 * r['coverage_before']:.1f}% ({_thr(r['threshold_before'])}) "
-            f"| {100 * r['coverage_after']:.1f}% ({_thr(r['threshold_after'])}) "
+            f"| {_coverage(r, 'before')} | {_coverage(r, 'after')} "
             f"| {_brier(r, 'after')} | {d:+.4f} [{lo:+.4f}, {hi:+.4f}] |"
         )
     return "\n".join(lines)

@@ -27,9 +27,19 @@ only the fold in progress, and folds can run side by side, then be pooled::
     for k in 0 1 2; do OMP_NUM_THREADS=1 python benchmarks/bench_cv.py --model ctc --folds 3 --only $k & done; wait
     python benchmarks/bench_cv.py --model ctc --folds 3        # pools the three saved folds
 
+``--no-train`` makes sure nothing trains: a fold without a result saved with the same settings
+(an edited config file changes them) is an error, not a fold to train, so reading an old
+cross-validation again with ``--tta`` or ``--calibration`` cannot start hours of training.
+
 ``--tta`` also reads every fold's test strips with ``predict(tta=True)`` (five shifted views
 vote) from the fold's saved checkpoint, and reports it beside the plain reading with a paired
 interval; it trains nothing, so it can be added to a finished cross-validation.
+
+``--calibration`` reads every fold's test strips once more with confidences at a temperature
+fitted on that fold's own val digits (as ``scripts/calibrate.py`` fits one, never on test digits)
+and reports, pooled over the folds, the expected calibration error and the coverage at 99.5%
+accuracy: the share of strips a user keeps who accepts only readings above a confidence threshold
+and must be right 99.5% of the time. On 5,000 test digits, not 500; it trains nothing either.
 
 ``--compare-to BASE`` measures a change to the recipe: it pairs the folds saved in ``--out`` with
 BASE's on the same test strips and reports the difference with a 95% interval over digits (in
@@ -362,11 +372,14 @@ def run_cv(
     stage1_only: bool = False,
     tta: bool = False,
     stage1_from: Path | str | None = None,
+    calibration: bool = False,
+    train: bool = True,
 ) -> dict:
     """Train and test every fold (or the folds in ``only``), reusing folds saved by an earlier run
     with the same settings; returns per-fold results and, once every fold has one, the pooled
     accuracy per suite (``pooled`` stays empty while folds are missing). ``stage1_from``: a
-    cross-validation folder whose folds' stage-1 weights start the second stage (``--stage1-from``)."""
+    cross-validation folder whose folds' stage-1 weights start the second stage (``--stage1-from``).
+    ``train=False`` (``--no-train``): a fold that would have to be trained is an error instead."""
     from seqrec.evaluation import strip_accuracy
 
     if model not in MODELS:
@@ -395,6 +408,11 @@ def run_cv(
         if fold is not None:
             log(f"  fold {k}/{folds}: reusing {out / f'fold_{k}' / FOLD_RESULT}")
             fold = add_eight(fold, out)
+        elif k in todo and not train:
+            raise ValueError(
+                f"--no-train: fold {k} has no result under {out} made with these settings (an edited config, "
+                "other overrides or epochs would train it again); pass the settings it was made with"
+            )
         elif k in todo:
             fold = run_fold(model, folds, k, n, epochs, tiny, out, overrides, stages, config_hash, starts.get(k))
         if fold is None:
@@ -409,6 +427,8 @@ def run_cv(
         results["pooled"][suite] = strip_accuracy(preds, labels, index, n_boot=n_boot)
     if tta:
         results["tta"] = pooled_tta(results["fold_results"], n_boot, out, log)
+    if calibration:
+        results["calibration"] = pooled_calibration(results["fold_results"], out, n_boot, log=log)
     return results
 
 
@@ -472,6 +492,55 @@ def pooled_tta(fold_results: list[dict], n_boot: int, out: Path, log=print) -> d
         out[suite] = {**strip_accuracy(texts, labels, index, n_boot=n_boot), "gain": diff, "gain_lo": lo, "gain_hi": hi}
         out[suite].update(calibration)
     return out
+
+
+def pooled_calibration(fold_results: list[dict], out: Path, n_boot: int = 1000, n_val: int = 2000, log=print) -> dict:
+    """Per suite: ECE and coverage at 99.5% (and 99%) accuracy of every fold's test strips, each
+    fold's confidences at the temperature fitted on ``n_val`` strips of its own val digits, pooled;
+    also each fold's own coverage at 99.5%, which shows how few strips decide it; with the
+    temperatures (``temperatures``, by fold). ``out``: the folds' folder."""
+    import numpy as np
+
+    from seqrec.evaluation.intervals import fit_recognizer_temperature, fold_calibration_set
+
+    read: dict = {suite: {} for suite in common_suites(fold_results)}  # suite -> fold -> (conf, right)
+    temperatures = {}
+    for f in fold_results:
+        k, none_held_out = f["fold"], np.array([], dtype=np.int64)  # val digits are never a fold's test digits
+        rec, val = fold_calibration_set(fold_checkpoint(out, f), n_val, [0, 0xCA1B, k], none_held_out)
+        rec.codec.temperature = temperatures[k] = fit_recognizer_temperature(rec, val)
+        for suite, strips in fold_strips(f, rec.image_size).items():
+            if suite in read:
+                preds = rec.predict(strips.images, return_confidence=True)
+                conf = np.array([p.confidence for p in preds], np.float64)
+                right = np.array([p.text == t for p, t in zip(preds, strips.labels)], np.float64)
+                read[suite][k] = conf, right, np.asarray(f["readings"][suite]["index"])
+        log(f"  calibration: fold {k} read at T = {temperatures[k]:.3f}")
+    suites = {suite: calibration_summary(by_fold, n_boot) for suite, by_fold in read.items()}
+    return {"temperatures": temperatures, "suites": suites}
+
+
+def calibration_summary(by_fold: dict, n_boot: int = 1000) -> dict:
+    """ECE and coverage of confidences pooled over folds ({fold: (conf, right, digit_index)}), with
+    the coverage's 95% interval over the pooled test digits, and each fold's own coverage."""
+    import numpy as np
+
+    from seqrec.evaluation.intervals import coverage_at_accuracy, coverage_interval, expected_calibration_error
+
+    conf, right, index = (np.concatenate(parts) for parts in zip(*by_fold.values()))
+    kept, threshold = coverage_at_accuracy(conf, right)
+    lo, hi = coverage_interval(conf, right, index, n_boot=n_boot)
+    return {
+        "exact_match": float(right.mean()),
+        "ece": expected_calibration_error(conf, right),
+        "coverage": kept,
+        "coverage_lo": lo,
+        "coverage_hi": hi,
+        "threshold": None if threshold == float("inf") else threshold,  # nothing qualifies
+        "coverage_99": coverage_at_accuracy(conf, right, 0.99)[0],
+        "coverage_by_fold": {k: coverage_at_accuracy(c, r)[0] for k, (c, r, _) in by_fold.items()},
+        "strips": len(right),
+    }
 
 
 def saved_folds(out: Path) -> dict[int, dict]:
@@ -606,7 +675,38 @@ def report(results: dict, command: str, elapsed: float) -> str:
                 f"{m['plain_ece']:.3f} / {m['tta_ece']:.3f} | "
                 f"{100 * m['plain_coverage']:.1f}% / {100 * m['tta_coverage']:.1f}% |"
             )
+    if results.get("calibration"):
+        lines += calibration_lines(results["calibration"])
     return "\n".join(lines)
+
+
+def calibration_lines(cal: dict) -> list[str]:
+    temperatures = ", ".join(f"fold {k}: {t:.3f}" for k, t in cal["temperatures"].items())
+    lines = [
+        "",
+        "## Calibration (each fold's confidences at a temperature fitted on its own val digits)",
+        "",
+        f"temperatures: {temperatures}",
+        "",
+        "| suite | strips | exact match | ECE | coverage at 99.5% accuracy [95% CI] (threshold) "
+        "| each fold's own | coverage at 99% |",
+        "|---|---:|---:|---:|---:|---|---:|",
+    ]
+    for suite, m in cal["suites"].items():
+        threshold = "none qualifies" if m["threshold"] is None else f"{m['threshold']:.4f}"
+        by_fold = ", ".join(f"{100 * c:.0f}%" for c in m["coverage_by_fold"].values())
+        lines.append(
+            f"| {suite} | {m['strips']} | {100 * m['exact_match']:.1f}% | {m['ece']:.3f} | "
+            f"{100 * m['coverage']:.1f}% [{100 * m['coverage_lo']:.1f}, {100 * m['coverage_hi']:.1f}] "
+            f"({threshold}) | {by_fold} | {100 * m['coverage_99']:.1f}% |"
+        )
+    lines += [
+        "",
+        "Coverage: the share of strips kept when only readings above the threshold are accepted. At",
+        "99.5% a few confident errors decide it: its interval (a bootstrap over the test digits, which",
+        "errs wide) and each fold's own coverage show how much it moves.",
+    ]
+    return lines
 
 
 def main(argv=None) -> int:
@@ -623,6 +723,16 @@ def main(argv=None) -> int:
     ap.add_argument("--only", default=None, help="comma-separated folds to train now (e.g. 0,1): parallel runs")
     ap.add_argument("--stage1-only", action="store_true", help="skip the flat heads' paper fine-tuning stage")
     ap.add_argument("--tta", action="store_true", help="also read each fold's test strips with predict(tta=True)")
+    ap.add_argument(
+        "--calibration",
+        action="store_true",
+        help="also report ECE and coverage at 99.5%% accuracy, each fold at a temperature fitted on its val digits",
+    )
+    ap.add_argument(
+        "--no-train",
+        action="store_true",
+        help="only pool and read the folds saved with these settings; a fold that needs training is an error",
+    )
     ap.add_argument(
         "--stage1-from",
         default=None,
@@ -657,6 +767,8 @@ def main(argv=None) -> int:
             stage1_only=args.stage1_only,
             tta=args.tta,
             stage1_from=args.stage1_from,
+            calibration=args.calibration,
+            train=not args.no_train,
         )
     except (ValueError, FileNotFoundError) as err:
         print(f"bench_cv: {err}", file=sys.stderr)

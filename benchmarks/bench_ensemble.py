@@ -37,7 +37,13 @@ def readings_by_model(members, images) -> dict[str, list]:
 def suite_rows(suite: str, strips, readings: dict[str, list], n_boot: int, seed: int) -> list[dict]:
     import numpy as np
 
-    from seqrec.evaluation import coverage_at_accuracy, digit_bootstrap, expected_calibration_error, paired_difference
+    from seqrec.evaluation import (
+        coverage_at_accuracy,
+        coverage_interval,
+        digit_bootstrap,
+        expected_calibration_error,
+        paired_difference,
+    )
 
     truth = list(strips.labels)
     right = {k: np.array([p.text == t for p, t in zip(v, truth)], np.float64) for k, v in readings.items()}
@@ -50,6 +56,7 @@ def suite_rows(suite: str, strips, readings: dict[str, list], n_boot: int, seed:
             row["gain"] = paired_difference(right["ensemble"], right[name], strips.digit_index, n_boot, seed)
         row["ece"] = expected_calibration_error(conf, right[name])
         row["coverage"] = coverage_at_accuracy(conf, right[name])[0]
+        row["coverage_ci"] = coverage_interval(conf, right[name], strips.digit_index, n_boot=n_boot, seed=seed)
         rows.append(row)
     return rows
 
@@ -75,7 +82,8 @@ def table(rows: list[dict]) -> str:
     from seqrec.evaluation import format_interval
 
     lines = [
-        "| suite | model | exact match [95% CI] | ensemble - model [95% paired CI] | ECE | coverage at 99.5% |",
+        "| suite | model | exact match [95% CI] | ensemble - model [95% paired CI] | ECE "
+        "| coverage at 99.5% [95% CI] |",
         "|---|---|---:|---:|---:|---:|",
     ]
     for r in rows:
@@ -84,7 +92,8 @@ def table(rows: list[dict]) -> str:
             d, lo, hi = r["gain"]
             gain = f"{100 * d:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"
         em = format_interval(r["exact"], r["lo"], r["hi"])
-        lines.append(f"| {r['suite']} | {r['model']} | {em} | {gain} | {r['ece']:.3f} | {100 * r['coverage']:.1f}% |")
+        coverage = format_interval(r["coverage"], *r["coverage_ci"])
+        lines.append(f"| {r['suite']} | {r['model']} | {em} | {gain} | {r['ece']:.3f} | {coverage} |")
     return "\n".join(lines)
 
 

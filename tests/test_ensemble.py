@@ -117,4 +117,5 @@ def test_bench_ensemble_tiny(capsys):
     for row in ("| fixed | multihead |", "| variable | multilabel |", "| fixed | ensemble |"):
         assert row in out
     assert "predict() from uint8, batch 256, strips/s: multihead" in out and "ensemble" in out
+    assert "coverage at 99.5% [95% CI]" in out
     assert bench.main(["--members", "ctc"]) == 2 and "at least 2 members" in capsys.readouterr().err

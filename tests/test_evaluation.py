@@ -15,6 +15,7 @@ import torch
 from seqrec.codecs import Codec, CTCCodec, MultiHeadCodec, MultiLabelCodec
 from seqrec.evaluation import (
     coverage_at_accuracy,
+    coverage_interval,
     digit_bootstrap,
     digit_correct,
     expected_calibration_error,
@@ -147,6 +148,30 @@ def test_coverage_at_accuracy():
     assert coverage_at_accuracy([0.9, 0.9, 0.8], [1, 0, 1], target=1.0) == (0.0, math.inf)
     with pytest.raises(ValueError, match="target"):
         coverage_at_accuracy(conf, correct, target=99.5)
+
+
+def test_coverage_interval_known_answers():
+    # One digit per strip, 1,900 right strips ranked above 100 wrong ones: coverage at 99.5% keeps
+    # the right ones and 9 wrong ones, ~ share right / 0.995, whose standard error is the binomial
+    # sqrt(0.95 * 0.05 / 2000) / 0.995 = 0.0049; a 95% interval is about +-0.0096 around it.
+    n = 2000
+    conf = np.linspace(1.0, 0.5, n)
+    correct = np.arange(n) < 1900
+    index = np.arange(n)[:, None]
+    point = coverage_at_accuracy(conf, correct)[0]
+    assert point == pytest.approx(1909 / 2000)
+    lo, hi = coverage_interval(conf, correct, index, n_boot=400)
+    assert lo < point < hi and 0.015 < hi - lo < 0.025
+    assert coverage_interval(conf, np.ones(n, bool), index, n_boot=50) == (1.0, 1.0)
+    # The same strips but every wrong one made of one shared digit: resampling that digit moves
+    # all 100 errors together, so the interval is far wider than when they are independent.
+    shared = np.where(correct, np.arange(n), n)[:, None]
+    lo_shared, hi_shared = coverage_interval(conf, correct, shared, n_boot=400)
+    assert lo_shared < lo - 0.02 and hi_shared == 1.0  # the digit drawn twice, or not at all
+    with pytest.raises(ValueError, match="digit_index"):
+        coverage_interval(conf, correct, np.arange(n))
+    with pytest.raises(ValueError, match="target"):
+        coverage_interval(conf, correct, index, target=0)
 
 
 def test_fit_temperature_recovers_a_known_temperature():
@@ -514,11 +539,40 @@ def test_bench_cv_tiny_end_to_end(tmp_path, capsys):
     for m in json.loads((tmp_path / "cv.json").read_text())["tta"].values():
         assert m["gain_lo"] <= m["gain"] <= m["gain_hi"] and 0 <= m["tta_ece"] <= 1
         assert m["exact_match_lo"] <= m["exact_match"] <= m["exact_match_hi"]
+    saved_fold0 = (tmp_path / "fold_0" / "fold.json").read_bytes()
+    assert cv.main([*args, "--override", "trainer.max_epochs=2", "--no-train"]) == 2  # other settings: no fold
+    assert "--no-train: fold 0 has no result" in capsys.readouterr().err
+    assert (tmp_path / "fold_0" / "fold.json").read_bytes() == saved_fold0  # nothing trained or written
+    assert cv.main([*args, "--calibration", "--no-train"]) == 0  # a temperature per fold from its val digits
+    printed = capsys.readouterr()
+    assert "## Calibration" in printed.out and "fold 1/2: reusing" in printed.err
+    saved = json.loads((tmp_path / "cv.json").read_text())
+    cal = saved["calibration"]
+    assert sorted(cal["temperatures"]) == ["0", "1"] and all(t > 0 for t in cal["temperatures"].values())
+    assert sorted(cal["suites"]) == sorted(saved["pooled"])
+    for suite, m in cal["suites"].items():  # the same strips, read as the folds read them: T changes no text
+        assert m["strips"] == 40 and 0 <= m["ece"] <= 1 and 0 <= m["coverage"] <= m["coverage_99"] <= 1
+        assert m["coverage_lo"] <= m["coverage"] <= m["coverage_hi"]
+        assert sorted(m["coverage_by_fold"]) == ["0", "1"]
+        assert m["exact_match"] == pytest.approx(saved["pooled"][suite]["exact_match"])
     fold = json.loads((tmp_path / "fold_0" / "fold.json").read_text())
     assert list(cv.fold_strips(fold, (28, 140))["fixed"].labels) == fold["readings"]["fixed"]["labels"]
     fold["readings"]["fixed"]["labels"][0] += "1"
     with pytest.raises(ValueError, match="rebuilt fixed strips differ from the saved ones"):
         cv.fold_strips(fold, (28, 140))
+
+
+def test_bench_cv_calibration_pools_folds_and_keeps_each_folds_coverage():
+    cv = _bench("bench_cv")
+    index = np.array([[0, 1], [2, -1]])
+    by_fold = {0: (np.array([0.9, 0.8]), np.array([1.0, 0.0]), index), 1: (np.array([0.95]), np.array([1.0]), [[3, 4]])}
+    m = cv.calibration_summary(by_fold, n_boot=50)
+    assert m["strips"] == 3 and m["exact_match"] == pytest.approx(2 / 3)
+    assert m["coverage"] == pytest.approx(2 / 3) and m["threshold"] == 0.9  # 0.95 and 0.9 right, 0.8 wrong
+    assert m["coverage_by_fold"] == {0: 0.5, 1: 1.0}
+    assert m["coverage_lo"] <= m["coverage"] <= m["coverage_hi"]
+    nothing = cv.calibration_summary({0: (np.array([0.9]), np.array([0.0]), [[0]])}, n_boot=50)
+    assert nothing["coverage"] == 0.0 and nothing["threshold"] is None  # JSON-safe: no Infinity
 
 
 def _write_fold(out: Path, k: int, preds: dict, labels: dict, settings=None, folds: int = 2) -> None:
@@ -688,7 +742,8 @@ def test_bench_accuracy_and_calibration_tiny(capsys, tmp_path):
     assert "| multihead | fixed |" in out and "| multihead | variable |" in out and "[" in out
     assert _bench("bench_calibration").main(["--n", "40", "--n-val", "40", "--models", "multihead"]) == 0
     out = capsys.readouterr().out
-    assert "| multihead | fixed |" in out and "coverage @ 99.5%" in out and "Brier after - before" in out
+    assert "| multihead | fixed |" in out and "Brier after - before" in out
+    assert "coverage @ 99.5% before [95% CI]" in out
     png = tmp_path / "reliability.png"
     assert _bench("bench_calibration").main(["--n", "40", "--models", "multihead", "--plot", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"Reliability diagram: {png}" in capsys.readouterr().out

@@ -69,10 +69,7 @@ def digit_bootstrap(
         raise ValueError(f"level must be in (0, 1), got {level!r}")
     if int(n_boot) < 1:
         raise ValueError(f"n_boot must be >= 1, got {n_boot!r}")
-    valid = digit_index >= 0
-    ids, inverse = np.unique(digit_index[valid], return_inverse=True)
-    pos = np.full(digit_index.shape, len(ids))  # padding points at an extra multiplicity fixed to 1
-    pos[valid] = inverse
+    pos, valid, n_ids = digit_positions(digit_index)
     if correct.ndim == 2:
         num, den = np.where(valid, correct, 0).sum(1), valid.sum(1).astype(np.float64)
     else:
@@ -81,13 +78,8 @@ def digit_bootstrap(
     if total_den <= 0:
         return math.nan, math.nan
     point = num.sum() / total_den
-    rng = np.random.default_rng(seed)
     stats = []
-    for start in range(0, int(n_boot), chunk):
-        b = min(chunk, int(n_boot) - start)
-        m = np.ones((b, len(ids) + 1))
-        m[:, :-1] = rng.multinomial(len(ids), np.full(len(ids), 1.0 / max(len(ids), 1)), size=b) if len(ids) else 0
-        w = 1.0 + (m[:, pos] - 1.0).sum(axis=2)  # (b, n) strip weights; padding has m = 1
+    for w in digit_weight_draws(pos, n_ids, int(n_boot), seed, chunk):
         total = w @ den
         with np.errstate(invalid="ignore", divide="ignore"):
             stats.append(np.where(total > 0, (w @ num) / total, np.nan))
@@ -96,7 +88,7 @@ def digit_bootstrap(
     if not len(stats):
         return math.nan, math.nan
     boot_var = float(np.mean((stats - point) ** 2))
-    target = cluster_variance(num - point * den, pos, valid, len(ids)) / total_den**2
+    target = cluster_variance(num - point * den, pos, valid, n_ids) / total_den**2
     scale = math.sqrt(target / boot_var) if boot_var > 0 else 0.0
     lo, hi = point + scale * (np.percentile(stats, [50 * (1 - level), 50 * (1 + level)]) - point)
     return float(np.clip(lo, 0.0, 1.0)), float(np.clip(hi, 0.0, 1.0))
@@ -117,6 +109,27 @@ def paired_difference(new, old, digit_index, n_boot: int = 1000, seed: int = 0) 
 def difference_verdict(lo: float, hi: float) -> str:
     """How a paired interval reads: "higher"/"lower" only when it excludes 0."""
     return "lower" if hi < 0 else "higher" if lo > 0 else "no difference shown"
+
+
+def digit_positions(digit_index: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """(pos, valid, n_ids): each slot's position among the distinct digit ids (padding points at
+    position n_ids, whose multiplicity stays 1), which slots hold a digit, and how many ids."""
+    valid = digit_index >= 0
+    ids, inverse = np.unique(digit_index[valid], return_inverse=True)
+    pos = np.full(digit_index.shape, len(ids))
+    pos[valid] = inverse
+    return pos, valid, len(ids)
+
+
+def digit_weight_draws(pos: np.ndarray, n_ids: int, n_boot: int, seed: int, chunk: int = 50):
+    """Bootstrap draws of strip weights, ``chunk`` draws at a time as (b, n) arrays: the digit ids
+    resampled with replacement (multiplicities m_d), a strip weighted 1 + sum_j (m_dj - 1)."""
+    rng = np.random.default_rng(seed)
+    for start in range(0, n_boot, chunk):
+        b = min(chunk, n_boot - start)
+        m = np.ones((b, n_ids + 1))
+        m[:, :-1] = rng.multinomial(n_ids, np.full(n_ids, 1.0 / max(n_ids, 1)), size=b) if n_ids else 0
+        yield 1.0 + (m[:, pos] - 1.0).sum(axis=2)
 
 
 def cluster_variance(resid: np.ndarray, pos: np.ndarray, valid: np.ndarray, n_ids: int) -> float:
@@ -229,6 +242,35 @@ def coverage_at_accuracy(conf, correct, target: float = 0.995) -> tuple[float, f
         return 0.0, math.inf
     k = int(good[-1])
     return (k + 1) / len(c), float(c[k])
+
+
+def coverage_interval(
+    conf, correct, digit_index, target: float = 0.995, n_boot: int = 1000, seed: int = 0, level: float = LEVEL
+) -> tuple[float, float]:
+    """Percentile interval of :func:`coverage_at_accuracy`, resampling the test digits as
+    :func:`digit_bootstrap` does (strip weights from digit multiplicities): each draw keeps the
+    largest confidence-ordered prefix whose weighted accuracy is >= ``target``. Coverage is not a
+    mean, so the draws are not rescaled to the cluster variance as an accuracy's are; with several
+    digits per strip the first-order weights count each strip's own noise once per digit, so the
+    interval errs wide. At 99.5% a handful of confident errors on a few digits decide coverage,
+    and this shows how much it can move."""
+    conf, correct = (t.numpy() for t in _conf_correct(conf, correct))
+    digit_index = np.asarray(digit_index)
+    if digit_index.ndim != 2 or len(digit_index) != len(conf):
+        raise ValueError(f"digit_index must be (n, L) with n = {len(conf)} strips, got shape {digit_index.shape}")
+    if not 0 < target <= 1:
+        raise ValueError(f"target accuracy must be in (0, 1], got {target!r}")
+    order = np.argsort(-conf, kind="stable")
+    ok, ends = correct[order].astype(np.float64), np.append(conf[order][1:] < conf[order][:-1], True)
+    pos, _, n_ids = digit_positions(digit_index[order])
+    draws = []
+    for w in digit_weight_draws(pos, n_ids, int(n_boot), seed):
+        kept, right = np.cumsum(w, axis=1), np.cumsum(w * ok, axis=1)
+        good = ends & (right >= (target - 1e-12) * kept)
+        last = good.shape[1] - 1 - np.argmax(good[:, ::-1], axis=1)
+        draws.append(np.where(good.any(1), kept[np.arange(len(w)), last] / kept[:, -1], 0.0))
+    lo, hi = np.percentile(np.concatenate(draws), [50 * (1 - level), 50 * (1 + level)])
+    return float(lo), float(hi)
 
 
 def fit_temperature(nll: Callable[[float], float], bounds: tuple[float, float] = T_RANGE, iters: int = 30) -> float:
