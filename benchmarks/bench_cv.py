@@ -33,7 +33,8 @@ cross-validation again with ``--tta`` or ``--calibration`` cannot start hours of
 
 ``--tta`` also reads every fold's test strips with ``predict(tta=True)`` (five shifted views
 vote) from the fold's saved checkpoint, and reports it beside the plain reading with a paired
-interval; it trains nothing, so it can be added to a finished cross-validation.
+interval (the confidences of both at a temperature fitted on the fold's val digits); it trains
+nothing, so it can be added to a finished cross-validation.
 
 ``--calibration`` reads every fold's test strips once more with confidences at a temperature
 fitted on that fold's own val digits (as ``scripts/calibrate.py`` fits one, never on test digits)
@@ -462,16 +463,16 @@ def fold_strips(fold: dict, size: tuple[int, int]) -> dict:
 def pooled_tta(fold_results: list[dict], n_boot: int, out: Path, log=print) -> dict:
     """Per suite: pooled accuracy with ``predict(tta=True)`` of each fold's checkpoint, its paired
     difference to the plain readings over the same strips (95% interval over digits), and the
-    calibration (ECE, coverage at 99.5%) of both readings' confidences. ``out``: the folds' folder."""
+    calibration (ECE, coverage at 99.5%) of both readings' confidences, each fold at the temperature
+    fitted on its val digits (:func:`calibrated_reader`). ``out``: the folds' folder."""
     import numpy as np
 
     from seqrec.evaluation import paired_difference, strip_accuracy
     from seqrec.evaluation.intervals import coverage_at_accuracy, expected_calibration_error
-    from seqrec.recognizer import Recognizer
 
     read = {suite: {False: [], True: []} for suite in common_suites(fold_results)}
     for f in fold_results:  # each fold's checkpoint and test strips, loaded once
-        rec = Recognizer.from_checkpoint(fold_checkpoint(out, f))
+        rec, _ = calibrated_reader(f, out)
         for suite, strips in fold_strips(f, rec.image_size).items():
             if suite not in read:
                 continue
@@ -501,14 +502,11 @@ def pooled_calibration(fold_results: list[dict], out: Path, n_boot: int = 1000, 
     temperatures (``temperatures``, by fold). ``out``: the folds' folder."""
     import numpy as np
 
-    from seqrec.evaluation.intervals import fit_recognizer_temperature, fold_calibration_set
-
-    read: dict = {suite: {} for suite in common_suites(fold_results)}  # suite -> fold -> (conf, right)
+    read: dict = {suite: {} for suite in common_suites(fold_results)}  # suite -> fold -> (conf, right, index)
     temperatures = {}
     for f in fold_results:
-        k, none_held_out = f["fold"], np.array([], dtype=np.int64)  # val digits are never a fold's test digits
-        rec, val = fold_calibration_set(fold_checkpoint(out, f), n_val, [0, 0xCA1B, k], none_held_out)
-        rec.codec.temperature = temperatures[k] = fit_recognizer_temperature(rec, val)
+        k = f["fold"]
+        rec, temperatures[k] = calibrated_reader(f, out, n_val)
         for suite, strips in fold_strips(f, rec.image_size).items():
             if suite in read:
                 preds = rec.predict(strips.images, return_confidence=True)
@@ -518,6 +516,20 @@ def pooled_calibration(fold_results: list[dict], out: Path, n_boot: int = 1000, 
         log(f"  calibration: fold {k} read at T = {temperatures[k]:.3f}")
     suites = {suite: calibration_summary(by_fold, n_boot) for suite, by_fold in read.items()}
     return {"temperatures": temperatures, "suites": suites}
+
+
+def calibrated_reader(fold: dict, out: Path, n_val: int = 2000) -> tuple:
+    """(Recognizer, temperature): a fold's checkpoint with its confidences at the temperature fitted
+    on ``n_val`` strips of its own val digits, as ``scripts/calibrate.py`` fits one (never on test
+    digits, so its test strips read as the published weights' would)."""
+    import numpy as np
+
+    from seqrec.evaluation.intervals import fit_recognizer_temperature, fold_calibration_set
+
+    none_held_out = np.array([], dtype=np.int64)  # a fold's val digits are never its test digits
+    rec, val = fold_calibration_set(fold_checkpoint(out, fold), n_val, [0, 0xCA1B, fold["fold"]], none_held_out)
+    rec.codec.temperature = temperature = fit_recognizer_temperature(rec, val)
+    return rec, temperature
 
 
 def calibration_summary(by_fold: dict, n_boot: int = 1000) -> dict:
@@ -662,6 +674,8 @@ def report(results: dict, command: str, elapsed: float) -> str:
         lines += [
             "",
             "## With test-time augmentation (`predict(tta=True)`: five views shifted by a pixel vote)",
+            "",
+            "Confidences: each fold at a temperature fitted on its own val digits (since 2026-11-24; T = 1 before).",
             "",
             "| suite | exact match [95% CI] | per-digit acc [95% CI] | tta - plain [95% paired CI] "
             "| ECE plain / tta | coverage at 99.5% plain / tta |",

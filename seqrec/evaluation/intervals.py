@@ -253,7 +253,11 @@ def coverage_interval(
     mean, so the draws are not rescaled to the cluster variance as an accuracy's are; with several
     digits per strip the first-order weights count each strip's own noise once per digit, so the
     interval errs wide. At 99.5% a handful of confident errors on a few digits decide coverage,
-    and this shows how much it can move."""
+    and this shows how much it can move.
+
+    Simulated check (``docs/cv/calibration/coverage_interval_sim.py``: fresh pools of 500 or 5,000
+    digits with 1-5% hard digits, 2,000 or 10,000 strips of 5): the intervals held the mean
+    coverage over draws in 95%, 98% and 99% of 80 draws."""
     conf, correct = (t.numpy() for t in _conf_correct(conf, correct))
     digit_index = np.asarray(digit_index)
     if digit_index.ndim != 2 or len(digit_index) != len(conf):
