@@ -180,7 +180,7 @@ def compare_to(results: list[dict], base: list[dict], n_boot: int = 1000) -> dic
 def against_folds(cv_dir: Path, folds: int, wanted) -> list[dict]:
     """The folds ``wanted`` of the bench_cv.py cross-validation in ``cv_dir``, checked (before any
     training) to test the same digits as this ``folds``-fold's."""
-    from bench_cv import saved_folds
+    from cv_folds import saved_folds
 
     from seqrec.data.sources import load_digits
 
@@ -205,7 +205,7 @@ def against_cv(results: list[dict], cv_folds: list[dict], suite: str = "fixed") 
     """Per test digit, how often the cross-validated strip model of ``cv_folds`` (from
     :func:`against_folds`) misread it in ``suite``'s strips, beside the classifier's reading."""
     import numpy as np
-    from bench_cv import pooled_readings
+    from cv_folds import pooled_readings
 
     from seqrec.evaluation.intervals import digit_correct
 

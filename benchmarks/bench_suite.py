@@ -66,7 +66,7 @@ __all__ = ["strips_at_gap", "benchmark_strips", "run_suite", "main"]
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when imported by file path
 from _common import machine  # noqa: E402
-from bench_cv import fold_checkpoint, saved_folds  # noqa: E402
+from cv_folds import fold_checkpoint, saved_folds  # noqa: E402
 
 
 def load_models(spec: str) -> list[tuple[str, object]]:

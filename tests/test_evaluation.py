@@ -509,7 +509,7 @@ def test_bench_errors_are_clear(capsys, tmp_path):
 
 @pytest.mark.slow
 def test_bench_cv_tiny_end_to_end(tmp_path, capsys):
-    cv = _bench("bench_cv")
+    cv, cv_folds = _bench("bench_cv"), _bench("cv_folds")
     args = ["--model", "ctc", "--folds", "2", "--tiny", "--n", "20", "--boot", "50", "--out", str(tmp_path)]
     assert cv.main([*args, "--only", "1"]) == 0  # one fold now (as runs side by side do): nothing pooled yet
     assert "folds [0] have no result yet" in capsys.readouterr().out and not (tmp_path / "cv.json").exists()
@@ -556,22 +556,22 @@ def test_bench_cv_tiny_end_to_end(tmp_path, capsys):
         assert sorted(m["coverage_by_fold"]) == ["0", "1"]
         assert m["exact_match"] == pytest.approx(saved["pooled"][suite]["exact_match"])
     fold = json.loads((tmp_path / "fold_0" / "fold.json").read_text())
-    assert list(cv.fold_strips(fold, (28, 140))["fixed"].labels) == fold["readings"]["fixed"]["labels"]
+    assert list(cv_folds.fold_strips(fold, (28, 140))["fixed"].labels) == fold["readings"]["fixed"]["labels"]
     fold["readings"]["fixed"]["labels"][0] += "1"
     with pytest.raises(ValueError, match="rebuilt fixed strips differ from the saved ones"):
-        cv.fold_strips(fold, (28, 140))
+        cv_folds.fold_strips(fold, (28, 140))
 
 
 def test_bench_cv_calibration_pools_folds_and_keeps_each_folds_coverage():
-    cv = _bench("bench_cv")
+    cv_folds = _bench("cv_folds")
     index = np.array([[0, 1], [2, -1]])
     by_fold = {0: (np.array([0.9, 0.8]), np.array([1.0, 0.0]), index), 1: (np.array([0.95]), np.array([1.0]), [[3, 4]])}
-    m = cv.calibration_summary(by_fold, n_boot=50)
+    m = cv_folds.calibration_summary(by_fold, n_boot=50)
     assert m["strips"] == 3 and m["exact_match"] == pytest.approx(2 / 3)
     assert m["coverage"] == pytest.approx(2 / 3) and m["threshold"] == 0.9  # 0.95 and 0.9 right, 0.8 wrong
     assert m["coverage_by_fold"] == {0: 0.5, 1: 1.0}
     assert m["coverage_lo"] <= m["coverage"] <= m["coverage_hi"]
-    nothing = cv.calibration_summary({0: (np.array([0.9]), np.array([0.0]), [[0]])}, n_boot=50)
+    nothing = cv_folds.calibration_summary({0: (np.array([0.9]), np.array([0.0]), [[0]])}, n_boot=50)
     assert nothing["coverage"] == 0.0 and nothing["threshold"] is None  # JSON-safe: no Infinity
 
 
@@ -721,18 +721,18 @@ def test_bench_cv_pretrains_the_backbone_in_the_first_stage_only(tmp_path):
 
 
 def test_bench_cv_finds_a_folds_checkpoint_after_the_folder_moved(tmp_path):
-    cv = _bench("bench_cv")
+    cv_folds = _bench("cv_folds")
     old = tmp_path / "old" / "logs" / "cv" / "ctc" / "fold_1" / "stage2" / "checkpoints" / "epoch_003.ckpt"
     fold = {"fold": 1, "checkpoint": str(old)}
     moved = tmp_path / "new" / "fold_1" / "stage2" / "checkpoints" / "epoch_003.ckpt"
     with pytest.raises(FileNotFoundError, match="fold_1's checkpoint .* is not there, nor under"):
-        cv.fold_checkpoint(tmp_path / "new", fold)
+        cv_folds.fold_checkpoint(tmp_path / "new", fold)
     moved.parent.mkdir(parents=True)
     moved.write_bytes(b"weights")
-    assert cv.fold_checkpoint(tmp_path / "new", fold) == str(moved)  # the same file, under the new folder
+    assert cv_folds.fold_checkpoint(tmp_path / "new", fold) == str(moved)  # the same file, under the new folder
     old.parent.mkdir(parents=True)
     old.write_bytes(b"weights")
-    assert cv.fold_checkpoint(tmp_path / "new", fold) == str(old)  # where it was saved, while it is there
+    assert cv_folds.fold_checkpoint(tmp_path / "new", fold) == str(old)  # where it was saved, while it is there
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, "benchmarks")
-import bench_cv as cv  # noqa: E402
+import cv_folds as cv  # noqa: E402
 
 from seqrec.evaluation.intervals import coverage_at_accuracy, expected_calibration_error  # noqa: E402
 from seqrec.recognizer import Recognizer  # noqa: E402

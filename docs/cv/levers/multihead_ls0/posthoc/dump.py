@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, "benchmarks")
-import bench_cv as cv  # noqa: E402
+import cv_folds as cv  # noqa: E402
 
 from seqrec.evaluation.intervals import recognizer_logits  # noqa: E402
 from seqrec.recognizer import Recognizer  # noqa: E402
