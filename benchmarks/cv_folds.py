@@ -183,10 +183,13 @@ def calibrated_reader(fold: dict, out: Path, n_val: int = 2000) -> tuple:
     import numpy as np
 
     from seqrec.evaluation.intervals import fit_recognizer_temperature, fold_calibration_set
+    from seqrec.recognizer import Recognizer
 
-    none_held_out = np.array([], dtype=np.int64)  # a fold's val digits are never its test digits
-    rec, val = fold_calibration_set(fold_checkpoint(out, fold), n_val, [0, 0xCA1B, fold["fold"]], none_held_out)
-    rec.codec.temperature = temperature = fit_recognizer_temperature(rec, val)
+    path, none_held_out = fold_checkpoint(out, fold), np.array([], dtype=np.int64)  # val is never test
+    fitter, val = fold_calibration_set(path, n_val, [0, 0xCA1B, fold["fold"]], none_held_out)
+    temperature = fit_recognizer_temperature(fitter, val)
+    rec = Recognizer.from_checkpoint(path)  # the optimized reader that predict() runs by default
+    rec.codec.temperature = temperature
     return rec, temperature
 
 
