@@ -1,6 +1,6 @@
 """Reading a finished ``bench_cv.py`` cross-validation: its saved folds and their test strips,
 pooled and paired readings, test-time augmentation and calibration. Nothing here trains; the
-training of folds and the command line are in ``bench_cv.py``, which re-exports these names."""
+training of folds and the command line are in ``bench_cv.py``."""
 
 from __future__ import annotations
 

@@ -235,13 +235,21 @@ def coverage_at_accuracy(conf, correct, target: float = 0.995) -> tuple[float, f
     conf, correct = _conf_correct(conf, correct)
     order = torch.argsort(conf, descending=True, stable=True)
     c, ok = conf[order].numpy(), correct[order].numpy().astype(np.float64)
-    acc = np.cumsum(ok) / np.arange(1, len(ok) + 1)
-    ends = np.append(c[1:] < c[:-1], True)  # a prefix may end only between different confidences
-    good = np.flatnonzero(ends & (acc >= target - 1e-12))
-    if not len(good):
+    k = int(largest_prefix(np.cumsum(ok)[None], np.arange(1.0, len(ok) + 1)[None], c, target)[0])
+    if k < 0:
         return 0.0, math.inf
-    k = int(good[-1])
     return (k + 1) / len(c), float(c[k])
+
+
+def largest_prefix(right: np.ndarray, kept: np.ndarray, sorted_conf: np.ndarray, target: float) -> np.ndarray:
+    """Per row of (b, n) running totals of right and kept strips (most confident first, confidences
+    ``sorted_conf`` descending), the index of the last strip of the largest prefix whose accuracy is
+    >= ``target``; -1 where none is. A prefix ends only between different confidences (ties are
+    kept or dropped together)."""
+    ends = np.append(sorted_conf[1:] < sorted_conf[:-1], True)
+    good = ends & (right >= (target - 1e-12) * kept)
+    last = good.shape[1] - 1 - np.argmax(good[:, ::-1], axis=1)
+    return np.where(good.any(1), last, -1)
 
 
 def coverage_interval(
@@ -265,14 +273,13 @@ def coverage_interval(
     if not 0 < target <= 1:
         raise ValueError(f"target accuracy must be in (0, 1], got {target!r}")
     order = np.argsort(-conf, kind="stable")
-    ok, ends = correct[order].astype(np.float64), np.append(conf[order][1:] < conf[order][:-1], True)
+    ok = correct[order].astype(np.float64)
     pos, _, n_ids = digit_positions(digit_index[order])
     draws = []
     for w in digit_weight_draws(pos, n_ids, int(n_boot), seed):
-        kept, right = np.cumsum(w, axis=1), np.cumsum(w * ok, axis=1)
-        good = ends & (right >= (target - 1e-12) * kept)
-        last = good.shape[1] - 1 - np.argmax(good[:, ::-1], axis=1)
-        draws.append(np.where(good.any(1), kept[np.arange(len(w)), last] / kept[:, -1], 0.0))
+        kept = np.cumsum(w, axis=1)
+        last = largest_prefix(np.cumsum(w * ok, axis=1), kept, conf[order], target)
+        draws.append(np.where(last >= 0, kept[np.arange(len(w)), last] / kept[:, -1], 0.0))
     lo, hi = np.percentile(np.concatenate(draws), [50 * (1 - level), 50 * (1 + level)])
     return float(lo), float(hi)
 
