@@ -42,6 +42,16 @@ and reports, pooled over the folds, the expected calibration error and the cover
 accuracy: the share of strips a user keeps who accepts only readings above a confidence threshold
 and must be right 99.5% of the time. On 5,000 test digits, not 500; it trains nothing either.
 
+``--tta --calibration`` together read each fold once for both tables.
+
+``--ensemble-with DIR`` (repeatable) reads the folds that ``--out`` and every DIR have (the same
+split and strips, checked) as an ensemble: each fold's checkpoints read its test strips at their
+val-fitted temperatures and vote as ``Recognizer.pretrained("ensemble")`` does. It reports each
+member, the vote, the paired difference vote - member, ECE and coverage (``--out``/ensemble.md);
+it trains nothing::
+
+    python benchmarks/bench_cv.py --out logs/cv/multihead --ensemble-with logs/cv/multilabel --ensemble-with logs/cv/ctc
+
 ``--compare-to BASE`` measures a change to the recipe: it pairs the folds saved in ``--out`` with
 BASE's on the same test strips and reports the difference with a 95% interval over digits (in
 ``--out``/compare.md). Only the folds both have are compared, so one fold is enough::
@@ -83,13 +93,17 @@ from _common import compose_run, doc_parser, machine  # noqa: E402
 from cv_folds import (  # noqa: E402  (reading a finished cross-validation)
     FOLD_RESULT,
     add_eight,
+    calibrated_readings,
     calibration_lines,
     common_suites,
     compare_cv,
     compare_report,
+    coverage_interval_text,
     digit_interval,
+    ensemble_report,
     exact_interval,
     pooled_calibration,
+    pooled_ensemble,
     pooled_readings,
     pooled_tta,
     read_fold,
@@ -379,10 +393,12 @@ def run_cv(
     for suite in common_suites(results["fold_results"]):
         preds, labels, index = pooled_readings(results["fold_results"], suite)
         results["pooled"][suite] = strip_accuracy(preds, labels, index, n_boot=n_boot)
-    if tta:
-        results["tta"] = pooled_tta(results["fold_results"], n_boot, out, log)
-    if calibration:
-        results["calibration"] = pooled_calibration(results["fold_results"], out, n_boot, log=log)
+    if tta or calibration:  # one reading of each fold serves both
+        readings = calibrated_readings(results["fold_results"], out, tta, log=log)
+        if tta:
+            results["tta"] = pooled_tta(readings, n_boot)
+        if calibration:
+            results["calibration"] = pooled_calibration(readings, n_boot)
     return results
 
 
@@ -431,16 +447,17 @@ def report(results: dict, command: str, elapsed: float) -> str:
             "Confidences: each fold at a temperature fitted on its own val digits (since 2026-11-24; T = 1 before).",
             "",
             "| suite | exact match [95% CI] | per-digit acc [95% CI] | tta - plain [95% paired CI] "
-            "| ECE plain / tta | coverage at 99.5% plain / tta |",
+            "| ECE plain / tta | coverage at 99.5% [95% CI], plain / tta |",
             "|---|---:|---:|---:|---:|---:|",
         ]
         for suite, m in results["tta"].items():
+            plain, tta = m["plain"], m["tta"]
             lines.append(
                 f"| {suite} | {exact_interval(m)} | "
                 f"{digit_interval(m)} | "
                 f"{100 * m['gain']:+.1f} [{100 * m['gain_lo']:+.1f}, {100 * m['gain_hi']:+.1f}] | "
-                f"{m['plain_ece']:.3f} / {m['tta_ece']:.3f} | "
-                f"{100 * m['plain_coverage']:.1f}% / {100 * m['tta_coverage']:.1f}% |"
+                f"{plain['ece']:.3f} / {tta['ece']:.3f} | "
+                f"{coverage_interval_text(plain)} / {coverage_interval_text(tta)} |"
             )
     if results.get("calibration"):
         lines += calibration_lines(results["calibration"])
@@ -483,11 +500,20 @@ def main(argv=None) -> int:
         metavar="BASE",
         help="compare the folds saved in --out with BASE's, paired on the same strips (trains nothing)",
     )
+    ap.add_argument(
+        "--ensemble-with",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="read --out's folds and DIR's (repeatable) as an ensemble that votes (trains nothing)",
+    )
     args = ap.parse_args(argv)
     os.environ.setdefault("SEQREC_OFFLINE", "1")
     out = Path(args.out or REPO / "logs" / "cv" / args.model)
     if args.compare_to:
         return compare_main(out, Path(args.compare_to), args.boot, argv)
+    if args.ensemble_with:
+        return ensemble_main([out, *map(Path, args.ensemble_with)], args.boot, argv)
     t0 = time.perf_counter()
     try:
         only = None if args.only is None else [int(k) for k in args.only.split(",") if k.strip()]
@@ -537,6 +563,21 @@ def compare_main(out: Path, base: Path, n_boot: int, argv: list[str]) -> int:
         return 2
     md = compare_report(cmp, "python " + shlex.join(["benchmarks/bench_cv.py", *argv]))
     replace_file(out / "compare.md", lambda f: f.write(md + "\n"), text=True)
+    print(md)
+    return 0
+
+
+def ensemble_main(dirs: list[Path], n_boot: int, argv: list[str]) -> int:
+    from seqrec.data.atomic import replace_file
+
+    try:
+        ens = pooled_ensemble(dirs, n_boot, log=lambda s: print(s, file=sys.stderr, flush=True))
+    except (ValueError, FileNotFoundError) as err:
+        print(f"bench_cv: {err}", file=sys.stderr)
+        return 2
+    md = ensemble_report(ens, "python " + shlex.join(["benchmarks/bench_cv.py", *argv]))
+    replace_file(dirs[0] / "ensemble.md", lambda f: f.write(md + "\n"), text=True)
+    replace_file(dirs[0] / "ensemble.json", lambda f: json.dump(ens, f, indent=1), text=True)
     print(md)
     return 0
 

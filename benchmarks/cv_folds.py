@@ -1,6 +1,7 @@
 """Reading a finished ``bench_cv.py`` cross-validation: its saved folds and their test strips,
-pooled and paired readings, test-time augmentation and calibration. Nothing here trains; the
-training of folds and the command line are in ``bench_cv.py``."""
+pooled and paired readings, test-time augmentation, calibration, and several cross-validations
+voting as an ensemble. Nothing here trains; the training of folds and the command line are in
+``bench_cv.py``."""
 
 from __future__ import annotations
 
@@ -118,62 +119,68 @@ def strip_readings(fold: dict) -> dict:
     return {k: v for k, v in fold.items() if k != "readings"}
 
 
-def pooled_tta(fold_results: list[dict], n_boot: int, out: Path, log=print) -> dict:
-    """Per suite: pooled accuracy with ``predict(tta=True)`` of each fold's checkpoint, its paired
-    difference to the plain readings over the same strips (95% interval over digits), and the
-    calibration (ECE, coverage at 99.5%) of both readings' confidences, each fold at the temperature
-    fitted on its val digits (:func:`calibrated_reader`). ``out``: the folds' folder."""
+def calibrated_readings(fold_results: list[dict], out: Path, tta: bool = False, n_val: int = 2000, log=print) -> dict:
+    """Every fold's test strips read once with confidences, each fold's checkpoint at the temperature
+    fitted on ``n_val`` strips of its own val digits (:func:`calibrated_reader`); with ``tta`` also
+    with ``predict(tta=True)``. Returns {"temperatures": {fold: T}, "suites": {suite: {fold: {"labels",
+    "index", "plain" (and "tta"): Predictions}}}}. ``out``: the folds' folder."""
     import numpy as np
 
-    from seqrec.evaluation import paired_difference, strip_accuracy
-    from seqrec.evaluation.intervals import coverage_at_accuracy, expected_calibration_error
-
-    read = {suite: {False: [], True: []} for suite in common_suites(fold_results)}
-    for f in fold_results:  # each fold's checkpoint and test strips, loaded once
-        rec, _ = calibrated_reader(f, out)
-        for suite, strips in fold_strips(f, rec.image_size).items():
-            if suite not in read:
-                continue
-            for tta in (False, True):
-                read[suite][tta] += rec.predict(strips.images, tta=tta, return_confidence=True)
-        log(f"  tta: fold {f['fold']} read")
-    out: dict = {}
-    for suite, views in read.items():
-        _, labels, index = pooled_readings(fold_results, suite)
-        right = {tta: np.array([p.text == t for p, t in zip(ps, labels)], np.float64) for tta, ps in views.items()}
-        diff, lo, hi = paired_difference(right[True], right[False], index, n_boot=n_boot)
-        calibration = {}
-        for tta, name in ((False, "plain"), (True, "tta")):
-            conf = np.array([p.confidence for p in views[tta]])
-            calibration[f"{name}_ece"] = expected_calibration_error(conf, right[tta])
-            calibration[f"{name}_coverage"] = coverage_at_accuracy(conf, right[tta])[0]
-        texts = [p.text for p in views[True]]
-        out[suite] = {**strip_accuracy(texts, labels, index, n_boot=n_boot), "gain": diff, "gain_lo": lo, "gain_hi": hi}
-        out[suite].update(calibration)
-    return out
-
-
-def pooled_calibration(fold_results: list[dict], out: Path, n_boot: int = 1000, n_val: int = 2000, log=print) -> dict:
-    """Per suite: ECE and coverage at 99.5% (and 99%) accuracy of every fold's test strips, each
-    fold's confidences at the temperature fitted on ``n_val`` strips of its own val digits, pooled;
-    also each fold's own coverage at 99.5%, which shows how few strips decide it; with the
-    temperatures (``temperatures``, by fold). ``out``: the folds' folder."""
-    import numpy as np
-
-    read: dict = {suite: {} for suite in common_suites(fold_results)}  # suite -> fold -> (conf, right, index)
+    views = {"plain": False, **({"tta": True} if tta else {})}
+    read: dict = {suite: {} for suite in common_suites(fold_results)}
     temperatures = {}
-    for f in fold_results:
+    for f in fold_results:  # each fold's checkpoint and test strips, loaded once
         k = f["fold"]
         rec, temperatures[k] = calibrated_reader(f, out, n_val)
         for suite, strips in fold_strips(f, rec.image_size).items():
             if suite in read:
-                preds = rec.predict(strips.images, return_confidence=True)
-                conf = np.array([p.confidence for p in preds], np.float64)
-                right = np.array([p.text == t for p, t in zip(preds, strips.labels)], np.float64)
-                read[suite][k] = conf, right, np.asarray(f["readings"][suite]["index"])
-        log(f"  calibration: fold {k} read at T = {temperatures[k]:.3f}")
-    suites = {suite: calibration_summary(by_fold, n_boot) for suite, by_fold in read.items()}
-    return {"temperatures": temperatures, "suites": suites}
+                read[suite][k] = {"labels": list(strips.labels), "index": np.asarray(f["readings"][suite]["index"])}
+                for view, shifted in views.items():
+                    read[suite][k][view] = rec.predict(strips.images, tta=shifted, return_confidence=True)
+        log(f"  fold {k} read at T = {temperatures[k]:.3f}" + (" (plain and tta)" if tta else ""))
+    return {"temperatures": temperatures, "suites": read}
+
+
+def scored(fold_read: dict, view: str) -> tuple:
+    """(confidence, right, digit index) of one fold's readings in ``view``, as calibration_summary takes them."""
+    import numpy as np
+
+    preds = fold_read[view]
+    conf = np.array([p.confidence for p in preds], np.float64)
+    right = np.array([p.text == t for p, t in zip(preds, fold_read["labels"])], np.float64)
+    return conf, right, fold_read["index"]
+
+
+def pooled_tta(readings: dict, n_boot: int) -> dict:
+    """Per suite, from :func:`calibrated_readings` with ``tta``: pooled accuracy with
+    ``predict(tta=True)``, its paired difference to the plain readings over the same strips (95%
+    interval over digits), and the calibration of both views (:func:`calibration_summary`)."""
+    import numpy as np
+
+    from seqrec.evaluation import paired_difference, strip_accuracy
+
+    out: dict = {}
+    for suite, by_fold in readings["suites"].items():
+        texts = [p.text for f in by_fold.values() for p in f["tta"]]
+        labels = [t for f in by_fold.values() for t in f["labels"]]
+        index = np.concatenate([f["index"] for f in by_fold.values()])
+        right = {view: np.concatenate([scored(f, view)[1] for f in by_fold.values()]) for view in ("plain", "tta")}
+        diff, lo, hi = paired_difference(right["tta"], right["plain"], index, n_boot=n_boot)
+        out[suite] = {**strip_accuracy(texts, labels, index, n_boot=n_boot), "gain": diff, "gain_lo": lo, "gain_hi": hi}
+        for view in ("plain", "tta"):
+            out[suite][view] = calibration_summary({k: scored(f, view) for k, f in by_fold.items()}, n_boot)
+    return out
+
+
+def pooled_calibration(readings: dict, n_boot: int = 1000) -> dict:
+    """Per suite, from :func:`calibrated_readings`: ECE and coverage at 99.5% (and 99%) accuracy of
+    every fold's plain readings pooled (:func:`calibration_summary`), with each fold's own coverage,
+    which shows how few strips decide it; and the temperatures (``temperatures``, by fold)."""
+    suites = {
+        suite: calibration_summary({k: scored(f, "plain") for k, f in by_fold.items()}, n_boot)
+        for suite, by_fold in readings["suites"].items()
+    }
+    return {"temperatures": readings["temperatures"], "suites": suites}
 
 
 def calibrated_reader(fold: dict, out: Path, n_val: int = 2000) -> tuple:
@@ -216,6 +223,13 @@ def calibration_summary(by_fold: dict, n_boot: int = 1000) -> dict:
     }
 
 
+def coverage_interval_text(m: dict) -> str:
+    """``44.1% [10.3, 89.4]``: a :func:`calibration_summary`'s coverage at 99.5% with its interval."""
+    from seqrec.evaluation import format_interval
+
+    return format_interval(m["coverage"], m["coverage_lo"], m["coverage_hi"])
+
+
 def calibration_lines(cal: dict) -> list[str]:
     temperatures = ", ".join(f"fold {k}: {t:.3f}" for k, t in cal["temperatures"].items())
     lines = [
@@ -233,8 +247,7 @@ def calibration_lines(cal: dict) -> list[str]:
         by_fold = ", ".join(f"{100 * c:.0f}%" for c in m["coverage_by_fold"].values())
         lines.append(
             f"| {suite} | {m['strips']} | {100 * m['exact_match']:.1f}% | {m['ece']:.3f} | "
-            f"{100 * m['coverage']:.1f}% [{100 * m['coverage_lo']:.1f}, {100 * m['coverage_hi']:.1f}] "
-            f"({threshold}) | {by_fold} | {100 * m['coverage_99']:.1f}% |"
+            f"{coverage_interval_text(m)} ({threshold}) | {by_fold} | {100 * m['coverage_99']:.1f}% |"
         )
     lines += [
         "",
@@ -314,4 +327,110 @@ def compare_report(cmp: dict, command: str) -> str:
             f"{digit_interval(old)} / {digit_interval(new)} |"
         )
     lines += ["", "Intervals: 95% bootstrap over the test digits of the folds compared."]
+    return "\n".join(lines)
+
+
+def ensemble_summary(readings: dict, labels: list, index, n_boot: int = 1000) -> dict:
+    """The members' readings of the same strips ({name: [Prediction]}, in the vote's tie-break order)
+    and their confidence-weighted vote (``seqrec.ensemble.vote``): per reader, accuracy with its
+    interval, calibration and coverage (:func:`calibration_summary`), and for each member the
+    paired difference ensemble - member over the test digits."""
+    import numpy as np
+
+    from seqrec.ensemble import vote
+    from seqrec.evaluation import difference_verdict, paired_difference, strip_accuracy
+
+    members = list(readings)
+    readers = {**readings, "ensemble": [vote(column, len(members)) for column in zip(*readings.values())]}
+    index = np.asarray(index)
+    out: dict = {}
+    for name, preds in readers.items():
+        texts = [p.text for p in preds]
+        right = np.array([t == y for t, y in zip(texts, labels)], np.float64)
+        conf = np.array([p.confidence for p in preds], np.float64)
+        calibration = calibration_summary({0: (conf, right, index)}, n_boot)
+        del calibration["coverage_by_fold"]  # one pool here, not folds
+        out[name] = {**strip_accuracy(texts, labels, index, n_boot=n_boot), **calibration, "right": right}
+    ensemble = out["ensemble"].pop("right")
+    for name in members:
+        diff, lo, hi = paired_difference(ensemble, out[name].pop("right"), index, n_boot=n_boot)
+        out[name].update(gain=diff, gain_lo=lo, gain_hi=hi, verdict=difference_verdict(lo, hi))
+    return out
+
+
+def pooled_ensemble(dirs: list[Path], n_boot: int = 1000, n_val: int = 2000, log=print) -> dict:
+    """Several cross-validations of the same split, read as an ensemble: in every fold they all have,
+    each one's checkpoint reads that fold's test strips at the temperature fitted on its own val
+    digits (:func:`calibrated_reader`), and the readings vote as ``Recognizer.pretrained("ensemble")``
+    does. Per suite, pooled over those folds: :func:`ensemble_summary`. Trains nothing."""
+    import numpy as np
+
+    dirs = [Path(d) for d in dirs]
+    if len(dirs) < 2 or len(set(dirs)) < len(dirs):
+        got = [str(d) for d in dirs]
+        raise ValueError(f"an ensemble needs at least 2 different cross-validation folders, got {got}")
+    saved = [saved_folds(d) for d in dirs]
+    common = sorted(set.intersection(*(set(s) for s in saved)))
+    if not common:
+        raise ValueError(f"{', '.join(map(str, dirs))} have no saved fold in common (fold_k/{FOLD_RESULT})")
+    names = [d.name for d in dirs]
+    if len(set(names)) < len(names):
+        names = [str(d) for d in dirs]
+    suites = common_suites([s[k] for s in saved for k in common])
+    read: dict = {suite: {name: [] for name in names} for suite in suites}
+    labels: dict = {suite: [] for suite in suites}
+    index: dict = {suite: [] for suite in suites}
+    for k in common:
+        folds = [s[k] for s in saved]
+        same = {(f["folds"], f["n"], f["tiny"], tuple(f.get("test_ids", ()))) for f in folds}
+        if len(same) > 1:
+            raise ValueError(f"fold {k}: the folders' folds have other splits or strips (folds, n, tiny, test digits)")
+        strips = None
+        for name, d, f in zip(names, dirs, folds):
+            rec, temperature = calibrated_reader(f, d, n_val)
+            strips = strips or fold_strips(f, rec.image_size)  # the same strips for every member
+            for suite in suites:
+                read[suite][name] += rec.predict(strips[suite].images, return_confidence=True)
+            log(f"  ensemble: fold {k} read by {name} at T = {temperature:.3f}")
+        for suite in suites:
+            labels[suite] += list(strips[suite].labels)
+            index[suite].append(np.asarray(folds[0]["readings"][suite]["index"]))
+    return {
+        "members": names,
+        "folders": [str(d) for d in dirs],
+        "folds": common,
+        "suites": {s: ensemble_summary(read[s], labels[s], np.concatenate(index[s]), n_boot) for s in suites},
+    }
+
+
+def ensemble_report(ens: dict, command: str) -> str:
+    lines = [
+        f"# Cross-validated ensemble of {', '.join(ens['members'])}: a confidence-weighted vote",
+        "",
+        f"command: `{command}`  ",
+        f"folders: {', '.join(f'`{f}`' for f in ens['folders'])}  ",
+        "folds: " + ", ".join(map(str, ens["folds"])) + " (each member at its fold's val-fitted temperature)",
+        "",
+        "| suite | reader | exact match [95% CI] | per digit [95% CI] | ensemble - reader [95% paired CI] "
+        "| ECE | coverage at 99.5% [95% CI] | coverage at 99% |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for suite, by_reader in ens["suites"].items():
+        for name, m in by_reader.items():
+            gain = (
+                f"{100 * m['gain']:+.1f} [{100 * m['gain_lo']:+.1f}, {100 * m['gain_hi']:+.1f}] ({m['verdict']})"
+                if "gain" in m
+                else "–"
+            )
+            lines.append(
+                f"| {suite} | {name} | {exact_interval(m)} | {digit_interval(m)} | {gain} | {m['ece']:.3f} | "
+                f"{coverage_interval_text(m)} | {100 * m['coverage_99']:.1f}% |"
+            )
+    lines += [
+        "",
+        "The vote: a reading's score is the sum of the members' confidences for it (ties: the first",
+        "member); its confidence is that score over the number of members. Intervals: 95% bootstrap",
+        "over the pooled test digits; coverage: the share of strips kept above the confidence",
+        "threshold that keeps them 99.5% (99%) right.",
+    ]
     return "\n".join(lines)

@@ -6,6 +6,7 @@ import itertools
 import json
 import math
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -537,15 +538,18 @@ def test_bench_cv_tiny_end_to_end(tmp_path, capsys):
     printed = capsys.readouterr()
     assert "With test-time augmentation" in printed.out and "fold 0/2: reusing" in printed.err
     for m in json.loads((tmp_path / "cv.json").read_text())["tta"].values():
-        assert m["gain_lo"] <= m["gain"] <= m["gain_hi"] and 0 <= m["tta_ece"] <= 1
+        assert m["gain_lo"] <= m["gain"] <= m["gain_hi"] and 0 <= m["tta"]["ece"] <= 1
         assert m["exact_match_lo"] <= m["exact_match"] <= m["exact_match_hi"]
+        assert m["tta"]["exact_match"] == pytest.approx(m["exact_match"])  # the same readings, scored twice
+        assert m["tta"]["coverage_lo"] <= m["tta"]["coverage"] <= m["tta"]["coverage_hi"]
     saved_fold0 = (tmp_path / "fold_0" / "fold.json").read_bytes()
     assert cv.main([*args, "--override", "trainer.max_epochs=2", "--no-train"]) == 2  # other settings: no fold
     assert "--no-train: fold 0 has no result" in capsys.readouterr().err
     assert (tmp_path / "fold_0" / "fold.json").read_bytes() == saved_fold0  # nothing trained or written
-    assert cv.main([*args, "--calibration", "--no-train"]) == 0  # a temperature per fold from its val digits
+    assert cv.main([*args, "--calibration", "--tta", "--no-train"]) == 0  # a temperature per fold from its val digits
     printed = capsys.readouterr()
     assert "## Calibration" in printed.out and "fold 1/2: reusing" in printed.err
+    assert printed.err.count("fold 0 read at T") == 1  # one reading of each fold serves both tables
     saved = json.loads((tmp_path / "cv.json").read_text())
     cal = saved["calibration"]
     assert sorted(cal["temperatures"]) == ["0", "1"] and all(t > 0 for t in cal["temperatures"].values())
@@ -555,6 +559,19 @@ def test_bench_cv_tiny_end_to_end(tmp_path, capsys):
         assert m["coverage_lo"] <= m["coverage"] <= m["coverage_hi"]
         assert sorted(m["coverage_by_fold"]) == ["0", "1"]
         assert m["exact_match"] == pytest.approx(saved["pooled"][suite]["exact_match"])
+        assert saved["tta"][suite]["plain"] == m  # the plain view of the TTA table is the same reading
+    twin = tmp_path.with_name(tmp_path.name + "_twin")
+    shutil.copytree(tmp_path, twin)  # the same folds under another folder (checkpoints found there)
+    assert cv.main(["--out", str(tmp_path), "--ensemble-with", str(twin), "--boot", "50"]) == 0
+    ens = json.loads((tmp_path / "ensemble.json").read_text())
+    assert ens["folds"] == [0, 1] and ens["members"] == [tmp_path.name, twin.name]
+    for suite, by_reader in ens["suites"].items():  # two equal members: the vote reads what each reads
+        assert by_reader["ensemble"]["exact_match"] == pytest.approx(saved["pooled"][suite]["exact_match"])
+        assert by_reader[twin.name]["gain"] == 0
+        assert by_reader["ensemble"]["coverage"] == cal["suites"][suite]["coverage"]
+    assert "| fixed | ensemble |" in capsys.readouterr().out
+    assert cv.main(["--out", str(tmp_path), "--ensemble-with", str(tmp_path)]) == 2
+    assert "at least 2 different cross-validation folders" in capsys.readouterr().err
     fold = json.loads((tmp_path / "fold_0" / "fold.json").read_text())
     assert list(cv_folds.fold_strips(fold, (28, 140))["fixed"].labels) == fold["readings"]["fixed"]["labels"]
     fold["readings"]["fixed"]["labels"][0] += "1"
@@ -573,6 +590,26 @@ def test_bench_cv_calibration_pools_folds_and_keeps_each_folds_coverage():
     assert m["coverage_lo"] <= m["coverage"] <= m["coverage_hi"]
     nothing = cv_folds.calibration_summary({0: (np.array([0.9]), np.array([0.0]), [[0]])}, n_boot=50)
     assert nothing["coverage"] == 0.0 and nothing["threshold"] is None  # JSON-safe: no Infinity
+
+
+def test_bench_cv_ensemble_votes_by_summed_confidence_and_pairs_with_each_member():
+    from seqrec.recognizer import Prediction
+
+    cv_folds = _bench("cv_folds")
+    labels, index = ["12", "34", "56"], np.array([[0, 1], [2, 3], [4, 5]])
+    a = [Prediction("12", 0.9), Prediction("34", 0.6), Prediction("00", 0.7)]
+    b = [Prediction("12", 0.8), Prediction("30", 0.5), Prediction("56", 0.8)]
+    m = cv_folds.ensemble_summary({"a": a, "b": b}, labels, index, n_boot=50)
+    assert list(m) == ["a", "b", "ensemble"]
+    assert m["a"]["exact_match"] == m["b"]["exact_match"] == pytest.approx(2 / 3)
+    assert m["ensemble"]["exact_match"] == 1.0  # 0.6 beats 0.5, 0.8 beats 0.7
+    assert m["a"]["gain"] == m["b"]["gain"] == pytest.approx(1 / 3) and "gain" not in m["ensemble"]
+    assert m["a"]["gain_lo"] <= m["a"]["gain"] <= m["a"]["gain_hi"]
+    # confidences 0.85, 0.3, 0.4: a disagreement halves the winner's; every strip right keeps all
+    assert m["ensemble"]["coverage"] == 1.0 and m["ensemble"]["threshold"] == pytest.approx(0.3)
+    assert m["ensemble"]["ece"] == pytest.approx(np.mean([0.15, 0.7, 0.6]), abs=1e-6)
+    with pytest.raises(ValueError, match="at least 2 different"):
+        cv_folds.pooled_ensemble([Path("x")])
 
 
 def _write_fold(out: Path, k: int, preds: dict, labels: dict, settings=None, folds: int = 2) -> None:
