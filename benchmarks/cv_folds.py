@@ -338,23 +338,26 @@ def ensemble_summary(readings: dict, labels: list, index, n_boot: int = 1000) ->
     import numpy as np
 
     from seqrec.ensemble import vote
-    from seqrec.evaluation import difference_verdict, paired_difference, strip_accuracy
+    from seqrec.evaluation import coverage_difference, difference_verdict, paired_difference, strip_accuracy
 
     members = list(readings)
     readers = {**readings, "ensemble": [vote(column, len(members)) for column in zip(*readings.values())]}
     index = np.asarray(index)
-    out: dict = {}
+    out, scores = {}, {}
     for name, preds in readers.items():
         texts = [p.text for p in preds]
-        right = np.array([t == y for t, y in zip(texts, labels)], np.float64)
-        conf = np.array([p.confidence for p in preds], np.float64)
-        calibration = calibration_summary({0: (conf, right, index)}, n_boot)
+        scores[name] = (
+            np.array([p.confidence for p in preds], np.float64),
+            np.array([t == y for t, y in zip(texts, labels)], np.float64),
+        )
+        calibration = calibration_summary({0: (*scores[name], index)}, n_boot)
         del calibration["coverage_by_fold"]  # one pool here, not folds
-        out[name] = {**strip_accuracy(texts, labels, index, n_boot=n_boot), **calibration, "right": right}
-    ensemble = out["ensemble"].pop("right")
+        out[name] = {**strip_accuracy(texts, labels, index, n_boot=n_boot), **calibration}
     for name in members:
-        diff, lo, hi = paired_difference(ensemble, out[name].pop("right"), index, n_boot=n_boot)
+        diff, lo, hi = paired_difference(scores["ensemble"][1], scores[name][1], index, n_boot=n_boot)
         out[name].update(gain=diff, gain_lo=lo, gain_hi=hi, verdict=difference_verdict(lo, hi))
+        diff, lo, hi = coverage_difference(scores["ensemble"], scores[name], index, n_boot=n_boot)
+        out[name].update(coverage_gain=diff, coverage_gain_lo=lo, coverage_gain_hi=hi)
     return out
 
 
@@ -412,19 +415,22 @@ def ensemble_report(ens: dict, command: str) -> str:
         "folds: " + ", ".join(map(str, ens["folds"])) + " (each member at its fold's val-fitted temperature)",
         "",
         "| suite | reader | exact match [95% CI] | per digit [95% CI] | ensemble - reader [95% paired CI] "
-        "| ECE | coverage at 99.5% [95% CI] | coverage at 99% |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| ECE | coverage at 99.5% [95% CI] | ensemble - reader, coverage [95% paired CI] | coverage at 99% |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
+
+    def gain(m, key):
+        if key not in m:
+            return "–"
+        return f"{100 * m[key]:+.1f} [{100 * m[key + '_lo']:+.1f}, {100 * m[key + '_hi']:+.1f}]"
+
     for suite, by_reader in ens["suites"].items():
         for name, m in by_reader.items():
-            gain = (
-                f"{100 * m['gain']:+.1f} [{100 * m['gain_lo']:+.1f}, {100 * m['gain_hi']:+.1f}] ({m['verdict']})"
-                if "gain" in m
-                else "–"
-            )
+            verdict = f" ({m['verdict']})" if "verdict" in m else ""
             lines.append(
-                f"| {suite} | {name} | {exact_interval(m)} | {digit_interval(m)} | {gain} | {m['ece']:.3f} | "
-                f"{coverage_interval_text(m)} | {100 * m['coverage_99']:.1f}% |"
+                f"| {suite} | {name} | {exact_interval(m)} | {digit_interval(m)} | {gain(m, 'gain')}{verdict} | "
+                f"{m['ece']:.3f} | {coverage_interval_text(m)} | {gain(m, 'coverage_gain')} | "
+                f"{100 * m['coverage_99']:.1f}% |"
             )
     lines += [
         "",

@@ -16,6 +16,7 @@ import torch
 from seqrec.codecs import Codec, CTCCodec, MultiHeadCodec, MultiLabelCodec
 from seqrec.evaluation import (
     coverage_at_accuracy,
+    coverage_difference,
     coverage_interval,
     digit_bootstrap,
     digit_correct,
@@ -173,6 +174,19 @@ def test_coverage_interval_known_answers():
         coverage_interval(conf, correct, np.arange(n))
     with pytest.raises(ValueError, match="target"):
         coverage_interval(conf, correct, index, target=0)
+
+
+def test_coverage_difference_is_paired_on_the_same_digits():
+    n = 2000
+    conf, correct, index = np.linspace(1.0, 0.5, n), np.arange(n) < 1900, np.arange(n)[:, None]
+    same = coverage_difference((conf, correct), (conf, correct), index, n_boot=100)
+    assert same == (0.0, 0.0, 0.0)  # one reader against itself: every draw agrees
+    # Another reader that ranks 50 of the errors on top keeps nothing at 99.5%: all of the coverage lost
+    worse = np.where(np.arange(n) >= 1950, 1.5, conf)
+    diff, lo, hi = coverage_difference((conf, correct), (worse / 1.5, correct), index, n_boot=200)
+    assert diff == pytest.approx(1909 / 2000) and 0.9 < lo <= diff <= hi <= 1.0
+    with pytest.raises(ValueError, match="same strips"):
+        coverage_difference((conf, correct), (conf[:10], correct[:10]), index)
 
 
 def test_fit_temperature_recovers_a_known_temperature():
@@ -607,6 +621,9 @@ def test_bench_cv_ensemble_votes_by_summed_confidence_and_pairs_with_each_member
     assert m["a"]["gain_lo"] <= m["a"]["gain"] <= m["a"]["gain_hi"]
     # confidences 0.85, 0.3, 0.4: a disagreement halves the winner's; every strip right keeps all
     assert m["ensemble"]["coverage"] == 1.0 and m["ensemble"]["threshold"] == pytest.approx(0.3)
+    # a keeps 1 of 3 (0.9 right, then 0.7 wrong), b keeps 2 (0.8 and 0.8 right, then 0.5 wrong)
+    assert m["a"]["coverage_gain"] == pytest.approx(2 / 3) and m["b"]["coverage_gain"] == pytest.approx(1 / 3)
+    assert m["a"]["coverage_gain_lo"] <= m["a"]["coverage_gain"] <= m["a"]["coverage_gain_hi"]
     assert m["ensemble"]["ece"] == pytest.approx(np.mean([0.15, 0.7, 0.6]), abs=1e-6)
     with pytest.raises(ValueError, match="at least 2 different"):
         cv_folds.pooled_ensemble([Path("x")])

@@ -266,6 +266,15 @@ def coverage_interval(
     Simulated check (``docs/cv/calibration/coverage_interval_sim.py``: fresh pools of 500 or 5,000
     digits with 1-5% hard digits, 2,000 or 10,000 strips of 5): the intervals held the mean
     coverage over draws in 95%, 98% and 99% of 80 draws."""
+    lo, hi = np.percentile(
+        coverage_draws(conf, correct, digit_index, target, n_boot, seed), [50 * (1 - level), 50 * (1 + level)]
+    )
+    return float(lo), float(hi)
+
+
+def coverage_draws(conf, correct, digit_index, target: float = 0.995, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
+    """(n_boot,) coverages at ``target`` accuracy, one per bootstrap draw of the test digits. The
+    draws depend only on ``digit_index`` and ``seed``, so two readers of the same strips share them."""
     conf, correct = (t.numpy() for t in _conf_correct(conf, correct))
     digit_index = np.asarray(digit_index)
     if digit_index.ndim != 2 or len(digit_index) != len(conf):
@@ -274,14 +283,28 @@ def coverage_interval(
         raise ValueError(f"target accuracy must be in (0, 1], got {target!r}")
     order = np.argsort(-conf, kind="stable")
     ok = correct[order].astype(np.float64)
-    pos, _, n_ids = digit_positions(digit_index[order])
+    pos, _, n_ids = digit_positions(digit_index)
     draws = []
     for w in digit_weight_draws(pos, n_ids, int(n_boot), seed):
-        kept = np.cumsum(w, axis=1)
-        last = largest_prefix(np.cumsum(w * ok, axis=1), kept, conf[order], target)
+        kept = np.cumsum(w[:, order], axis=1)
+        last = largest_prefix(np.cumsum(w[:, order] * ok, axis=1), kept, conf[order], target)
         draws.append(np.where(last >= 0, kept[np.arange(len(w)), last] / kept[:, -1], 0.0))
-    lo, hi = np.percentile(np.concatenate(draws), [50 * (1 - level), 50 * (1 + level)])
-    return float(lo), float(hi)
+    return np.concatenate(draws)
+
+
+def coverage_difference(
+    new: tuple, old: tuple, digit_index, target: float = 0.995, n_boot: int = 1000, seed: int = 0, level: float = LEVEL
+) -> tuple[float, float, float]:
+    """(coverage of new - old, lo, hi): two readers' (confidence, correct) on the *same* strips,
+    with a paired percentile interval from the same digit draws (:func:`coverage_draws`)."""
+    if len(new[0]) != len(old[0]):
+        raise ValueError(f"paired readers must read the same strips, got {len(new[0])} and {len(old[0])}")
+    diff = coverage_at_accuracy(*new, target)[0] - coverage_at_accuracy(*old, target)[0]
+    draws = coverage_draws(*new, digit_index, target, n_boot, seed) - coverage_draws(
+        *old, digit_index, target, n_boot, seed
+    )
+    lo, hi = np.percentile(draws, [50 * (1 - level), 50 * (1 + level)])
+    return float(diff), float(lo), float(hi)
 
 
 def fit_temperature(nll: Callable[[float], float], bounds: tuple[float, float] = T_RANGE, iters: int = 30) -> float:

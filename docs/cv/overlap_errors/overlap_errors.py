@@ -1,4 +1,4 @@
-"""Where 3-digit strips with ink overlapping by 4 px go wrong (issue 11's missed -4 px point).
+r"""Where 3-digit strips with ink overlapping by 4 px go wrong (issue 11's missed -4 px point).
 
     python docs/cv/overlap_errors/overlap_errors.py logs/cv/multilabel_k5_resnet logs/cv/multihead_k5_resnet_s24 \
         --grid docs/cv/overlap_errors/multilabel_fold0.png
