@@ -82,7 +82,7 @@ def paired(old: str, new: str, n: int, seed: int, n_boot: int, source: str = "bu
     import numpy as np
 
     from seqrec import Recognizer, make_strips
-    from seqrec.evaluation import difference_verdict, paired_difference
+    from seqrec.evaluation import difference_verdict, format_difference, paired_difference
 
     a, b = Recognizer.load(old), Recognizer.load(new)
     lines = [f"| suite | {old} | {new} | new - old [95% paired CI] | verdict |", "|---|---:|---:|---:|---|"]
@@ -94,7 +94,7 @@ def paired(old: str, new: str, n: int, seed: int, n_boot: int, source: str = "bu
         word = difference_verdict(lo, hi)
         lines.append(
             f"| {suite} | {100 * ea.mean():.1f}% | {100 * eb.mean():.1f}% | "
-            f"{100 * diff:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}] | {word} |"
+            f"{format_difference(diff, lo, hi)} | {word} |"
         )
     return lines
 

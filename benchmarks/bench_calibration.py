@@ -166,8 +166,9 @@ def _thr(v: float) -> str:
 
 
 def _coverage(r: dict, key: str) -> str:
-    lo, hi = r[f"coverage_{key}_ci"]
-    return f"{100 * r[f'coverage_{key}']:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}] ({_thr(r[f'threshold_{key}'])})"
+    from seqrec.evaluation import format_interval
+
+    return f"{format_interval(r[f'coverage_{key}'], *r[f'coverage_{key}_ci'])} ({_thr(r[f'threshold_{key}'])})"
 
 
 def _brier(r: dict, key: str) -> str:

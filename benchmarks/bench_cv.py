@@ -403,6 +403,8 @@ def run_cv(
 
 
 def report(results: dict, command: str, elapsed: float) -> str:
+    from seqrec.evaluation import format_difference
+
     lines = [
         f"# {results['folds']}-fold cross-validation of {results['model']}"
         + (" (tiny smoke run, not a result)" if results["tiny"] else ""),
@@ -455,7 +457,7 @@ def report(results: dict, command: str, elapsed: float) -> str:
             lines.append(
                 f"| {suite} | {exact_interval(m)} | "
                 f"{digit_interval(m)} | "
-                f"{100 * m['gain']:+.1f} [{100 * m['gain_lo']:+.1f}, {100 * m['gain_hi']:+.1f}] | "
+                f"{format_difference(m['gain'], m['gain_lo'], m['gain_hi'])} | "
                 f"{plain['ece']:.3f} / {tta['ece']:.3f} | "
                 f"{coverage_interval_text(plain)} / {coverage_interval_text(tta)} |"
             )

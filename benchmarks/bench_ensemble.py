@@ -79,7 +79,7 @@ def run(members: list[str], n: int, seed: int, n_boot: int, speed_n: int, log=pr
 
 
 def table(rows: list[dict]) -> str:
-    from seqrec.evaluation import format_interval
+    from seqrec.evaluation import format_difference, format_interval
 
     lines = [
         "| suite | model | exact match [95% CI] | ensemble - model [95% paired CI] | ECE "
@@ -89,8 +89,7 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         gain = "–"
         if "gain" in r:
-            d, lo, hi = r["gain"]
-            gain = f"{100 * d:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"
+            gain = format_difference(*r["gain"])
         em = format_interval(r["exact"], r["lo"], r["hi"])
         coverage = format_interval(r["coverage"], *r["coverage_ci"])
         lines.append(f"| {r['suite']} | {r['model']} | {em} | {gain} | {r['ece']:.3f} | {coverage} |")

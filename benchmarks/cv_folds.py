@@ -309,6 +309,8 @@ def digit_interval(m: dict) -> str:
 
 
 def compare_report(cmp: dict, command: str) -> str:
+    from seqrec.evaluation import format_difference
+
     lines = [
         f"# {cmp['new']} against {cmp['base']}, paired on the same test strips",
         "",
@@ -323,7 +325,7 @@ def compare_report(cmp: dict, command: str) -> str:
         old, new = m["base"], m["new"]
         lines.append(
             f"| {suite} | {m['strips']} | {exact_interval(old)} | {exact_interval(new)} | "
-            f"{100 * m['diff']:+.1f} [{100 * m['diff_lo']:+.1f}, {100 * m['diff_hi']:+.1f}] | {m['verdict']} | "
+            f"{format_difference(m['diff'], m['diff_lo'], m['diff_hi'])} | {m['verdict']} | "
             f"{digit_interval(old)} / {digit_interval(new)} |"
         )
     lines += ["", "Intervals: 95% bootstrap over the test digits of the folds compared."]
@@ -407,6 +409,8 @@ def pooled_ensemble(dirs: list[Path], n_boot: int = 1000, n_val: int = 2000, log
 
 
 def ensemble_report(ens: dict, command: str) -> str:
+    from seqrec.evaluation import format_difference
+
     lines = [
         f"# Cross-validated ensemble of {', '.join(ens['members'])}: a confidence-weighted vote",
         "",
@@ -422,7 +426,7 @@ def ensemble_report(ens: dict, command: str) -> str:
     def gain(m, key):
         if key not in m:
             return "–"
-        return f"{100 * m[key]:+.1f} [{100 * m[key + '_lo']:+.1f}, {100 * m[key + '_hi']:+.1f}]"
+        return format_difference(m[key], m[key + "_lo"], m[key + "_hi"])
 
     for suite, by_reader in ens["suites"].items():
         for name, m in by_reader.items():

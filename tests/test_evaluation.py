@@ -23,6 +23,7 @@ from seqrec.evaluation import (
     expected_calibration_error,
     fit_codec_temperature,
     fit_temperature,
+    format_difference,
     format_interval,
     paired_difference,
     squared_errors,
@@ -102,6 +103,8 @@ def test_strip_accuracy_and_format():
     assert m["exact_match_lo"] <= m["exact_match"] <= m["exact_match_hi"]
     assert format_interval(0.969, 0.958, 0.977) == "96.9% [95.8, 97.7]"
     assert format_interval(0.5) == "50.0%" and format_interval(float("nan")) == "–"
+    assert format_difference(0.004, -0.001, 0.009) == "+0.4 [-0.1, +0.9]"
+    assert format_difference(-0.25, -0.5, 0.0, 2) == "-25.00 [-50.00, +0.00]"
     with pytest.raises(ValueError, match="2 predictions for 3"):
         strip_accuracy(preds[:2], labels, index)
 

@@ -166,6 +166,11 @@ def format_interval(value, lo=None, hi=None, digits: int = 1) -> str:
     return text
 
 
+def format_difference(diff, lo, hi, digits: int = 1) -> str:
+    """``+0.4 [-0.1, +0.9]``: a paired difference and its interval, in signed points (percent)."""
+    return f"{100 * diff:+.{digits}f} [{100 * lo:+.{digits}f}, {100 * hi:+.{digits}f}]"
+
+
 def strip_accuracy(
     preds: Sequence[str], labels: Sequence[str], digit_index, n_boot: int = 1000, seed: int = 0
 ) -> dict[str, float]:
@@ -286,8 +291,9 @@ def coverage_draws(conf, correct, digit_index, target: float = 0.995, n_boot: in
     pos, _, n_ids = digit_positions(digit_index)
     draws = []
     for w in digit_weight_draws(pos, n_ids, int(n_boot), seed):
-        kept = np.cumsum(w[:, order], axis=1)
-        last = largest_prefix(np.cumsum(w[:, order] * ok, axis=1), kept, conf[order], target)
+        w = w[:, order]  # most confident strip first
+        kept = np.cumsum(w, axis=1)
+        last = largest_prefix(np.cumsum(w * ok, axis=1), kept, conf[order], target)
         draws.append(np.where(last >= 0, kept[np.arange(len(w)), last] / kept[:, -1], 0.0))
     return np.concatenate(draws)
 

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[3]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 from cv_folds import calibrated_readings, saved_folds, scored  # noqa: E402
 
-from seqrec.evaluation import coverage_difference  # noqa: E402
+from seqrec.evaluation import coverage_difference, format_difference  # noqa: E402
 
 
 def pooled(readings: dict, suite: str) -> tuple:
@@ -38,7 +38,7 @@ def main(dirs: list[Path]) -> None:
             if not np.array_equal(index, index_b):
                 raise ValueError(f"{a} and {b} did not read the same strips")
             diff, lo, hi = coverage_difference((ca, ra), (cb, rb), index)
-            print(f"| {suite} | {a} | {b} | {100 * diff:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}] |")
+            print(f"| {suite} | {a} | {b} | {format_difference(diff, lo, hi)} |")
 
 
 if __name__ == "__main__":
