@@ -632,6 +632,19 @@ def test_bench_cv_ensemble_votes_by_summed_confidence_and_pairs_with_each_member
         cv_folds.pooled_ensemble([Path("x")])
 
 
+def test_bench_cv_ensemble_refuses_folds_of_other_splits_before_reading(tmp_path):
+    cv_folds = _bench("cv_folds")
+    labels = {"fixed": ["12", "34"], "variable": ["1", "2"]}
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    _write_fold(a, 0, labels, labels)
+    _write_fold(b, 1, labels, labels)
+    with pytest.raises(ValueError, match="no saved fold in common"):
+        cv_folds.pooled_ensemble([a, b])
+    _write_fold(c, 0, labels, labels, folds=3)  # fold 0 of a 3-fold split: other test digits
+    with pytest.raises(ValueError, match="fold 0: the folders' folds have other splits or strips"):
+        cv_folds.pooled_ensemble([a, c])  # raised before any checkpoint is read (there is none)
+
+
 def _write_fold(out: Path, k: int, preds: dict, labels: dict, settings=None, folds: int = 2) -> None:
     run = out / f"fold_{k}"
     run.mkdir(parents=True)
