@@ -29,7 +29,9 @@ have trained on the fixed test split's digits) are read on digits they never saw
 ``--cv [NAME=]DIR`` (instead of ``--models``) reads every fold of a ``bench_cv.py`` cross-validation
 saved in DIR: fold k's checkpoint reads ``--n`` strips of fold k's test digits, and each point pools
 all folds' strips, its interval resampling all of their digits (every bundled digit is test data
-once), like bench_cv.py's headline accuracies.
+once), like bench_cv.py's headline accuracies. ``[NAME=]DIR+DIR+...`` reads the folds of several
+cross-validations of one split as an ensemble (each fold's checkpoints vote, each at the temperature
+fitted on its own val digits, as ``bench_cv.py --ensemble-with``).
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ __all__ = ["strips_at_gap", "benchmark_strips", "run_suite", "main"]
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when imported by file path
 from _common import machine  # noqa: E402
-from cv_folds import fold_checkpoint, saved_folds  # noqa: E402
+from cv_folds import calibrated_reader, fold_checkpoint, saved_folds  # noqa: E402
 
 
 def load_models(spec: str) -> list[tuple[str, object]]:
@@ -85,26 +87,52 @@ def load_models(spec: str) -> list[tuple[str, object]]:
 
 
 def load_cv(spec: str) -> tuple[list[tuple[str, dict]], int]:
-    """``[NAME=]DIR,...`` of bench_cv.py output folders -> ([(label, {fold: Recognizer})], K): every
-    fold 0..K-1 of each must be saved, with one K for all, before any model is loaded."""
-    from seqrec.recognizer import Recognizer
-
+    """``[NAME=]DIR[+DIR...],...`` of bench_cv.py output folders -> ([(label, {fold: reader})], K).
+    Every fold 0..K-1 of each must be saved, with one K for all, before any model is loaded.
+    ``DIR+DIR+...``: in each fold those folders' checkpoints vote as an :class:`~seqrec.ensemble.Ensemble`,
+    each at the temperature fitted on its own val digits (as ``bench_cv.py --ensemble-with``); their
+    folds must hold the same test digits."""
     found, ks = [], set()
     for item in [s.strip() for s in spec.split(",") if s.strip()]:
-        label, _, path = item.rpartition("=") if "=" in item else ("", "", item)
-        folds = saved_folds(Path(path))
-        if not folds:
-            raise FileNotFoundError(f"--cv {path}: no saved folds (fold_<k>/fold.json of bench_cv.py)")
-        k = int(next(iter(folds.values()))["folds"])
-        missing = sorted(set(range(k)) - set(folds))
-        if missing:
-            raise ValueError(f"--cv {path}: folds {missing} of {k} have no result yet; run them with bench_cv.py")
-        ks.add(k)
-        found.append((label or Path(path).name, [fold_checkpoint(path, folds[i]) for i in range(k)]))
+        label, _, paths = item.rpartition("=") if "=" in item else ("", "", item)
+        dirs = [Path(p) for p in paths.split("+")]
+        if len(set(dirs)) < len(dirs):
+            raise ValueError(f"--cv {paths}: a folder votes twice in one ensemble")
+        folds = [_all_folds(d) for d in dirs]
+        if len({len(f) for f in folds}) > 1:
+            raise ValueError(f"--cv {paths}: the folders have different fold counts; an ensemble needs one split")
+        for i, fold in enumerate(zip(*folds)):
+            if len({tuple(f.get("test_ids", ())) for f in fold}) > 1:
+                raise ValueError(f"--cv {paths}: fold {i} holds other test digits in each folder; give one split")
+        ks.add(len(folds[0]))
+        found.append((label or "+".join(d.name for d in dirs), dirs, folds))
     if len(ks) > 1:
         raise ValueError(f"--cv: the cross-validations have different fold counts {sorted(ks)}; give one K")
-    models = [(label, {i: Recognizer.load(c) for i, c in enumerate(ckpts)}) for label, ckpts in found]
+    models = [
+        (label, {i: _fold_reader(dirs, fold) for i, fold in enumerate(zip(*folds))}) for label, dirs, folds in found
+    ]
     return models, ks.pop() if ks else 0
+
+
+def _all_folds(path: Path) -> list[dict]:
+    folds = saved_folds(path)
+    if not folds:
+        raise FileNotFoundError(f"--cv {path}: no saved folds (fold_<k>/fold.json of bench_cv.py)")
+    k = int(next(iter(folds.values()))["folds"])
+    missing = sorted(set(range(k)) - set(folds))
+    if missing:
+        raise ValueError(f"--cv {path}: folds {missing} of {k} have no result yet; run them with bench_cv.py")
+    return [folds[i] for i in range(k)]
+
+
+def _fold_reader(dirs: list[Path], folds: list[dict]):
+    """One fold's reader: its checkpoint, or the vote of several folders' checkpoints."""
+    from seqrec.ensemble import Ensemble
+    from seqrec.recognizer import Recognizer
+
+    if len(dirs) == 1:
+        return Recognizer.load(fold_checkpoint(dirs[0], folds[0]))
+    return Ensemble([calibrated_reader(f, d)[0] for d, f in zip(dirs, folds)], name="+".join(d.name for d in dirs))
 
 
 def head_of(model) -> str:
@@ -116,7 +144,7 @@ def can_read_longer(rec) -> bool:
     """More digits than max_len: only a CTC head at any width."""
     from seqrec.codecs import CTCCodec
 
-    return isinstance(rec.codec, CTCCodec) and not rec.fixed_width
+    return isinstance(getattr(rec, "codec", None), CTCCodec) and not rec.fixed_width  # an Ensemble has none
 
 
 def points(suites, gaps, wide_gaps=WIDE_GAPS):
@@ -336,8 +364,8 @@ def main(argv=None) -> int:
     p.add_argument(
         "--cv",
         default=None,
-        help="instead of --models: bench_cv.py output folders ([NAME=]DIR, comma separated); every fold "
-        "reads its own test digits, pooled",
+        help="instead of --models: bench_cv.py output folders ([NAME=]DIR, comma separated; DIR+DIR+... "
+        "votes as an ensemble); every fold reads its own test digits, pooled",
     )
     p.add_argument("--n", type=int, default=1000, help="strips per point (default 1000)")
     p.add_argument("--suites", default=",".join(SUITES), help=f"comma separated subset of {','.join(SUITES)}")

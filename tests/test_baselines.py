@@ -204,6 +204,26 @@ def test_bench_suite_cv_reads_every_fold_with_its_own_model_and_pools(tmp_path, 
         assert suite.main(["--cv", str(cv), *extra, *out]) == 2
         assert "--cv" in capsys.readouterr().err
 
+    # an ensemble (DIR+DIR) is refused before any model is loaded: a folder twice, another K, other digits
+    def save_other(name, k, folds, test_ids=()):
+        (tmp_path / name / f"fold_{k}").mkdir(parents=True, exist_ok=True)
+        fold = {"folds": folds, "fold": k, "checkpoint": str(ckpt), "test_ids": list(test_ids)}
+        (tmp_path / name / f"fold_{k}" / "fold.json").write_text(json.dumps(fold))
+
+    for k in range(2):
+        save_other("two", k, 2)
+    for k in range(3):
+        save_other("other", k, 3, test_ids=[k])
+    refusals = {
+        f"{cv}+{cv}": "a folder votes twice in one ensemble",
+        f"{cv}+{tmp_path / 'two'}": "different fold counts; an ensemble needs one split",
+        f"{cv}+{tmp_path / 'other'}": "fold 0 holds other test digits in each folder",
+        f"{cv}+{tmp_path / 'none'}": "no saved folds",
+    }
+    for spec, message in refusals.items():
+        assert suite.main(["--cv", spec, *out]) == 2
+        assert message in capsys.readouterr().err
+
     import seqrec.data.sources as sources
 
     read = []

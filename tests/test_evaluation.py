@@ -589,6 +589,19 @@ def test_bench_cv_tiny_end_to_end(tmp_path, capsys):
     assert "| fixed | ensemble |" in capsys.readouterr().out
     assert cv.main(["--out", str(tmp_path), "--ensemble-with", str(tmp_path)]) == 2
     assert "at least 2 different cross-validation folders" in capsys.readouterr().err
+    suite_out = tmp_path.with_name(tmp_path.name + "_suite")
+    vote = f"vote={tmp_path}+{twin}"
+    assert (
+        _bench("bench_suite").main(
+            ["--cv", f"one={tmp_path},{vote}", "--suites", "length", "--n", "6", "--out", str(suite_out)]
+        )
+        == 0
+    )
+    assert "| vote | " in capsys.readouterr().out
+    rows = {(r["model"], r["value"]): r for r in json.loads((suite_out / "bench_suite.json").read_text())["results"]}
+    for k in range(1, 6):  # the same folds voting with themselves read what one reads
+        assert rows["vote", k]["head"] == "ensemble" and rows["vote", k]["n"] == 12
+        assert rows["vote", k]["exact_match"] == rows["one", k]["exact_match"]
     fold = json.loads((tmp_path / "fold_0" / "fold.json").read_text())
     assert list(cv_folds.fold_strips(fold, (28, 140))["fixed"].labels) == fold["readings"]["fixed"]["labels"]
     fold["readings"]["fixed"]["labels"][0] += "1"
