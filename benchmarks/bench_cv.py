@@ -60,6 +60,9 @@ BASE's on the same test strips and reports the difference with a 95% interval ov
         --override '+callbacks.ema={_target_:pytorch_lightning.callbacks.EMAWeightAveraging,decay:0.999}'
     python benchmarks/bench_cv.py --out logs/cv/ctc_ema --compare-to logs/cv/ctc
 
+With ``--calibration`` it also pairs the coverage at 99.5% accuracy: both sides' folds read their
+test strips again at their val-fitted temperatures (saved readings keep no confidences).
+
 ``--stage1-from DIR`` measures a change to the second stage of a two-stage recipe (multihead,
 multilabel) for the cost of that stage alone: each fold starts from the stage-1 weights that an
 earlier cross-validation in DIR saved for the same fold (checked: same head, same split, not a
@@ -96,6 +99,7 @@ from cv_folds import (  # noqa: E402  (reading a finished cross-validation)
     calibrated_readings,
     calibration_lines,
     common_suites,
+    compare_coverage,
     compare_cv,
     compare_report,
     coverage_interval_text,
@@ -513,7 +517,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("SEQREC_OFFLINE", "1")
     out = Path(args.out or REPO / "logs" / "cv" / args.model)
     if args.compare_to:
-        return compare_main(out, Path(args.compare_to), args.boot, argv)
+        return compare_main(out, Path(args.compare_to), args.boot, argv, coverage=args.calibration)
     if args.ensemble_with:
         return ensemble_main([out, *map(Path, args.ensemble_with)], args.boot, argv)
     t0 = time.perf_counter()
@@ -555,12 +559,14 @@ def main(argv=None) -> int:
     return 0
 
 
-def compare_main(out: Path, base: Path, n_boot: int, argv: list[str]) -> int:
+def compare_main(out: Path, base: Path, n_boot: int, argv: list[str], coverage: bool = False) -> int:
     from seqrec.data.atomic import replace_file
 
     try:
         cmp = compare_cv(out, base, n_boot)
-    except ValueError as err:
+        if coverage:  # reads both sides' checkpoints again: saved readings keep no confidences
+            compare_coverage(cmp, n_boot, log=lambda s: print(s, file=sys.stderr, flush=True))
+    except (ValueError, FileNotFoundError) as err:
         print(f"bench_cv: {err}", file=sys.stderr)
         return 2
     md = compare_report(cmp, "python " + shlex.join(["benchmarks/bench_cv.py", *argv]))

@@ -296,6 +296,40 @@ def compare_cv(new: Path, base: Path, n_boot: int = 1000) -> dict:
     return out
 
 
+def pooled_scores(readings: dict, suite: str, view: str = "plain") -> tuple:
+    """(confidence, right, digit index) of one suite of :func:`calibrated_readings`, folds in order."""
+    import numpy as np
+
+    parts = [scored(f, view) for _, f in sorted(readings["suites"][suite].items())]
+    return tuple(np.concatenate(p) for p in zip(*parts))
+
+
+def compare_coverage(cmp: dict, n_boot: int = 1000, n_val: int = 2000, log=print) -> dict:
+    """Adds to each suite of :func:`compare_cv`'s ``cmp`` the coverage at 99.5% accuracy of both
+    sides (``coverage``: {"base", "new"}: :func:`calibration_summary`) and its paired difference
+    new - base over the same digit draws (``coverage_diff``, ``_lo``, ``_hi``). Each side's folds
+    read their test strips again at the temperatures fitted on their own val digits, since saved
+    readings keep no confidences."""
+    import numpy as np
+
+    from seqrec.evaluation import coverage_difference
+
+    read = {}
+    for side in ("new", "base"):
+        folds = saved_folds(Path(cmp[side]))
+        read[side] = calibrated_readings([folds[k] for k in cmp["folds"]], Path(cmp[side]), n_val=n_val, log=log)
+    for suite, m in cmp["suites"].items():
+        scores = {side: pooled_scores(r, suite) for side, r in read.items()}
+        (conf, right, index), (base_conf, base_right, base_index) = scores["new"], scores["base"]
+        if not np.array_equal(index, base_index):
+            raise ValueError(f"{suite}: {cmp['new']} and {cmp['base']} did not read the same strips")
+        by_side = {side: {k: scored(f, "plain") for k, f in r["suites"][suite].items()} for side, r in read.items()}
+        m["coverage"] = {side: calibration_summary(by_fold, n_boot) for side, by_fold in by_side.items()}
+        diff = coverage_difference((conf, right), (base_conf, base_right), index, n_boot=n_boot)
+        m["coverage_diff"], m["coverage_diff_lo"], m["coverage_diff_hi"] = diff
+    return cmp
+
+
 def exact_interval(m: dict) -> str:
     from seqrec.evaluation import format_interval
 
@@ -329,7 +363,31 @@ def compare_report(cmp: dict, command: str) -> str:
             f"{digit_interval(old)} / {digit_interval(new)} |"
         )
     lines += ["", "Intervals: 95% bootstrap over the test digits of the folds compared."]
+    if any("coverage" in m for m in cmp["suites"].values()):
+        lines += coverage_compare_lines(cmp)
     return "\n".join(lines)
+
+
+def coverage_compare_lines(cmp: dict) -> list[str]:
+    from seqrec.evaluation import difference_verdict, format_difference
+
+    lines = [
+        "",
+        "## Coverage at 99.5% accuracy (each fold at a temperature fitted on its own val digits)",
+        "",
+        "| suite | base ECE | new ECE | base coverage [95% CI] | new coverage [95% CI] "
+        "| new - base [95% paired CI] | verdict |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for suite, m in cmp["suites"].items():
+        base, new = m["coverage"]["base"], m["coverage"]["new"]
+        diff = (m["coverage_diff"], m["coverage_diff_lo"], m["coverage_diff_hi"])
+        lines.append(
+            f"| {suite} | {base['ece']:.3f} | {new['ece']:.3f} | {coverage_interval_text(base)} | "
+            f"{coverage_interval_text(new)} | {format_difference(*diff)} | {difference_verdict(*diff[1:])} |"
+        )
+    lines += ["", "Both coverages are computed on the same bootstrap draws of the test digits (paired)."]
+    return lines
 
 
 def ensemble_summary(readings: dict, labels: list, index, n_boot: int = 1000) -> dict:

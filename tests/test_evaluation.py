@@ -587,6 +587,13 @@ def test_bench_cv_tiny_end_to_end(tmp_path, capsys):
         assert by_reader[twin.name]["gain"] == 0
         assert by_reader["ensemble"]["coverage"] == cal["suites"][suite]["coverage"]
     assert "| fixed | ensemble |" in capsys.readouterr().out
+    assert cv.main(["--out", str(tmp_path), "--compare-to", str(twin), "--calibration", "--boot", "50"]) == 0
+    assert "## Coverage at 99.5% accuracy" in capsys.readouterr().out
+    cmp = cv_folds.compare_coverage(cv_folds.compare_cv(tmp_path, twin, n_boot=50), n_boot=50, log=lambda s: None)
+    for suite, m in cmp["suites"].items():  # a fold against its copy: the same coverage, paired to 0
+        assert m["coverage"]["new"] == m["coverage"]["base"]
+        assert json.loads(json.dumps(m["coverage"]["new"])) == cal["suites"][suite]  # as --calibration reads it
+        assert m["coverage_diff"] == m["coverage_diff_lo"] == m["coverage_diff_hi"] == 0
     assert cv.main(["--out", str(tmp_path), "--ensemble-with", str(tmp_path)]) == 2
     assert "at least 2 different cross-validation folders" in capsys.readouterr().err
     suite_out = tmp_path.with_name(tmp_path.name + "_suite")

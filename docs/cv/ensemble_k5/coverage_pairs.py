@@ -17,14 +17,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[3]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
-from cv_folds import calibrated_readings, saved_folds, scored  # noqa: E402
+from cv_folds import calibrated_readings, pooled_scores, saved_folds  # noqa: E402
 
 from seqrec.evaluation import coverage_difference, format_difference  # noqa: E402
-
-
-def pooled(readings: dict, suite: str) -> tuple:
-    parts = [scored(f, "plain") for _, f in sorted(readings["suites"][suite].items())]
-    return tuple(np.concatenate(p) for p in zip(*parts))
 
 
 def main(dirs: list[Path]) -> None:
@@ -32,7 +27,7 @@ def main(dirs: list[Path]) -> None:
     read = {d.name: calibrated_readings([f for _, f in sorted(saved_folds(d).items())], d, log=quiet) for d in dirs}
     print("| suite | a | b | coverage a - b at 99.5% [95% paired CI] |\n|---|---|---|---:|")
     for suite in ("fixed", "variable"):
-        scores = {name: pooled(r, suite) for name, r in read.items()}
+        scores = {name: pooled_scores(r, suite) for name, r in read.items()}
         for a, b in combinations(scores, 2):
             (ca, ra, index), (cb, rb, index_b) = scores[a], scores[b]
             if not np.array_equal(index, index_b):
