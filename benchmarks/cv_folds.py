@@ -317,7 +317,8 @@ def compare_coverage(cmp: dict, n_boot: int = 1000, n_val: int = 2000, log=print
     read = {}
     for side in ("new", "base"):
         folds = saved_folds(Path(cmp[side]))
-        read[side] = calibrated_readings([folds[k] for k in cmp["folds"]], Path(cmp[side]), n_val=n_val, log=log)
+        said = lambda s, side=side: log(f"{side}: {s.strip()}")  # noqa: E731
+        read[side] = calibrated_readings([folds[k] for k in cmp["folds"]], Path(cmp[side]), n_val=n_val, log=said)
     for suite, m in cmp["suites"].items():
         scores = {side: pooled_scores(r, suite) for side, r in read.items()}
         (conf, right, index), (base_conf, base_right, base_index) = scores["new"], scores["base"]
